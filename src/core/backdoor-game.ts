@@ -1,0 +1,76 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { probs, type ModelInfo } from './model-info.ts';
+import type { PlayerSet } from './players.ts';
+import type { CoalitionGame } from './shapley.ts';
+
+/**
+ * Evaluates many channel coalitions on a fixed image batch in one tail pass: the activations entering the
+ * first player layer are computed once, tiled per coalition, masked, and only the rest of the network runs.
+ */
+export class TailEvaluator {
+  private readonly cached: Map<number, tf.Tensor>;
+  private readonly tailFraction: number;
+  readonly rows: number;
+
+  constructor(
+    private readonly info: ModelInfo,
+    readonly players: PlayerSet,
+    images: Float32Array,
+  ) {
+    const [h, w, c] = info.shape;
+    this.rows = images.length / (h * w * c);
+    const x = tf.tensor4d(images, [this.rows, h, w, c]);
+    this.cached = info.graph.prefix(x, players.firstStep);
+    x.dispose();
+    const tailMacs = info.stepMacs.slice(players.firstStep).reduce((a, b) => a + b, 0);
+    this.tailFraction = tailMacs / info.totalMacs;
+  }
+
+  /** Cost of scoring `n` coalitions, in full-forward row equivalents. */
+  cost(n: number): number {
+    return n * this.rows * this.tailFraction;
+  }
+
+  /** Class probabilities, [coalitions·rows, K], coalition-major. */
+  probabilities(coalitions: Uint8Array[]): tf.Tensor2D {
+    return tf.tidy(() => {
+      const R = coalitions.length;
+      const tiled = new Map<number, tf.Tensor>();
+      for (const [id, v] of this.cached) tiled.set(id, tf.tile(v, [R, ...Array<number>(v.rank - 1).fill(1)]));
+      const masks = this.players.masks(coalitions, this.rows);
+      const y = this.info.graph.tail(tiled, this.players.firstStep, { masks });
+      return probs(this.info, y);
+    });
+  }
+
+  dispose(): void {
+    tf.dispose([...this.cached.values()]);
+  }
+}
+
+/** v(S): mean probability of the backdoor target on trigger-stamped images with only S active. */
+export class BackdoorGame implements CoalitionGame {
+  constructor(
+    private readonly tail: TailEvaluator,
+    private readonly target: number,
+  ) {}
+
+  get players(): number {
+    return this.tail.players.size;
+  }
+
+  cost(n: number): number {
+    return this.tail.cost(n);
+  }
+
+  evaluate(coalitions: Uint8Array[]): number[] {
+    const t = tf.tidy(() => {
+      const p = this.tail.probabilities(coalitions);
+      const col = tf.slice(p, [0, this.target], [-1, 1]);
+      return tf.mean(tf.reshape(col, [coalitions.length, this.tail.rows]), 1);
+    });
+    const out = Array.from(t.dataSync());
+    t.dispose();
+    return out;
+  }
+}

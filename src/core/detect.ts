@@ -1,0 +1,48 @@
+/** Detection thresholds; defaults follow Neural Cleanse plus a size criterion (see the notes). */
+export interface DetectConfig {
+  /** Anomaly index a target's mask must exceed (Neural Cleanse: 2). */
+  anomalyThreshold: number;
+  /**
+   * The flagged mask must also be at most this fraction of the median mask norm: MAD alone flags clean
+   * classes whose masks are merely somewhat smaller than the rest when the norms are tightly clustered.
+   */
+  maxNormRatio: number;
+}
+
+export const DETECT_DEFAULTS: DetectConfig = { anomalyThreshold: 2, maxNormRatio: 0.35 };
+
+export interface ClassAnomaly {
+  target: number;
+  norm: number;
+  anomalyIndex: number;
+  normRatio: number;
+  flagged: boolean;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/**
+ * Median absolute deviation outlier test on the reversed masks' L1 norms (Neural Cleanse): a class whose
+ * mask is abnormally small is the likely target, since a trigger is a shortcut to it from anywhere.
+ */
+export function detectTargets(norms: readonly number[], cfg: DetectConfig = DETECT_DEFAULTS): ClassAnomaly[] {
+  const finite = norms.map((n) => (Number.isFinite(n) ? n : Math.max(...norms.filter(Number.isFinite), 0)));
+  const med = median(finite);
+  const mad = 1.4826 * median(finite.map((n) => Math.abs(n - med)));
+  return finite.map((n, target) => {
+    const anomalyIndex = mad > 0 ? Math.abs(n - med) / mad : n === med ? 0 : Infinity;
+    const normRatio = med > 0 ? n / med : 1;
+    return {
+      target,
+      norm: n,
+      anomalyIndex,
+      normRatio,
+      flagged: n < med && anomalyIndex > cfg.anomalyThreshold && normRatio <= cfg.maxNormRatio,
+    };
+  });
+}

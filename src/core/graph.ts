@@ -1,0 +1,165 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { ShapguardError } from './errors.ts';
+
+type Layer = tfl.layers.Layer;
+
+/** The parts of tfjs-layers' SymbolicTensor the executor walks (not in its public types). */
+interface SymbolicNode {
+  id: number;
+  sourceLayer: Layer;
+  inputs: SymbolicNode[];
+  outputTensorIndex?: number;
+}
+
+interface Step {
+  layer: Layer;
+  inputs: number[];
+  output: number;
+  outputIndex: number;
+}
+
+/** An activation stand-in that lets a layer compute its pre-activation output. */
+const LINEAR = { getClassName: () => 'linear', apply: (x: tf.Tensor) => x };
+
+interface WithActivation {
+  activation: { getClassName(): string; apply(x: tf.Tensor): tf.Tensor } | null;
+}
+
+/**
+ * Row masks per player layer: multiplied into that layer's pre-activation output, i.e. exactly what
+ * zeroing the channel's kernel slice and bias does, so estimation and pruning agree.
+ */
+export type ChannelMasks = ReadonlyMap<string, tf.Tensor>;
+
+export interface RunOptions {
+  masks?: ChannelMasks;
+  /** Called with the input of every layer whose class is listed in `tapClasses` (BN statistics). */
+  tap?: (layer: Layer, input: tf.Tensor) => void;
+  tapClasses?: ReadonlySet<string>;
+}
+
+/**
+ * Runs a tfjs-layers model layer by layer, so the scan can mask channels at a layer's pre-activation
+ * output, read BatchNorm inputs, and restart from cached activations (the "cached prefix" of Shapley
+ * estimation). Works for Sequential and functional models, branches and merges included.
+ */
+export class Graph {
+  readonly steps: Step[];
+  private readonly inputId: number;
+  private readonly outputId: number;
+  /** For each step, the ids it needs that were produced before it; for tail evaluation. */
+
+  constructor(readonly model: tfl.LayersModel) {
+    if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+      throw new ShapguardError('unsupported', `the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; one of each is supported`);
+    }
+    const input = model.inputs[0] as unknown as SymbolicNode;
+    const output = model.outputs[0] as unknown as SymbolicNode;
+    this.inputId = input.id;
+    this.outputId = output.id;
+    const steps: Step[] = [];
+    const seen = new Set<number>([input.id]);
+    const visit = (node: SymbolicNode): void => {
+      if (seen.has(node.id)) return;
+      seen.add(node.id);
+      if (node.inputs.length === 0) throw new ShapguardError('unsupported', `layer ${node.sourceLayer.name} has no inputs and is not the model input`);
+      for (const n of node.inputs) visit(n);
+      steps.push({ layer: node.sourceLayer, inputs: node.inputs.map((n) => n.id), output: node.id, outputIndex: node.outputTensorIndex ?? 0 });
+    };
+    visit(output);
+    this.steps = steps;
+  }
+
+  /** Index of the step that runs `layerName`. */
+  stepOf(layerName: string): number {
+    const i = this.steps.findIndex((s) => s.layer.name === layerName);
+    if (i < 0) throw new ShapguardError('input', `no layer named "${layerName}" on the path from input to output`);
+    return i;
+  }
+
+  /** Full forward pass. */
+  run(x: tf.Tensor, opts: RunOptions = {}): tf.Tensor {
+    const values = new Map<number, tf.Tensor>([[this.inputId, x]]);
+    return this.execute(values, 0, opts);
+  }
+
+  /**
+   * Runs steps before `stepIndex` and returns every value the rest of the graph still needs, keyed by
+   * id, with the pre-activation output of step `stepIndex` itself under key -1.
+   */
+  prefix(x: tf.Tensor, stepIndex: number): Map<number, tf.Tensor> {
+    return tf.tidy(() => {
+      const values = new Map<number, tf.Tensor>([[this.inputId, x]]);
+      for (let i = 0; i < stepIndex; i++) this.runStep(this.steps[i]!, values, {});
+      const step = this.steps[stepIndex]!;
+      const pre = this.applyLayer(step, values, true);
+      // tidy() cannot see tensors inside a Map: keep them by hand.
+      const keep = new Map<number, tf.Tensor>([[-1, tf.keep(pre)]]);
+      for (let i = stepIndex + 1; i < this.steps.length; i++) {
+        for (const id of this.steps[i]!.inputs) {
+          const v = values.get(id);
+          if (v !== undefined && id !== step.output && !keep.has(id)) keep.set(id, tf.keep(v));
+        }
+      }
+      return keep;
+    });
+  }
+
+  /** Runs the graph from step `stepIndex` on cached values from `prefix` (tiled as the caller needs). */
+  tail(cached: ReadonlyMap<number, tf.Tensor>, stepIndex: number, opts: RunOptions = {}): tf.Tensor {
+    return tf.tidy(() => {
+      const values = new Map<number, tf.Tensor>();
+      for (const [id, v] of cached) if (id !== -1) values.set(id, v);
+      const step = this.steps[stepIndex]!;
+      const pre = cached.get(-1);
+      if (pre === undefined) throw new ShapguardError('internal', 'tail() needs the pre-activation under key -1');
+      values.set(step.output, this.finish(step, pre, opts));
+      return this.execute(values, stepIndex + 1, opts);
+    });
+  }
+
+  private execute(values: Map<number, tf.Tensor>, from: number, opts: RunOptions): tf.Tensor {
+    return tf.tidy(() => {
+      for (let i = from; i < this.steps.length; i++) this.runStep(this.steps[i]!, values, opts);
+      const out = values.get(this.outputId);
+      if (out === undefined) throw new ShapguardError('internal', 'the output was never computed');
+      return out;
+    });
+  }
+
+  private runStep(step: Step, values: Map<number, tf.Tensor>, opts: RunOptions): void {
+    const cls = step.layer.getClassName();
+    if (opts.tap && opts.tapClasses?.has(cls)) opts.tap(step.layer, values.get(step.inputs[0]!)!);
+    if (opts.masks?.has(step.layer.name)) {
+      values.set(step.output, this.finish(step, this.applyLayer(step, values, true), opts));
+    } else {
+      values.set(step.output, this.applyLayer(step, values, false));
+    }
+  }
+
+  private finish(step: Step, pre: tf.Tensor, opts: RunOptions): tf.Tensor {
+    const mask = opts.masks?.get(step.layer.name);
+    const masked = mask === undefined ? pre : tf.mul(pre, mask);
+    const act = (step.layer as unknown as WithActivation).activation;
+    return act ? act.apply(masked) : masked;
+  }
+
+  private applyLayer(step: Step, values: Map<number, tf.Tensor>, preActivation: boolean): tf.Tensor {
+    const inputs = step.inputs.map((id) => {
+      const v = values.get(id);
+      if (v === undefined) throw new ShapguardError('internal', `value ${id} for layer ${step.layer.name} is missing`);
+      return v;
+    });
+    const holder = step.layer as unknown as WithActivation;
+    const saved = holder.activation;
+    if (preActivation) holder.activation = LINEAR;
+    try {
+      const out = step.layer.apply(inputs.length === 1 ? inputs[0]! : inputs, { training: false });
+      const t = Array.isArray(out) ? out[step.outputIndex] : out;
+      return t as tf.Tensor;
+    } finally {
+      holder.activation = saved;
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import {
+  backend_util,
+  Conv2D,
+  Conv2DBackpropFilter,
+  getKernel,
+  Slice,
+  Transpose,
+  type KernelConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+
+interface BackendLike {
+  disposeData(dataId: object): void;
+}
+
+/** Runs another registered wasm kernel by name; intermediates are the caller's to dispose. */
+export function callKernel(
+  name: string,
+  inputs: Record<string, TensorInfo>,
+  attrs: NamedAttrMap,
+  backend: BackendLike,
+): TensorInfo {
+  const kernel = getKernel(name, 'wasm');
+  if (kernel === undefined) throw new Error(`wasm kernel ${name} is not registered`);
+  const out = kernel.kernelFunc({ inputs, attrs, backend: backend as never });
+  if (Array.isArray(out)) throw new Error(`wasm kernel ${name} returned several outputs`);
+  return out as TensorInfo;
+}
+
+/**
+ * The filter gradient of a 2-D convolution, which tfjs-backend-wasm lacks (so training and even input
+ * gradients through tfjs-layers' fused conv fail on wasm). It is a convolution of the input with the
+ * output gradient, batch playing the role of channels, with the forward stride as dilation.
+ */
+const conv2dBackpropFilter: KernelFunc = ({ inputs, attrs, backend }) => {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
+    strides: [number, number] | number;
+    pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+    dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    filterShape: [number, number, number, number];
+  };
+  if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
+  const b = backend as unknown as BackendLike;
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  const { top, bottom, left, right } = info.padInfo;
+  const xT = callKernel(Transpose, { x }, { perm: [3, 1, 2, 0] }, b);
+  const dyT = callKernel(Transpose, { x: dy }, { perm: [1, 2, 0, 3] }, b);
+  const conv = callKernel(
+    Conv2D,
+    { x: xT, filter: dyT },
+    {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [top, bottom],
+        [left, right],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+      dilations: [info.strideHeight, info.strideWidth],
+      dimRoundingMode: null,
+    } as unknown as NamedAttrMap,
+    b,
+  );
+  const convT = callKernel(Transpose, { x: conv }, { perm: [1, 2, 0, 3] }, b);
+  const [fh, fw, ci, co] = filterShape;
+  const out = callKernel(Slice, { x: convT }, { begin: [0, 0, 0, 0], size: [fh, fw, ci, co] }, b);
+  for (const t of [xT, dyT, conv, convT]) b.disposeData(t.dataId);
+  return out;
+};
+
+export const conv2dBackpropFilterConfig: KernelConfig = {
+  kernelName: Conv2DBackpropFilter,
+  backendName: 'wasm',
+  kernelFunc: conv2dBackpropFilter,
+};

@@ -1,0 +1,34 @@
+/**
+ * Layer classes the scan knows how to run and reason about. Anything else is refused by name before
+ * tfjs deserialises it, so a model can never make the scanner execute code of its choosing.
+ */
+export const SUPPORTED_LAYERS = new Set([
+  'InputLayer',
+  'Conv2D',
+  'DepthwiseConv2D',
+  'SeparableConv2D',
+  'Dense',
+  'BatchNormalization',
+  'MaxPooling2D',
+  'AveragePooling2D',
+  'GlobalAveragePooling2D',
+  'GlobalMaxPooling2D',
+  'Flatten',
+  'Reshape',
+  'Dropout',
+  'SpatialDropout2D',
+  'Activation',
+  'ReLU',
+  'LeakyReLU',
+  'Softmax',
+  'ZeroPadding2D',
+  'Add',
+  'Concatenate',
+  'Multiply',
+  'Average',
+  'Maximum',
+  'Rescaling',
+]);
+
+/** Layers whose output channels can be players (and be pruned by zeroing a kernel slice and bias). */
+export const PLAYER_LAYERS = new Set(['Conv2D', 'Dense']);

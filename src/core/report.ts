@@ -1,0 +1,124 @@
+import type { ModelDigest } from './digest.ts';
+import type { DetectConfig } from './detect.ts';
+import type { PruneConfig, PruneStep } from './prune.ts';
+import type { ShapleyConfig } from './shapley.ts';
+import type { SynthConfig } from './synth.ts';
+import type { TriggerConfig } from './trigger.ts';
+
+export const SCHEMA_VERSION = 1;
+
+export type Verdict = 'clean' | 'backdoor' | 'incomplete' | 'error' | 'unsupported';
+
+/** Exit codes other tooling relies on: 0 clean, 1 backdoor, 2 error or incomplete, 3 unsupported. */
+export function exitCodeFor(verdict: Verdict): 0 | 1 | 2 | 3 {
+  return verdict === 'clean' ? 0 : verdict === 'backdoor' ? 1 : verdict === 'unsupported' ? 3 : 2;
+}
+
+export interface ScanConfigReport {
+  seed: number;
+  budgetSeconds: number;
+  maxEvals: number | null;
+  inputRange: [number, number];
+  layers: string[] | null;
+  memoryBudgetBytes: number;
+  stageShares: Record<string, number>;
+  synthesis: SynthConfig;
+  triggerReverse: TriggerConfig;
+  detection: DetectConfig;
+  shapley: ShapleyConfig;
+  pruning: PruneConfig;
+}
+
+export interface ClassReport {
+  class: number;
+  maskNorm: number;
+  anomalyIndex: number;
+  normRatio: number;
+  reached: boolean;
+  success: number;
+  steps: number;
+  refined: boolean;
+  flagged: boolean;
+}
+
+export interface PlayerValue {
+  layer: string;
+  channel: number;
+  value: number;
+}
+
+export interface ShapleyReport {
+  target: number;
+  permutations: number;
+  coalitions: number;
+  evaluations: number;
+  converged: boolean;
+  stoppedBy: string;
+  fullValue: number;
+  /** All players, by decreasing estimate. */
+  players: PlayerValue[];
+}
+
+export interface Metrics {
+  /** Reversed-trigger success per flagged target on D_ver (share of non-target images sent to it). */
+  reversedAsr: Record<string, number>;
+  /** Agreement with the original model's predictions on clean D_ver. */
+  agreement: number;
+  /** Share of D_ver images predicted as the class they were synthesised for. */
+  syntheticAccuracy: number;
+}
+
+export interface StageReport {
+  name: string;
+  evaluations: number;
+  steps: number | null;
+  stoppedBy: string | null;
+}
+
+export interface ScanReport {
+  schemaVersion: number;
+  verdict: Verdict;
+  reason: string | null;
+  tool: { name: 'shapguard'; version: string };
+  libraries: Record<string, string>;
+  backend: { name: string; simd: boolean };
+  input: { format: string; entry: string; digest: ModelDigest } | null;
+  model: {
+    inputShape: [number, number, number];
+    classes: number;
+    parameters: number;
+    outputs: 'probabilities' | 'logits';
+    batchNormLayers: number;
+    playerLayers: string[];
+    players: number;
+  } | null;
+  config: ScanConfigReport;
+  coverage: {
+    classesScanned: number;
+    classesTotal: number;
+    synthesisConfidence: number;
+    notes: string[];
+  } | null;
+  detection: {
+    median: number;
+    mad: number;
+    classes: ClassReport[];
+    flagged: number[];
+  } | null;
+  shapley: ShapleyReport[];
+  repair: {
+    status: 'repaired' | 'not-repaired' | 'not-needed';
+    reason: string | null;
+    pruned: PlayerValue[];
+    curve: PruneStep[];
+    output: { digest: ModelDigest } | null;
+  } | null;
+  verification: { images: number; before: Metrics; after: Metrics | null } | null;
+  budget: {
+    evaluationsUsed: number;
+    shapleyStoppedBy: string | null;
+    stages: StageReport[];
+  };
+  /** Everything that depends on the clock lives here, so the rest is reproducible byte for byte. */
+  timings: { totalSeconds: number; stages: Record<string, number> };
+}

@@ -1,0 +1,191 @@
+import type { Stage, StopReason } from './budget.ts';
+import type { Rng } from './rng.ts';
+
+/** A cooperative game over `players`, scored many coalitions per call (rows of one batched pass). */
+export interface CoalitionGame {
+  readonly players: number;
+  /** v(S) for each coalition (1 = player present). */
+  evaluate(coalitions: Uint8Array[]): number[];
+  /** Evaluations (full-forward row equivalents) that scoring `n` coalitions costs. */
+  cost(n: number): number;
+}
+
+export interface ShapleyConfig {
+  /** Stop walking a permutation once v drops below this: the backdoor is gone (ShapPruning's discarding threshold). */
+  threshold: number;
+  useThreshold: boolean;
+  /** Share of uniformly random permutations; the rest follow the current estimates (ε-greedy). */
+  epsilon: number;
+  useGreedy: boolean;
+  /** Coalitions per batched evaluation. */
+  batch: number;
+  maxPermutations: number;
+  minPermutations: number;
+  /** Size of the top set whose stability ends sampling. */
+  topK: number;
+  /** Permutations the top-k set must stay unchanged to count as converged. */
+  stableFor: number;
+}
+
+export const SHAPLEY_DEFAULTS: ShapleyConfig = {
+  threshold: 0.05,
+  useThreshold: true,
+  epsilon: 0.2,
+  useGreedy: true,
+  batch: 32,
+  maxPermutations: 2000,
+  minPermutations: 20,
+  topK: 5,
+  stableFor: 30,
+};
+
+export interface ShapleyResult {
+  /** Estimated value of each player (mean marginal contribution over sampled permutations). */
+  values: number[];
+  permutations: number;
+  /** Distinct coalitions scored. */
+  coalitions: number;
+  evaluations: number;
+  converged: boolean;
+  stoppedBy: StopReason | 'converged' | 'max-permutations';
+  fullValue: number;
+}
+
+interface Walk {
+  order: number[];
+  pos: number;
+  coalition: Uint8Array;
+  prev: number;
+  done: boolean;
+}
+
+function key(c: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < c.length; i += 16) {
+    let v = 0;
+    for (let j = 0; j < 16 && i + j < c.length; j++) v |= c[i + j]! << j;
+    s += String.fromCharCode(v);
+  }
+  return s;
+}
+
+/** Players by decreasing estimate, ties broken at random. */
+function greedyOrder(values: number[], rng: Rng): number[] {
+  const tie = values.map(() => rng.next());
+  return values.map((_, i) => i).sort((a, b) => values[b]! - values[a]! || tie[a]! - tie[b]!);
+}
+
+function topSet(values: number[], k: number): string {
+  return values
+    .map((v, i) => [v, i] as const)
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    .slice(0, k)
+    .map(([, i]) => i)
+    .sort((a, b) => a - b)
+    .join(',');
+}
+
+/**
+ * Monte Carlo permutation Shapley values for removing players from the full set, with ShapPruning's two
+ * accelerations: the discarding threshold (truncate a walk once the value is gone) and ε-greedy orders
+ * (walk the current best estimates first, so walks reach the threshold in few steps). Many walks advance
+ * together so each pass scores a full batch of coalitions; scored coalitions are cached.
+ */
+export function estimateShapley(game: CoalitionGame, cfg: ShapleyConfig, rng: Rng, stage: Stage): ShapleyResult {
+  const n = game.players;
+  const sums = new Float64Array(n);
+  const cache = new Map<string, number>();
+  let evaluations = 0;
+  const score = (coalitions: Uint8Array[]): void => {
+    const fresh: Uint8Array[] = [];
+    const seen = new Set<string>();
+    for (const c of coalitions) {
+      const k = key(c);
+      if (!cache.has(k) && !seen.has(k)) {
+        seen.add(k);
+        fresh.push(c);
+      }
+    }
+    for (let i = 0; i < fresh.length; i += cfg.batch) {
+      const part = fresh.slice(i, i + cfg.batch);
+      const values = game.evaluate(part);
+      const cost = game.cost(part.length);
+      stage.spend(cost);
+      evaluations += cost;
+      part.forEach((c, j) => cache.set(key(c), values[j]!));
+    }
+  };
+  const full = new Uint8Array(n).fill(1);
+  score([full]);
+  const fullValue = cache.get(key(full))!;
+  let permutations = 0;
+  let stable = 0;
+  let lastTop = '';
+  let stoppedBy: ShapleyResult['stoppedBy'] = 'max-permutations';
+  const current = () => Array.from(sums, (s) => (permutations > 0 ? s / permutations : 0));
+  const chunk = cfg.useThreshold ? 4 : n;
+
+  while (permutations < cfg.maxPermutations) {
+    const stop = stage.exhausted();
+    if (stop) {
+      stoppedBy = stop;
+      break;
+    }
+    // A group of walks sized so their next chunks fill about one batch.
+    const group = Math.max(1, Math.min(cfg.maxPermutations - permutations, Math.floor(cfg.batch / Math.min(chunk, n)) || 1));
+    if (!stage.fits(game.cost(Math.min(cfg.batch, group * chunk)))) {
+      stoppedBy = 'evaluations';
+      break;
+    }
+    const estimates = current();
+    const walks: Walk[] = Array.from({ length: group }, () => {
+      const greedy = cfg.useGreedy && permutations > 0 && rng.next() >= cfg.epsilon;
+      return { order: greedy ? greedyOrder(estimates, rng) : rng.permutation(n), pos: 0, coalition: full.slice(), prev: fullValue, done: false };
+    });
+    while (walks.some((w) => !w.done)) {
+      const pending: Uint8Array[] = [];
+      for (const w of walks) {
+        if (w.done) continue;
+        const c = w.coalition.slice();
+        for (let s = 0; s < chunk && w.pos + s < n; s++) {
+          c[w.order[w.pos + s]!] = 0;
+          pending.push(c.slice());
+        }
+      }
+      score(pending);
+      for (const w of walks) {
+        if (w.done) continue;
+        for (let s = 0; s < chunk && w.pos < n; s++) {
+          const player = w.order[w.pos]!;
+          w.coalition[player] = 0;
+          const v = cache.get(key(w.coalition))!;
+          sums[player]! += w.prev - v;
+          w.prev = v;
+          w.pos++;
+          if (cfg.useThreshold && v < cfg.threshold) {
+            w.done = true;
+            break;
+          }
+        }
+        if (w.pos >= n) w.done = true;
+      }
+    }
+    permutations += group;
+    const top = topSet(current(), cfg.topK);
+    stable = top === lastTop ? stable + group : 0;
+    lastTop = top;
+    if (permutations >= cfg.minPermutations && stable >= cfg.stableFor) {
+      stoppedBy = 'converged';
+      break;
+    }
+  }
+  return {
+    values: current(),
+    permutations,
+    coalitions: cache.size,
+    evaluations,
+    converged: stoppedBy === 'converged',
+    stoppedBy,
+    fullValue,
+  };
+}

@@ -1,0 +1,279 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Stage, StopReason } from './budget.ts';
+import { logProbs, type ModelInfo } from './model-info.ts';
+import type { Rng } from './rng.ts';
+import type { ImageBatch } from './synth.ts';
+
+export interface TriggerConfig {
+  /** Rows per target: D_rev images of other classes the candidate trigger must flip. */
+  imagesPerTarget: number;
+  maxSteps: number;
+  learningRate: number;
+  initialCost: number;
+  /** Attack success a reversed trigger must reach to count (Neural Cleanse: 0.99). */
+  successTarget: number;
+  /** Steps of success (or failure) before the cost is doubled (or halved). */
+  patience: number;
+  /** A target stops once its best mask has not shrunk by 1% for this many steps. */
+  earlyStop: number;
+  /** Above this many classes, screen all targets briefly, then refine the smallest masks. */
+  screenAbove: number;
+  screenShare: number;
+  refineCount: number;
+}
+
+export const TRIGGER_DEFAULTS: TriggerConfig = {
+  imagesPerTarget: 12,
+  maxSteps: 300,
+  learningRate: 0.1,
+  initialCost: 1e-3,
+  successTarget: 0.99,
+  patience: 5,
+  earlyStop: 40,
+  screenAbove: 16,
+  screenShare: 0.5,
+  refineCount: 6,
+};
+
+/** One candidate target's reversed trigger. */
+export interface ReversedTrigger {
+  target: number;
+  /** L1 norm of the smallest mask that reached the success target (or of the last mask if none did). */
+  norm: number;
+  reached: boolean;
+  /** Success of that mask on its rows. */
+  success: number;
+  steps: number;
+  refined: boolean;
+  mask: Float32Array;
+  pattern: Float32Array;
+}
+
+export interface TriggerResult {
+  triggers: ReversedTrigger[];
+  steps: number;
+  stoppedBy: StopReason | 'converged' | 'steps';
+}
+
+interface Track {
+  target: number;
+  cost: number;
+  up: number;
+  down: number;
+  best: number;
+  bestSuccess: number;
+  reached: boolean;
+  lastImprovement: number;
+  steps: number;
+  done: boolean;
+  refined: boolean;
+  mask: Float32Array;
+  pattern: Float32Array;
+}
+
+/** Chooses, per target, `count` D_rev images of other classes, cycling through the classes. */
+function rowsFor(target: number, rev: ImageBatch, count: number, rng: Rng): number[] {
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < rev.count; i++) {
+    const l = rev.labels[i]!;
+    if (l === target) continue;
+    if (!byClass.has(l)) byClass.set(l, []);
+    byClass.get(l)!.push(i);
+  }
+  const classes = [...byClass.keys()].sort((a, b) => a - b);
+  rng.shuffle(classes);
+  for (const c of classes) rng.shuffle(byClass.get(c)!);
+  const out: number[] = [];
+  for (let round = 0; out.length < count && classes.length > 0; round++) {
+    let any = false;
+    for (const c of classes) {
+      const list = byClass.get(c)!;
+      if (round < list.length && out.length < count) {
+        out.push(list[round]!);
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+  return out;
+}
+
+/**
+ * Neural Cleanse for every candidate target at once: rows = targets × images, one mask and pattern per
+ * target, each with its own cost λ on the mask's L1 norm, adjusted by Neural Cleanse's schedule.
+ */
+export function reverseTriggers(
+  info: ModelInfo,
+  rev: ImageBatch,
+  range: [number, number],
+  cfg: TriggerConfig,
+  rng: Rng,
+  stage: Stage,
+): TriggerResult {
+  const K = info.classes;
+  const [h, w, c] = info.shape;
+  const P = Math.min(cfg.imagesPerTarget, rev.count - Math.ceil(rev.count / K));
+  const tracks: Track[] = Array.from({ length: K }, (_, t) => ({
+    target: t,
+    cost: cfg.initialCost,
+    up: 0,
+    down: 0,
+    best: Infinity,
+    bestSuccess: 0,
+    reached: false,
+    lastImprovement: 0,
+    steps: 0,
+    done: false,
+    refined: false,
+    mask: new Float32Array(h * w),
+    pattern: new Float32Array(h * w * c),
+  }));
+  const rows = tracks.map((t) => rowsFor(t.target, rev, P, rng));
+  const initMask = () => Float32Array.from({ length: h * w }, () => rng.normal() * 0.1);
+  const initPattern = () => Float32Array.from({ length: h * w * c }, () => rng.normal() * 0.5);
+  const zMask = new Map<number, Float32Array>(tracks.map((t) => [t.target, initMask()]));
+  const zPattern = new Map<number, Float32Array>(tracks.map((t) => [t.target, initPattern()]));
+
+  const twoPhase = K > cfg.screenAbove;
+  const screenSteps = Math.round(cfg.maxSteps * cfg.screenShare);
+  let totalSteps = 0;
+  let stoppedBy: TriggerResult['stoppedBy'] = 'converged';
+
+  const runPhase = (active: Track[], rowsPerTarget: number, maxSteps: number, phaseStage: Stage): StopReason | 'steps' | 'converged' => {
+    const T = active.length;
+    const px = h * w * c;
+    const xData = new Float32Array(T * rowsPerTarget * px);
+    active.forEach((t, i) => rows[t.target]!.slice(0, rowsPerTarget).forEach((r, j) => xData.set(rev.images.subarray(r * px, (r + 1) * px), (i * rowsPerTarget + j) * px)));
+    const X = tf.tensor5d(xData, [T, rowsPerTarget, h, w, c]);
+    const targetOneHot = tf.tidy(() => {
+      const ids = tf.tensor1d(Int32Array.from(active.flatMap((t) => Array<number>(rowsPerTarget).fill(t.target))), 'int32');
+      return tf.oneHot(ids, K);
+    });
+    const zm = tf.variable(tf.tensor5d(Float32Array.from(active.flatMap((t) => [...zMask.get(t.target)!])), [T, 1, h, w, 1]));
+    const zp = tf.variable(tf.tensor5d(Float32Array.from(active.flatMap((t) => [...zPattern.get(t.target)!])), [T, 1, h, w, c]));
+    const opt = tf.train.adam(cfg.learningRate, 0.5, 0.9);
+    const stepCost = 3 * T * rowsPerTarget;
+    let result: StopReason | 'steps' | 'converged' = 'steps';
+    for (let step = 0; step < maxSteps; step++) {
+      const stop = phaseStage.exhausted() ?? (phaseStage.fits(stepCost) ? null : 'evaluations');
+      if (stop) {
+        result = stop;
+        break;
+      }
+      if (active.every((t) => t.done)) {
+        result = 'converged';
+        break;
+      }
+      const costs = tf.tensor1d(Float32Array.from(active.map((t) => t.cost)));
+      let hits: tf.Tensor | undefined;
+      let norms: tf.Tensor | undefined;
+      opt.minimize(() => {
+        const m = tf.sigmoid(zm);
+        const p = tf.add(range[0], tf.mul(range[1] - range[0], tf.sigmoid(zp)));
+        const stamped = tf.reshape(tf.add(tf.mul(X, tf.sub(1, m)), tf.mul(m, p)), [T * rowsPerTarget, h, w, c]);
+        const lp = logProbs(info, info.graph.run(stamped));
+        const picked = tf.sum(tf.mul(lp, targetOneHot), 1);
+        const ce = tf.neg(tf.mean(tf.reshape(picked, [T, rowsPerTarget]), 1));
+        const l1 = tf.sum(tf.reshape(m, [T, h * w]), 1);
+        hits = tf.keep(tf.reshape(tf.cast(tf.equal(tf.argMax(lp, 1), tf.argMax(targetOneHot, 1)), 'float32'), [T, rowsPerTarget]));
+        norms = tf.keep(l1);
+        return tf.sum(tf.add(ce, tf.mul(costs, l1))) as tf.Scalar;
+      }, false, [zm, zp]);
+      phaseStage.spend(stepCost);
+      totalSteps++;
+      const success = tf.tidy(() => tf.mean(hits!, 1)).dataSync();
+      const normValues = norms!.dataSync();
+      hits!.dispose();
+      norms!.dispose();
+      costs.dispose();
+      let needMasks = false;
+      active.forEach((t, i) => {
+        if (t.done) return;
+        t.steps++;
+        const s = success[i]!;
+        const n = normValues[i]!;
+        if (s >= cfg.successTarget) {
+          t.up++;
+          t.down = 0;
+          if (n < t.best * 0.99) t.lastImprovement = t.steps;
+          if (n < t.best) {
+            t.best = n;
+            t.bestSuccess = s;
+            t.reached = true;
+            needMasks = true;
+          }
+        } else {
+          t.down++;
+          t.up = 0;
+        }
+        if (t.up >= cfg.patience) {
+          t.cost *= 2;
+          t.up = 0;
+        } else if (t.down >= cfg.patience) {
+          t.cost /= 2;
+          t.down = 0;
+        }
+        if (!t.reached) {
+          t.best = n;
+          t.bestSuccess = Math.max(t.bestSuccess, s);
+        }
+        if (t.reached && t.steps - t.lastImprovement > cfg.earlyStop) t.done = true;
+      });
+      if (needMasks || step === maxSteps - 1) snapshot(active, zm, zp, success, normValues, range, true);
+    }
+    snapshot(active, zm, zp, null, null, range, false);
+    const zmData = zm.dataSync();
+    const zpData = zp.dataSync();
+    active.forEach((t, i) => {
+      zMask.set(t.target, zmData.slice(i * h * w, (i + 1) * h * w));
+      zPattern.set(t.target, zpData.slice(i * px, (i + 1) * px));
+    });
+    tf.dispose([X, targetOneHot, zm, zp]);
+    opt.dispose();
+    return result;
+  };
+
+  /** Keeps, per target, the mask and pattern of its best step so far (or its latest if never reached). */
+  const snapshot = (active: Track[], zm: tf.Variable, zp: tf.Variable, success: ArrayLike<number> | null, norms: ArrayLike<number> | null, r: [number, number], onlyImproved: boolean) => {
+    const m = tf.tidy(() => tf.sigmoid(zm)).dataSync() as Float32Array;
+    const p = tf.tidy(() => tf.add(r[0], tf.mul(r[1] - r[0], tf.sigmoid(zp)))).dataSync() as Float32Array;
+    active.forEach((t, i) => {
+      const improved = success !== null && norms !== null && success[i]! >= cfg.successTarget && norms[i]! <= t.best;
+      if (onlyImproved && !improved) return;
+      if (!onlyImproved && t.reached) return;
+      t.mask = m.slice(i * h * w, (i + 1) * h * w);
+      t.pattern = p.slice(i * h * w * c, (i + 1) * h * w * c);
+    });
+  };
+
+  if (!twoPhase) {
+    stoppedBy = runPhase(tracks, P, cfg.maxSteps, stage);
+  } else {
+    const screenRows = Math.max(4, Math.floor(P / 2));
+    const r1 = runPhase(tracks, screenRows, screenSteps, stage);
+    stoppedBy = r1;
+    if (r1 !== 'time' && r1 !== 'evaluations') {
+      const order = [...tracks].sort((a, b) => a.best - b.best).slice(0, cfg.refineCount);
+      for (const t of order) {
+        t.done = false;
+        t.refined = true;
+        t.lastImprovement = t.steps;
+      }
+      stoppedBy = runPhase(order, P, cfg.maxSteps - screenSteps, stage);
+    }
+  }
+  return {
+    triggers: tracks.map((t) => ({
+      target: t.target,
+      norm: t.best,
+      reached: t.reached,
+      success: t.bestSuccess,
+      steps: t.steps,
+      refined: t.refined,
+      mask: t.mask,
+      pattern: t.pattern,
+    })),
+    steps: totalSteps,
+    stoppedBy,
+  };
+}

@@ -1,0 +1,135 @@
+import { createRequire } from 'node:module';
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { initWasmBackend } from '../core/backend.ts';
+import { exitCodeFor, type ScanReport } from '../core/report.ts';
+import { scanModel, type ScanOptions } from '../core/scan.ts';
+import { nodeWasmPath } from './wasm-path.ts';
+import { readModelFiles } from './read-model.ts';
+import { writeOutputs } from './write-outputs.ts';
+import { terminalProgress } from './progress-bar.ts';
+
+const USAGE = `usage: shapguard scan <model.json> --out <dir> [--budget <seconds>] [--max-evals <n>] [--seed <n>]
+                      [--input-range <lo>,<hi>] [--layers <name,...>] [--json]
+
+Exit codes: 0 clean, 1 backdoor (repaired or not), 2 error or incomplete, 3 unsupported input.`;
+
+class UsageError extends Error {}
+
+function toolVersion(): string {
+  const req = createRequire(import.meta.url);
+  for (const p of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = req(p) as { name?: string; version?: string };
+      if (pkg.name === 'shapguard' && pkg.version) return pkg.version;
+    } catch {
+      // try the next location (bundled vs source layout)
+    }
+  }
+  return '0.0.0';
+}
+
+function number(flag: string, value: string | undefined, integer: boolean, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) {
+    throw new UsageError(`--${flag} ${value}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}`);
+  }
+  return n;
+}
+
+function parseScan(argv: string[]): { model: string; out: string; json: boolean; options: Omit<ScanOptions, 'toolVersion'> } {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string' },
+      budget: { type: 'string' },
+      'max-evals': { type: 'string' },
+      seed: { type: 'string' },
+      'input-range': { type: 'string' },
+      layers: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('scan takes exactly one model path');
+  if (values.out === undefined) throw new UsageError('--out <dir> is required');
+  let inputRange: [number, number] | undefined;
+  if (values['input-range'] !== undefined) {
+    const parts = values['input-range'].split(',').map(Number);
+    if (parts.length !== 2 || !parts.every(Number.isFinite) || !(parts[0]! < parts[1]!)) {
+      throw new UsageError(`--input-range ${values['input-range']}: expected <lo>,<hi> with lo < hi`);
+    }
+    inputRange = [parts[0]!, parts[1]!];
+  }
+  const layers = values.layers?.split(',').map((s) => s.trim()).filter(Boolean);
+  return {
+    model: positionals[0]!,
+    out: values.out,
+    json: values.json ?? false,
+    options: {
+      budgetSeconds: number('budget', values.budget, false, 0.001),
+      maxEvals: number('max-evals', values['max-evals'], true, 1),
+      seed: number('seed', values.seed, true, 0),
+      inputRange,
+      layers: layers && layers.length > 0 ? layers : undefined,
+    },
+  };
+}
+
+function summary(r: ScanReport): string {
+  const lines = [`verdict: ${r.verdict}${r.reason ? ` (${r.reason})` : ''}`];
+  if (r.detection && r.detection.flagged.length > 0) lines.push(`flagged target class(es): ${r.detection.flagged.join(', ')}`);
+  if (r.repair && r.repair.status !== 'not-needed') {
+    lines.push(`repair: ${r.repair.status}${r.repair.reason ? ` (${r.repair.reason})` : ''}`);
+    if (r.repair.pruned.length > 0) lines.push(`pruned: ${r.repair.pruned.map((p) => `${p.layer}[${p.channel}]`).join(', ')}`);
+  }
+  lines.push(`evaluations: ${Math.round(r.budget.evaluationsUsed)}, time: ${r.timings.totalSeconds.toFixed(1)} s`);
+  return lines.join('\n');
+}
+
+/** `shapguard scan`: the CLI contract other tooling calls; see USAGE. Returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return command === undefined ? 2 : 0;
+  }
+  if (command !== 'scan') {
+    process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
+    return 2;
+  }
+  let args: ReturnType<typeof parseScan>;
+  try {
+    args = parseScan(rest);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const showProgress = !args.json && process.stderr.isTTY === true;
+  const progress = showProgress ? terminalProgress(process.stderr) : undefined;
+  await initWasmBackend({ wasmPath: nodeWasmPath() });
+  let files: Map<string, Uint8Array>;
+  let entry: string;
+  try {
+    ({ files, entry } = await readModelFiles(resolve(args.model)));
+  } catch (err) {
+    files = new Map();
+    entry = 'model.json';
+    process.stderr.write(`cannot read ${args.model}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+  }
+  const { report, repaired } = await scanModel(files, { ...args.options, entry, toolVersion: toolVersion(), onProgress: progress, onInternalError: (e) => { if (process.env.SHAPGUARD_DEBUG) console.error(e); } });
+  if (files.size === 0) {
+    report.verdict = 'error';
+    report.reason = `cannot read ${args.model}`;
+  }
+  progress?.('save', 0);
+  const json = JSON.stringify(report, null, 2) + '\n';
+  await writeOutputs(resolve(args.out), json, repaired);
+  progress?.('save', 1);
+  if (args.json) process.stdout.write(json);
+  else process.stderr.write(summary(report) + `\nreport: ${resolve(args.out, 'report.json')}${repaired ? `\nrepaired model: ${resolve(args.out, 'repaired')}` : ''}\n`);
+  return exitCodeFor(report.verdict);
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,31 @@
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/**
+ * Writes report.json and, when given, repaired/ under `outDir` so that a reader never sees half an output:
+ * the repaired folder is built aside and renamed into place, and the report (written last, also by
+ * rename) is the mark that everything it names is complete.
+ */
+export async function writeOutputs(outDir: string, reportJson: string, repaired: ReadonlyMap<string, Uint8Array> | null): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const tag = `${process.pid}-${Date.now()}`;
+  const finalRepaired = join(outDir, 'repaired');
+  await rm(join(outDir, 'report.json'), { force: true });
+  await rm(finalRepaired, { recursive: true, force: true });
+  if (repaired) {
+    const tmp = join(outDir, `.repaired-${tag}`);
+    try {
+      for (const [path, bytes] of repaired) {
+        await mkdir(dirname(join(tmp, path)), { recursive: true });
+        await writeFile(join(tmp, path), bytes);
+      }
+      await rename(tmp, finalRepaired);
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+  const tmpReport = join(outDir, `.report-${tag}.json`);
+  await writeFile(tmpReport, reportJson);
+  await rename(tmpReport, join(outDir, 'report.json'));
+}

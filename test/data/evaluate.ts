@@ -1,0 +1,43 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { ImageSet } from './mnist.ts';
+import { stamp, type Trigger } from './triggers.ts';
+
+/** Predicted class of every image, in batches. */
+export function predictClasses(model: tfl.LayersModel, images: Float32Array, shape: [number, number, number]): Int32Array {
+  const px = shape[0] * shape[1] * shape[2];
+  const n = images.length / px;
+  const out = new Int32Array(n);
+  const batch = 256;
+  for (let s = 0; s < n; s += batch) {
+    const m = Math.min(batch, n - s);
+    const cls = tf.tidy(() => {
+      const x = tf.tensor4d(images.subarray(s * px, (s + m) * px), [m, ...shape]);
+      return tf.argMax(model.predict(x) as tf.Tensor, -1);
+    });
+    out.set(cls.dataSync() as Int32Array, s);
+    cls.dispose();
+  }
+  return out;
+}
+
+/** Clean accuracy on a labelled set. */
+export function accuracy(model: tfl.LayersModel, set: ImageSet): number {
+  const pred = predictClasses(model, set.images, set.shape);
+  let ok = 0;
+  for (let i = 0; i < set.count; i++) if (pred[i] === set.labels[i]) ok++;
+  return ok / set.count;
+}
+
+/** Attack success rate: share of non-target images that the stamped trigger sends to the target. */
+export function attackSuccessRate(model: tfl.LayersModel, set: ImageSet, trigger: Trigger, target: number): number {
+  const px = set.shape[0] * set.shape[1] * set.shape[2];
+  const keep: number[] = [];
+  for (let i = 0; i < set.count; i++) if (set.labels[i] !== target) keep.push(i);
+  const images = new Float32Array(keep.length * px);
+  keep.forEach((i, j) => images.set(set.images.subarray(i * px, (i + 1) * px), j * px));
+  const pred = predictClasses(model, stamp(images, set.shape, trigger), set.shape);
+  let hit = 0;
+  for (const p of pred) if (p === target) hit++;
+  return hit / keep.length;
+}

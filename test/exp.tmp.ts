@@ -1,0 +1,24 @@
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { initWasmBackend } from '../src/core/backend.ts';
+import { nodeWasmPath } from '../src/node/wasm-path.ts';
+import { readModelFiles } from '../src/node/read-model.ts';
+import { scanModel } from '../src/core/scan.ts';
+import { loadTfjsModel } from '../src/core/model-io.ts';
+import { loadMnist } from './data/mnist.ts';
+import { accuracy, attackSuccessRate } from './data/evaluate.ts';
+import type { Trigger } from './data/triggers.ts';
+await initWasmBackend({ wasmPath: nodeWasmPath() });
+const [path, trigJson, targetS, overrides] = process.argv.slice(2);
+const trig = JSON.parse(trigJson!) as Trigger; const target = Number(targetS);
+const { files, entry } = await readModelFiles(path!);
+const test = loadMnist('test', 3000);
+const t0 = performance.now();
+const { report, repaired } = await scanModel(files, { entry, toolVersion: 'x', seed: 1, ...(overrides ? JSON.parse(overrides) : {}) });
+console.log('verdict', report.verdict, report.reason, 'time', ((performance.now()-t0)/1000).toFixed(1), JSON.stringify(report.timings.stages));
+console.log('norms', report.detection?.classes.map((c) => c.maskNorm.toFixed(1)).join(' '), 'flagged', report.detection?.flagged);
+console.log('shapley', report.shapley.map((s) => s.players.slice(0, 6).map((p) => `${p.channel}:${p.value.toFixed(3)}`).join(' ')));
+console.log('repair', report.repair?.status, report.repair?.reason, report.repair?.pruned.map((p) => p.channel), JSON.stringify(report.repair?.curve.slice(0, 8)));
+const orig = (await loadTfjsModel(files, entry)).model;
+console.log('orig acc', accuracy(orig, test).toFixed(4), 'asr', attackSuccessRate(orig, test, trig, target).toFixed(4));
+if (repaired) { const m = (await loadTfjsModel(repaired, entry)).model; console.log('rep acc', accuracy(m, test).toFixed(4), 'asr', attackSuccessRate(m, test, trig, target).toFixed(4)); }

@@ -1,0 +1,18 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { initWasmBackend } from '../src/core/backend.ts';
+import { nodeWasmPath } from '../src/node/wasm-path.ts';
+await initWasmBackend({ wasmPath: nodeWasmPath() });
+const x = tf.randomNormal([120, 13, 13, 16]) as tf.Tensor4D; const w = tf.randomNormal([3,3,16,32]) as tf.Tensor4D;
+const dy = tf.randomNormal([120, 11, 11, 32]) as tf.Tensor4D;
+const time = (name: string, f: () => tf.Tensor) => { for (let i=0;i<3;i++) f().dispose(); const t=performance.now(); for (let i=0;i<20;i++) { const r=f(); r.dataSync(); r.dispose(); } console.log(name, ((performance.now()-t)/20).toFixed(2),'ms'); };
+time('conv fwd', () => tf.conv2d(x, w, 1, 'valid'));
+time('backprop input', () => tf.conv2dTranspose(dy, w, [120,13,13,16], 1, 'valid'));
+const wr = tf.transpose(tf.reverse(w, [0,1]), [0,1,3,2]) as tf.Tensor4D;
+time('as conv', () => tf.conv2d(tf.pad(dy, [[0,0],[2,2],[2,2],[0,0]]), wr, 1, 'valid'));
+const x1 = tf.randomNormal([120, 28, 28, 1]) as tf.Tensor4D; const w1 = tf.randomNormal([3,3,1,16]) as tf.Tensor4D;
+const dy1 = tf.randomNormal([120, 26, 26, 16]) as tf.Tensor4D;
+time('conv1 fwd', () => tf.conv2d(x1, w1, 1, 'valid'));
+time('conv1 backprop input', () => tf.conv2dTranspose(dy1, w1, [120,28,28,1], 1, 'valid'));
+time('maxpool', () => tf.maxPool(dy1, 2, 2, 'valid'));
+const mp = (a: tf.Tensor4D) => tf.sum(tf.maxPool(a, 2, 2, 'valid'));
+time('maxpool grad', () => tf.grad(mp)(dy1));
