@@ -50,9 +50,11 @@ export class TailEvaluator {
 
 /** v(S): mean probability of the backdoor target on trigger-stamped images with only S active. */
 export class BackdoorGame implements CoalitionGame {
+  /** `fixedOff`: players already pruned in an earlier round, absent from every coalition. */
   constructor(
     private readonly tail: TailEvaluator,
     private readonly target: number,
+    private readonly fixedOff: readonly number[] = [],
   ) {}
 
   get players(): number {
@@ -64,8 +66,13 @@ export class BackdoorGame implements CoalitionGame {
   }
 
   evaluate(coalitions: Uint8Array[]): number[] {
+    const effective = coalitions.map((c) => {
+      const e = c.slice();
+      for (const k of this.fixedOff) e[k] = 0;
+      return e;
+    });
     const t = tf.tidy(() => {
-      const p = this.tail.probabilities(coalitions);
+      const p = this.tail.probabilities(effective);
       const col = tf.slice(p, [0, this.target], [-1, 1]);
       return tf.mean(tf.reshape(col, [coalitions.length, this.tail.rows]), 1);
     });

@@ -89,21 +89,22 @@ export class Graph {
    * id, with the pre-activation output of step `stepIndex` itself under key -1.
    */
   prefix(x: tf.Tensor, stepIndex: number): Map<number, tf.Tensor> {
-    return tf.tidy(() => {
+    let keep = new Map<number, tf.Tensor>();
+    tf.tidy(() => {
       const values = new Map<number, tf.Tensor>([[this.inputId, x]]);
       for (let i = 0; i < stepIndex; i++) this.runStep(this.steps[i]!, values, {});
       const step = this.steps[stepIndex]!;
       const pre = this.applyLayer(step, values, true);
       // tidy() cannot see tensors inside a Map: keep them by hand.
-      const keep = new Map<number, tf.Tensor>([[-1, tf.keep(pre)]]);
+      keep = new Map<number, tf.Tensor>([[-1, tf.keep(pre)]]);
       for (let i = stepIndex + 1; i < this.steps.length; i++) {
         for (const id of this.steps[i]!.inputs) {
           const v = values.get(id);
           if (v !== undefined && id !== step.output && !keep.has(id)) keep.set(id, tf.keep(v));
         }
       }
-      return keep;
     });
+    return keep;
   }
 
   /** Runs the graph from step `stepIndex` on cached values from `prefix` (tiled as the caller needs). */

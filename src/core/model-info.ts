@@ -49,7 +49,8 @@ export function describeModel(model: tfl.LayersModel): ModelInfo {
   const shape = inShape.slice(1) as [number, number, number];
   if (shape[2] !== 1 && shape[2] !== 3) throw new ShapguardError('unsupported', `the input has ${shape[2]} channels; grey (1) or RGB (3) images are supported`);
   const outShape = model.outputs[0]!.shape;
-  if (outShape.length !== 2 || outShape[1] === null || outShape[1] < 2) {
+  const classes = outShape[1];
+  if (outShape.length !== 2 || classes === null || classes === undefined || classes < 2) {
     throw new ShapguardError('unsupported', `the output shape ${JSON.stringify(outShape)} is not a class vector`);
   }
   const last = graph.steps.at(-1)!.layer;
@@ -68,7 +69,7 @@ export function describeModel(model: tfl.LayersModel): ModelInfo {
     if (mean && variance) bn.push({ layer: step.layer.name, mean: mean.read() as tf.Tensor1D, variance: variance.read() as tf.Tensor1D });
   }
   const stepMacs = graph.steps.map((s) => macs(s.layer));
-  return { graph, shape, classes: outShape[1], outputsProbabilities, bn, stepMacs, totalMacs: stepMacs.reduce((a, b) => a + b, 0) };
+  return { graph, shape, classes, outputsProbabilities, bn, stepMacs, totalMacs: stepMacs.reduce((a, b) => a + b, 0) };
 }
 
 /** Log-probabilities from the model's output, whichever kind it is. */

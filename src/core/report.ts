@@ -49,6 +49,8 @@ export interface PlayerValue {
 
 export interface ShapleyReport {
   target: number;
+  /** Prune-and-recheck round this estimate belongs to (0 first). */
+  round: number;
   permutations: number;
   coalitions: number;
   evaluations: number;
@@ -57,6 +59,14 @@ export interface ShapleyReport {
   fullValue: number;
   /** All players, by decreasing estimate. */
   players: PlayerValue[];
+}
+
+/** One prune-and-recheck round: what it pruned and the flagged targets' triggers reversed afterwards. */
+export interface RoundReport {
+  round: number;
+  targets: number[];
+  pruned: number[];
+  residual: { target: number; maskNorm: number; reached: boolean }[];
 }
 
 export interface Metrics {
@@ -111,6 +121,7 @@ export interface ScanReport {
     reason: string | null;
     pruned: PlayerValue[];
     curve: PruneStep[];
+    rounds: RoundReport[];
     output: { digest: ModelDigest } | null;
   } | null;
   verification: { images: number; before: Metrics; after: Metrics | null } | null;

@@ -10,14 +10,14 @@ import { describeModel, playerLayers, type ModelInfo } from './model-info.ts';
 import { loadTfjsModel, writeTfjsModel, type LoadedModel } from './model-io.ts';
 import { PlayerSet } from './players.ts';
 import type { ProgressFn, StageName } from './progress.ts';
-import { choosePrune, PRUNE_DEFAULTS, type PruneConfig, type TargetProbe } from './prune.ts';
+import { choosePrune, PRUNE_DEFAULTS, type PruneConfig, type PruneResult, type TargetProbe } from './prune.ts';
 import { prunedWeights } from './prune-weights.ts';
-import { SCHEMA_VERSION, type ClassReport, type ScanReport, type ShapleyReport, type Verdict } from './report.ts';
+import { SCHEMA_VERSION, type ClassReport, type RoundReport, type ScanReport, type Verdict } from './report.ts';
 import { Rng } from './rng.ts';
 import { estimateShapley, SHAPLEY_DEFAULTS, type ShapleyConfig } from './shapley.ts';
 import { stampReversed } from './stamp.ts';
-import { synthesize, SYNTH_DEFAULTS, type SynthConfig } from './synth.ts';
-import { reverseTriggers, TRIGGER_DEFAULTS, type TriggerConfig } from './trigger.ts';
+import { synthesize, SYNTH_DEFAULTS, type SynthConfig, type SynthResult } from './synth.ts';
+import { reverseTriggers, TRIGGER_DEFAULTS, type ReversedTrigger, type TriggerConfig } from './trigger.ts';
 import { measure } from './verify.ts';
 
 export interface ScanOptions {
@@ -55,6 +55,8 @@ export interface ScanResult {
 const STAGE_SHARES = { synthesis: 0.2, triggerReverse: 0.625, shapley: 0.6, pruning: 1 };
 /** A class counts as scanned once its trigger was optimised for this many steps. */
 const MIN_STEPS_PER_CLASS = 10;
+/** Prune-and-recheck rounds at most. */
+const MAX_ROUNDS = 3;
 const DEFAULT_MEMORY = 64 * 1024 * 1024;
 
 function bytesPerRow(info: ModelInfo, fromStep: number): number {
@@ -151,7 +153,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     const budget = new Budget(budgetSeconds, options.maxEvals ?? Infinity, now);
     const rng = new Rng(seed);
     const stageReport = (name: string, stage: Stage, steps: number | null, stoppedBy: string | null) =>
-      report.budget.stages.push({ name, evaluations: round(stage.evaluations), steps, stoppedBy });
+      report.budget.stages.push({ name, evaluations: round6(stage.evaluations), steps, stoppedBy });
 
     // 1. Data reverse.
     progress('synthesis', 0);
@@ -177,28 +179,28 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     const med = median(norms.filter(Number.isFinite));
     const classes: ClassReport[] = rev.triggers.map((t, i) => ({
       class: t.target,
-      maskNorm: round(t.norm),
-      anomalyIndex: round(anomalies[i]!.anomalyIndex),
-      normRatio: round(anomalies[i]!.normRatio),
+      maskNorm: round6(t.norm),
+      anomalyIndex: round6(anomalies[i]!.anomalyIndex),
+      normRatio: round6(anomalies[i]!.normRatio),
       reached: t.reached,
-      success: round(t.success),
+      success: round6(t.success),
       steps: t.steps,
       refined: t.refined,
       flagged: anomalies[i]!.flagged,
     }));
     const flagged = anomalies.filter((a) => a.flagged).map((a) => a.target);
     report.detection = {
-      median: round(med),
-      mad: round(1.4826 * median(norms.filter(Number.isFinite).map((n) => Math.abs(n - med)))),
+      median: round6(med),
+      mad: round6(1.4826 * median(norms.filter(Number.isFinite).map((n) => Math.abs(n - med)))),
       classes,
       flagged,
     };
-    const scanned = rev.triggers.filter((t) => t.steps >= MIN_STEPS_PER_CLASS).length;
+    const scanned = rev.triggers.filter((t) => t.finished && t.steps >= MIN_STEPS_PER_CLASS).length;
     const notes: string[] = [];
     if (synth.confident < 1) notes.push(`${((1 - synth.confident) * 100).toFixed(0)}% of synthetic images stayed below confidence ${cfg.synthesis.confidence}`);
     const unreached = rev.triggers.filter((t) => !t.reached).map((t) => t.target);
     if (unreached.length > 0) notes.push(`no reversed trigger reached ${cfg.triggerReverse.successTarget} success for class(es) ${unreached.join(', ')}; their last mask norm is used`);
-    report.coverage = { classesScanned: scanned, classesTotal: info.classes, synthesisConfidence: round(synth.confident), notes };
+    report.coverage = { classesScanned: scanned, classesTotal: info.classes, synthesisConfidence: round6(synth.confident), notes };
     lap('detection');
 
     const flaggedTriggers = rev.triggers.filter((t) => flagged.includes(t.target));
@@ -207,61 +209,25 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
 
     if (scanned < info.classes && flagged.length === 0) {
       report.verdict = 'incomplete';
-      report.reason = `the budget ran out after ${scanned} of ${info.classes} classes had their trigger reversed (stopped by ${rev.stoppedBy}); raise --budget or --max-evals`;
+      report.reason = `the budget ran out before the trigger reverse finished: ${scanned} of ${info.classes} classes completed (stopped by ${rev.stoppedBy}); raise --budget or --max-evals`;
       report.repair = null;
     } else if (flagged.length === 0) {
       report.verdict = 'clean';
-      report.repair = { status: 'not-needed', reason: null, pruned: [], curve: [], output: null };
+      report.repair = { status: 'not-needed', reason: null, pruned: [], curve: [], rounds: [], output: null };
     } else {
       report.verdict = 'backdoor';
-      // 4. Shapley estimation per flagged target.
-      progress('shapley', 0);
-      const shapStage = budget.stage(STAGE_SHARES.shapley);
-      const tailRow = bytesPerRow(info, players.firstStep) * 2;
-      const probes: TargetProbe[] = [];
-      const stoppedBy: string[] = [];
-      for (const [i, trig] of flaggedTriggers.entries()) {
-        const stamped = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, trig.target));
-        const batch = Math.max(4, Math.min(cfg.shapley.batch, Math.floor(memory / (tailRow * stamped.rows))));
-        const sub = budget.stage(1 / (flaggedTriggers.length - i));
-        const capped = cappedStage(sub, shapStage);
-        const est = estimateShapley(new BackdoorGame(stamped, trig.target), { ...cfg.shapley, batch }, rng.fork(10 + trig.target), capped);
-        stoppedBy.push(est.stoppedBy);
-        const order = est.values.map((_, k) => k).sort((a, b) => est.values[b]! - est.values[a]! || a - b);
-        const sr: ShapleyReport = {
-          target: trig.target,
-          permutations: est.permutations,
-          coalitions: est.coalitions,
-          evaluations: round(est.evaluations),
-          converged: est.converged,
-          stoppedBy: est.stoppedBy,
-          fullValue: round(est.fullValue),
-          players: order.map((k) => ({ ...players.players[k]!, value: round(est.values[k]!) })),
-        };
-        report.shapley.push(sr);
-        probes.push({ target: trig.target, order, stamped });
-      }
-      report.budget.shapleyStoppedBy = stoppedBy.join(',');
-      stageReport('shapley', shapStage, report.shapley.reduce((a, s) => a + s.permutations, 0), report.budget.shapleyStoppedBy);
+      const outcome = shapPrune(info, players, synth, flaggedTriggers, report, cfg, budget, rng, memory, range, med);
       lap('shapley');
-
-      // 5. Pruning under the agreement guard and the cap.
-      progress('pruning', 0);
-      const pruneStage = budget.stage(STAGE_SHARES.pruning);
-      const clean = new TailEvaluator(info, players, synth.rev.images);
-      const choice = choosePrune(players, probes, clean, cfg.pruning, pruneStage);
-      stageReport('pruning', pruneStage, choice.curve.length, null);
-      const valueOf = (k: number) => report.shapley.map((s) => s.players.find((p) => p.layer === players.players[k]!.layer && p.channel === players.players[k]!.channel)?.value ?? 0).reduce((a, b) => Math.max(a, b), -Infinity);
+      const { choice } = outcome;
+      report.budget.shapleyStoppedBy = report.shapley.map((x) => x.stoppedBy).join(',');
       report.repair = {
         status: choice.status,
         reason: choice.reason,
-        pruned: choice.pruned.map((k) => ({ ...players.players[k]!, value: valueOf(k) })),
-        curve: choice.curve.map((s) => ({ pruned: s.pruned, agreement: round(s.agreement), asr: Object.fromEntries(Object.entries(s.asr).map(([k, v]) => [k, round(v)])) })),
+        pruned: choice.pruned.map((k) => ({ ...players.players[k]!, value: outcome.valueOf(k) })),
+        curve: choice.curve.map((x) => ({ pruned: x.pruned, agreement: round6(x.agreement), asr: Object.fromEntries(Object.entries(x.asr).map(([k, v]) => [k, round6(v)])) })),
+        rounds: outcome.rounds,
         output: null,
       };
-      clean.dispose();
-      for (const p of probes) p.stamped.dispose();
-      lap('pruning');
 
       // 6. Write the repaired model and verify it, reloaded from its own bytes, on D_ver.
       if (choice.status === 'repaired') {
@@ -276,7 +242,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
         lap('verification');
       }
     }
-    report.budget.evaluationsUsed = round(budget.evaluations);
+    report.budget.evaluationsUsed = round6(budget.evaluations);
   } catch (err) {
     repaired = null;
     report.repair = report.repair && { ...report.repair, output: null };
@@ -295,20 +261,114 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
   return { report, repaired };
 }
 
+interface PruneOutcome {
+  choice: PruneResult;
+  rounds: RoundReport[];
+  valueOf: (k: number) => number;
+}
+
+/**
+ * Shapley estimation and pruning, in rounds: after each prune the flagged targets' triggers are reversed
+ * again on the pruned model, and a trigger that is still abnormally small starts another round from what
+ * is pruned so far. One reversed trigger is only one way into the backdoor; a backdoor that survives its
+ * removal (e.g. a blended, image-wide one) shows itself to the next reverse.
+ */
+function shapPrune(
+  info: ModelInfo,
+  players: PlayerSet,
+  synth: SynthResult,
+  flagged: ReversedTrigger[],
+  report: ScanReport,
+  cfg: { triggerReverse: TriggerConfig; detection: DetectConfig; shapley: ShapleyConfig; pruning: PruneConfig },
+  budget: Budget,
+  rng: Rng,
+  memory: number,
+  range: [number, number],
+  medianNorm: number,
+): PruneOutcome {
+  const tailRow = bytesPerRow(info, players.firstStep) * 2;
+  const clean = new TailEvaluator(info, players, synth.rev.images);
+  const best = new Map<number, number>();
+  const rounds: RoundReport[] = [];
+  let pruned: number[] = [];
+  let curve: PruneResult['curve'] = [];
+  let triggers = flagged;
+  let result: PruneResult = { status: 'not-repaired', reason: 'no round ran', pruned: [], curve: [] };
+  for (let round = 0; round < MAX_ROUNDS && triggers.length > 0; round++) {
+    const roundStage = budget.stage(round === MAX_ROUNDS - 1 ? 0.8 : STAGE_SHARES.shapley);
+    const probes: TargetProbe[] = [];
+    for (const [i, trig] of triggers.entries()) {
+      const stamped = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, trig.target));
+      const batch = Math.max(4, Math.min(cfg.shapley.batch, Math.floor(memory / (tailRow * stamped.rows))));
+      const sub = cappedStage(budget.stage(1 / (triggers.length - i)), roundStage);
+      const est = estimateShapley(new BackdoorGame(stamped, trig.target, pruned), { ...cfg.shapley, batch }, rng.fork(100 * round + trig.target), sub);
+      const order = est.values.map((_, k) => k).sort((a, b) => est.values[b]! - est.values[a]! || a - b);
+      for (const [k, v] of est.values.entries()) best.set(k, Math.max(best.get(k) ?? -Infinity, v));
+      report.shapley.push({
+        target: trig.target,
+        round,
+        permutations: est.permutations,
+        coalitions: est.coalitions,
+        evaluations: round6(est.evaluations),
+        converged: est.converged,
+        stoppedBy: est.stoppedBy ?? 'none',
+        fullValue: round6(est.fullValue),
+        players: order.map((k) => ({ ...players.players[k]!, value: round6(est.values[k]!) })),
+      });
+      report.budget.stages.push({ name: `shapley-round-${round}-target-${trig.target}`, evaluations: round6(sub.evaluations), steps: est.permutations, stoppedBy: est.stoppedBy });
+      probes.push({ target: trig.target, order, values: est.values, fullValue: est.fullValue, stamped });
+    }
+    const pruneStage = budget.stage(0.5);
+    result = choosePrune(players, probes, clean, cfg.pruning, pruneStage, pruned);
+    for (const p of probes) p.stamped.dispose();
+    curve = [...curve, ...result.curve.map((c) => ({ ...c, pruned: c.pruned + pruned.length }))];
+    report.budget.stages.push({ name: `pruning-round-${round}`, evaluations: round6(pruneStage.evaluations), steps: result.curve.length, stoppedBy: null });
+    if (result.status !== 'repaired') {
+      rounds.push({ round, targets: triggers.map((t) => t.target), pruned: [], residual: [] });
+      break;
+    }
+    pruned = [...pruned, ...result.pruned];
+    // Reverse the flagged targets again on the pruned model: is a small trigger still there?
+    const masks = players.masks([Uint8Array.from({ length: players.size }, (_, k) => (pruned.includes(k) ? 0 : 1))], 1);
+    const checkStage = budget.stage(0.5);
+    const again = reverseTriggers(info, synth.rev, range, cfg.triggerReverse, rng.fork(1000 + round), checkStage, { targets: flagged.map((t) => t.target), masks });
+    tf.dispose([...masks.values()]);
+    report.budget.stages.push({ name: `recheck-round-${round}`, evaluations: round6(checkStage.evaluations), steps: again.steps, stoppedBy: again.stoppedBy });
+    const residual = again.triggers.filter((t) => t.reached && t.norm <= cfg.detection.maxNormRatio * medianNorm);
+    rounds.push({ round, targets: triggers.map((t) => t.target), pruned: result.pruned, residual: again.triggers.map((t) => ({ target: t.target, maskNorm: round6(t.norm), reached: t.reached })) });
+    triggers = residual;
+  }
+  clean.dispose();
+  const valueOf = (k: number) => round6(best.get(k) ?? 0);
+  if (result.status === 'repaired' && triggers.length > 0) {
+    result = {
+      status: 'not-repaired',
+      reason: `a reversed trigger for class(es) ${triggers.map((t) => t.target).join(', ')} is still abnormally small after ${MAX_ROUNDS} pruning rounds (${pruned.length} players)`,
+      pruned: [],
+      curve,
+    };
+  } else if (result.status === 'repaired') {
+    result = { ...result, pruned, curve };
+  } else {
+    result = { ...result, curve };
+  }
+  return { choice: result, rounds, valueOf };
+}
+
 /** A stage bounded by both its own share and an enclosing stage's limits. */
 function cappedStage(inner: Stage, outer: Stage): Stage {
   return inner.deadline <= outer.deadline && inner.evalLimit <= outer.evalLimit ? inner : outer;
 }
 
-function round(x: number): number {
+function round6(x: number): number {
   return Number.isFinite(x) ? Math.round(x * 1e6) / 1e6 : x;
 }
 
 function roundMetrics(m: { reversedAsr: Record<string, number>; agreement: number; syntheticAccuracy: number }) {
   return {
-    reversedAsr: Object.fromEntries(Object.entries(m.reversedAsr).map(([k, v]) => [k, round(v)])),
-    agreement: round(m.agreement),
-    syntheticAccuracy: round(m.syntheticAccuracy),
+    reversedAsr: Object.fromEntries(Object.entries(m.reversedAsr).map(([k, v]) => [k, round6(v)])),
+    agreement: round6(m.agreement),
+    syntheticAccuracy: round6(m.syntheticAccuracy),
   };
 }
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Stage, StopReason } from './budget.ts';
+import type { ChannelMasks } from './graph.ts';
 import { logProbs, type ModelInfo } from './model-info.ts';
 import type { Rng } from './rng.ts';
 import type { ImageBatch } from './synth.ts';
@@ -45,6 +46,8 @@ export interface ReversedTrigger {
   success: number;
   steps: number;
   refined: boolean;
+  /** Its optimisation ended on its own (early stop or its step count), not by the budget. */
+  finished: boolean;
   mask: Float32Array;
   pattern: Float32Array;
 }
@@ -67,6 +70,7 @@ interface Track {
   steps: number;
   done: boolean;
   refined: boolean;
+  finished: boolean;
   mask: Float32Array;
   pattern: Float32Array;
 }
@@ -109,11 +113,13 @@ export function reverseTriggers(
   cfg: TriggerConfig,
   rng: Rng,
   stage: Stage,
+  scope: { targets?: number[]; masks?: ChannelMasks } = {},
 ): TriggerResult {
   const K = info.classes;
   const [h, w, c] = info.shape;
   const P = Math.min(cfg.imagesPerTarget, rev.count - Math.ceil(rev.count / K));
-  const tracks: Track[] = Array.from({ length: K }, (_, t) => ({
+  const targets = scope.targets ?? Array.from({ length: K }, (_, t) => t);
+  const tracks: Track[] = targets.map((t) => ({
     target: t,
     cost: cfg.initialCost,
     up: 0,
@@ -125,16 +131,17 @@ export function reverseTriggers(
     steps: 0,
     done: false,
     refined: false,
+    finished: false,
     mask: new Float32Array(h * w),
     pattern: new Float32Array(h * w * c),
   }));
-  const rows = tracks.map((t) => rowsFor(t.target, rev, P, rng));
+  const rows = new Map(tracks.map((t) => [t.target, rowsFor(t.target, rev, P, rng)]));
   const initMask = () => Float32Array.from({ length: h * w }, () => rng.normal() * 0.1);
   const initPattern = () => Float32Array.from({ length: h * w * c }, () => rng.normal() * 0.5);
   const zMask = new Map<number, Float32Array>(tracks.map((t) => [t.target, initMask()]));
   const zPattern = new Map<number, Float32Array>(tracks.map((t) => [t.target, initPattern()]));
 
-  const twoPhase = K > cfg.screenAbove;
+  const twoPhase = tracks.length > cfg.screenAbove;
   const screenSteps = Math.round(cfg.maxSteps * cfg.screenShare);
   let totalSteps = 0;
   let stoppedBy: TriggerResult['stoppedBy'] = 'converged';
@@ -143,7 +150,7 @@ export function reverseTriggers(
     const T = active.length;
     const px = h * w * c;
     const xData = new Float32Array(T * rowsPerTarget * px);
-    active.forEach((t, i) => rows[t.target]!.slice(0, rowsPerTarget).forEach((r, j) => xData.set(rev.images.subarray(r * px, (r + 1) * px), (i * rowsPerTarget + j) * px)));
+    active.forEach((t, i) => rows.get(t.target)!.slice(0, rowsPerTarget).forEach((r, j) => xData.set(rev.images.subarray(r * px, (r + 1) * px), (i * rowsPerTarget + j) * px)));
     const X = tf.tensor5d(xData, [T, rowsPerTarget, h, w, c]);
     const targetOneHot = tf.tidy(() => {
       const ids = tf.tensor1d(Int32Array.from(active.flatMap((t) => Array<number>(rowsPerTarget).fill(t.target))), 'int32');
@@ -171,7 +178,7 @@ export function reverseTriggers(
         const m = tf.sigmoid(zm);
         const p = tf.add(range[0], tf.mul(range[1] - range[0], tf.sigmoid(zp)));
         const stamped = tf.reshape(tf.add(tf.mul(X, tf.sub(1, m)), tf.mul(m, p)), [T * rowsPerTarget, h, w, c]);
-        const lp = logProbs(info, info.graph.run(stamped));
+        const lp = logProbs(info, info.graph.run(stamped, scope.masks ? { masks: scope.masks } : {}));
         const picked = tf.sum(tf.mul(lp, targetOneHot), 1);
         const ce = tf.neg(tf.mean(tf.reshape(picked, [T, rowsPerTarget]), 1));
         const l1 = tf.sum(tf.reshape(m, [T, h * w]), 1);
@@ -222,14 +229,15 @@ export function reverseTriggers(
       if (needMasks || step === maxSteps - 1) snapshot(active, zm, zp, success, normValues, range, true);
     }
     snapshot(active, zm, zp, null, null, range, false);
-    const zmData = zm.dataSync();
-    const zpData = zp.dataSync();
+    const zmData = zm.dataSync() as Float32Array;
+    const zpData = zp.dataSync() as Float32Array;
     active.forEach((t, i) => {
       zMask.set(t.target, zmData.slice(i * h * w, (i + 1) * h * w));
       zPattern.set(t.target, zpData.slice(i * px, (i + 1) * px));
     });
     tf.dispose([X, targetOneHot, zm, zp]);
     opt.dispose();
+    for (const t of active) t.finished = t.done || (result !== 'time' && result !== 'evaluations');
     return result;
   };
 
@@ -270,6 +278,7 @@ export function reverseTriggers(
       success: t.bestSuccess,
       steps: t.steps,
       refined: t.refined,
+      finished: t.finished,
       mask: t.mask,
       pattern: t.pattern,
     })),
