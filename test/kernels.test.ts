@@ -70,6 +70,48 @@ describe('wasm gradient kernels match the cpu backend', () => {
     });
   }
 
+  for (const c of [
+    { stride: 1, pad: 'same', k: 3 },
+    { stride: 1, pad: 'valid', k: 5 },
+    { stride: 2, pad: 'same', k: 3 },
+  ] as const) {
+    it(`Conv2DBackpropInput (faster stride-1 path) ${c.stride} ${c.pad} ${c.k}x${c.k}`, async () => {
+      const rng = new Rng(13);
+      const x = tf.variable(tf.tensor4d(randomArray(rng, 2 * 10 * 10 * 3), [2, 10, 10, 3]), true);
+      const w = tf.tensor4d(randomArray(rng, c.k * c.k * 3 * 5), [c.k, c.k, 3, 5]);
+      const b = tf.tensor1d(randomArray(rng, 5));
+      // Through the fused conv (bias + relu), as tfjs-layers runs it.
+      const f = () => tf.sum(tf.square(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w, strides: c.stride, pad: c.pad, bias: b, activation: 'relu' }))) as tf.Scalar;
+      const wasm = await gradsOn('wasm', f, [x]);
+      const cpu = await gradsOn('cpu', f, [x]);
+      await tf.setBackend('wasm');
+      expect(maxRelErr(wasm[0]!, cpu[0]!)).toBeLessThan(1e-4);
+      tf.dispose([x, w, b]);
+    });
+  }
+
+  for (const c of [
+    { size: 2, shape: [2, 8, 8, 3] },
+    { size: 2, shape: [2, 9, 7, 3] },
+    { size: 3, shape: [1, 9, 9, 2] },
+  ] as const) {
+    it(`MaxPool gradient (faster non-overlapping path) ${c.size}x${c.size} on ${c.shape.join('x')}`, async () => {
+      const rng = new Rng(17);
+      const n = c.shape.reduce((a, b) => a * b, 1);
+      const x = tf.variable(tf.tensor4d(randomArray(rng, n), [...c.shape]), true);
+      // Weight each pooled output differently so a misrouted gradient shows.
+      const f = () => {
+        const y = tf.maxPool(x as tf.Tensor4D, c.size, c.size, 'valid');
+        return tf.sum(tf.mul(y, tf.reshape(tf.range(1, 1 + y.size), y.shape))) as tf.Scalar;
+      };
+      const wasm = await gradsOn('wasm', f, [x]);
+      const cpu = await gradsOn('cpu', f, [x]);
+      await tf.setBackend('wasm');
+      expect(maxRelErr(wasm[0]!, cpu[0]!)).toBeLessThan(1e-6);
+      x.dispose();
+    });
+  }
+
   it('runs on wasm with SIMD, not on a silent cpu fallback', async () => {
     await initWasmBackend();
     expect(tf.getBackend()).toBe('wasm');

@@ -53,6 +53,7 @@ export interface ShapleyResult {
 
 interface Walk {
   order: number[];
+  greedy: boolean;
   pos: number;
   coalition: Uint8Array;
   prev: number;
@@ -69,10 +70,15 @@ function key(c: Uint8Array): string {
   return s;
 }
 
-/** Players by decreasing estimate, ties broken at random. */
-function greedyOrder(values: number[], rng: Rng): number[] {
+/**
+ * Players by decreasing estimate perturbed by its standard error (ties broken at random). A plain sort
+ * lets whichever of two near-equal players leads early take every greedy walk's credit and the lead
+ * for good; with the noise, players whose estimates are not yet separated take turns.
+ */
+function greedyOrder(values: number[], stderr: number[], rng: Rng): number[] {
+  const key = values.map((v, i) => v + rng.normal() * stderr[i]!);
   const tie = values.map(() => rng.next());
-  return values.map((_, i) => i).sort((a, b) => values[b]! - values[a]! || tie[a]! - tie[b]!);
+  return values.map((_, i) => i).sort((a, b) => key[b]! - key[a]! || tie[a]! - tie[b]!);
 }
 
 function topSet(values: number[], k: number): string {
@@ -94,6 +100,11 @@ function topSet(values: number[], k: number): string {
 export function estimateShapley(game: CoalitionGame, cfg: ShapleyConfig, rng: Rng, stage: Stage): ShapleyResult {
   const n = game.players;
   const sums = new Float64Array(n);
+  // Marginals from uniformly random walks only: unbiased, so their spread says which estimates are
+  // not yet separated (the greedy walks' own marginals are biased toward whoever leads).
+  const randomSums = new Float64Array(n);
+  const randomSquares = new Float64Array(n);
+  let randomWalks = 0;
   const cache = new Map<string, number>();
   let evaluations = 0;
   const score = (coalitions: Uint8Array[]): void => {
@@ -137,10 +148,14 @@ export function estimateShapley(game: CoalitionGame, cfg: ShapleyConfig, rng: Rn
       stoppedBy = 'evaluations';
       break;
     }
+    // Greedy walks follow the current estimates, perturbed by the random walks' standard error so that
+    // players not yet separated take turns at the front.
     const estimates = current();
+    const stderr = estimates.map((mean, i) => (randomWalks < 2 ? 0 : Math.sqrt(Math.max(0, randomSquares[i]! / randomWalks - mean * mean) / randomWalks)));
     const walks: Walk[] = Array.from({ length: group }, () => {
-      const greedy = cfg.useGreedy && permutations > 0 && rng.next() >= cfg.epsilon;
-      return { order: greedy ? greedyOrder(estimates, rng) : rng.permutation(n), pos: 0, coalition: full.slice(), prev: fullValue, done: false };
+      const greedy = cfg.useGreedy && randomWalks > 0 && rng.next() >= cfg.epsilon;
+      if (!greedy) randomWalks++;
+      return { order: greedy ? greedyOrder(estimates, stderr, rng) : rng.permutation(n), greedy, pos: 0, coalition: full.slice(), prev: fullValue, done: false };
     });
     while (walks.some((w) => !w.done)) {
       const pending: Uint8Array[] = [];
@@ -160,6 +175,10 @@ export function estimateShapley(game: CoalitionGame, cfg: ShapleyConfig, rng: Rn
           w.coalition[player] = 0;
           const v = cache.get(key(w.coalition))!;
           sums[player]! += w.prev - v;
+          if (!w.greedy) {
+            randomSums[player]! += w.prev - v;
+            randomSquares[player]! += (w.prev - v) ** 2;
+          }
           w.prev = v;
           w.pos++;
           if (cfg.useThreshold && v < cfg.threshold) {

@@ -1,0 +1,34 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ScanReport } from '../../src/core/report.ts';
+
+const BIN = resolve('src/bin/shapguard.js');
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  out: string;
+  report: ScanReport | null;
+  repairedDir: string | null;
+}
+
+/** Runs the real `shapguard` command (the bundle `npm test` builds) and reads what it wrote. */
+export function runCli(args: string[], out = mkdtempSync(join(tmpdir(), 'shapguard-out-'))): Promise<CliRun> {
+  return new Promise((done) => {
+    execFile(process.execPath, [BIN, ...args.map((a) => (a === '$OUT' ? out : a))], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
+      const reportPath = join(out, 'report.json');
+      const report = existsSync(reportPath) ? (JSON.parse(readFileSync(reportPath, 'utf8')) as ScanReport) : null;
+      const repairedDir = existsSync(join(out, 'repaired')) ? join(out, 'repaired') : null;
+      done({ code, stdout, stderr, out, report, repairedDir });
+    });
+  });
+}
+
+/** A report without what legitimately differs between identical runs (timings). */
+export function withoutTimings(r: ScanReport): unknown {
+  return { ...r, timings: null };
+}
