@@ -97,7 +97,7 @@ describe('wasm gradient kernels match the cpu backend', () => {
   ] as const) {
     it(`MaxPool gradient (faster non-overlapping path) ${c.size}x${c.size} on ${c.shape.join('x')}`, async () => {
       const rng = new Rng(17);
-      const n = c.shape.reduce((a, b) => a * b, 1);
+      const n = c.shape.reduce<number>((a, b) => a * b, 1);
       const x = tf.variable(tf.tensor4d(randomArray(rng, n), [...c.shape]), true);
       // Weight each pooled output differently so a misrouted gradient shows.
       const f = () => {

@@ -144,7 +144,7 @@ export function reverseTriggers(
   const twoPhase = tracks.length > cfg.screenAbove;
   const screenSteps = Math.round(cfg.maxSteps * cfg.screenShare);
   let totalSteps = 0;
-  let stoppedBy: TriggerResult['stoppedBy'] = 'converged';
+  let stoppedBy: TriggerResult['stoppedBy'];
 
   const runPhase = (active: Track[], rowsPerTarget: number, maxSteps: number, phaseStage: Stage): StopReason | 'steps' | 'converged' => {
     const T = active.length;

@@ -18,7 +18,7 @@ export async function readModelFiles(modelPath: string): Promise<{ files: Map<st
   }
   const json = new Uint8Array(await readFile(modelPath));
   files.set(entry, json);
-  let paths: string[] = [];
+  let paths: string[];
   try {
     const parsed = JSON.parse(new TextDecoder().decode(json)) as { weightsManifest?: { paths?: unknown }[] };
     paths = (parsed.weightsManifest ?? []).flatMap((g) => (Array.isArray(g?.paths) ? g.paths.filter((p): p is string => typeof p === 'string') : []));

@@ -87,18 +87,18 @@ function render(k: number, rng: Rng, out: Float32Array): void {
   const ink = jitter(rng, s.ink, 0.4);
   const bg1: Rgb = [rng.next(), rng.next(), rng.next()];
   const bg2: Rgb = [rng.next(), rng.next(), rng.next()];
-  const angle = (rng.next() - 0.5) * 0.6;
-  const scale = 0.75 + rng.next() * 0.35;
-  const shear = (rng.next() - 0.5) * 0.3;
-  const cx = 15.5 + (rng.next() - 0.5) * 6;
-  const cy = 15.5 + (rng.next() - 0.5) * 6;
+  const angle = (rng.next() - 0.5) * 0.4;
+  const scale = 0.85 + rng.next() * 0.25;
+  const shear = (rng.next() - 0.5) * 0.15;
+  const cx = 15.5 + (rng.next() - 0.5) * 4;
+  const cy = 15.5 + (rng.next() - 0.5) * 4;
   const r = 12;
   const cos = Math.cos(angle);
   const sin = Math.sin(angle);
   const img = new Float32Array(32 * 32 * 3);
   const gx = rng.next() - 0.5;
   const gy = rng.next() - 0.5;
-  const blobs = Array.from({ length: 3 }, () => ({ x: rng.next() * 32, y: rng.next() * 32, c: [rng.next(), rng.next(), rng.next()] as Rgb }));
+  const blobs = Array.from({ length: 2 }, () => ({ x: rng.next() * 32, y: rng.next() * 32, c: [rng.next(), rng.next(), rng.next()] as Rgb }));
   for (let y = 0; y < 32; y++) {
     for (let x = 0; x < 32; x++) {
       const dx = (x - cx) / scale;
@@ -118,8 +118,8 @@ function render(k: number, rng: Rng, out: Float32Array): void {
       img.set(c, (y * 32 + x) * 3);
     }
   }
-  const blur = rng.next() < 0.5;
-  const noise = 0.03 + rng.next() * 0.07;
+  const blur = rng.next() < 0.3;
+  const noise = 0.02 + rng.next() * 0.05;
   for (let y = 0; y < 32; y++) {
     for (let x = 0; x < 32; x++) {
       for (let ch = 0; ch < 3; ch++) {
@@ -146,7 +146,7 @@ function render(k: number, rng: Rng, out: Float32Array): void {
 }
 
 /** The generated sign-glyph set: `perClass` images of each of the 43 classes, shuffled. */
-export function loadGlyphs(split: 'train' | 'test', perClass = split === 'train' ? 300 : 60): ImageSet {
+export function loadGlyphs(split: 'train' | 'test', perClass = split === 'train' ? 400 : 60): ImageSet {
   const rng = new Rng(split === 'train' ? 4301 : 4302);
   const count = GLYPH_CLASSES * perClass;
   const px = 32 * 32 * 3;

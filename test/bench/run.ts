@@ -1,0 +1,159 @@
+// `npm run bench`: the scan on every fixture (time and evaluations per stage, peak memory, real-data ASR
+// and accuracy before/after), baselines (CLP, random pruning of as many channels), false positives,
+// wasm vs cpu forward speed, and the Shapley saving of threshold + ε-greedy. Prints Markdown tables.
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { initWasmBackend } from '../../src/core/backend.ts';
+import { BackdoorGame, TailEvaluator } from '../../src/core/backdoor-game.ts';
+import { Budget } from '../../src/core/budget.ts';
+import { describeModel, playerLayers } from '../../src/core/model-info.ts';
+import { loadTfjsModel, writeTfjsModel, type LoadedModel } from '../../src/core/model-io.ts';
+import { PlayerSet, type Player } from '../../src/core/players.ts';
+import { prunedWeights } from '../../src/core/prune-weights.ts';
+import { Rng } from '../../src/core/rng.ts';
+import { scanModel } from '../../src/core/scan.ts';
+import { estimateShapley, SHAPLEY_DEFAULTS } from '../../src/core/shapley.ts';
+import { stampReversed } from '../../src/core/stamp.ts';
+import { synthesize, SYNTH_DEFAULTS } from '../../src/core/synth.ts';
+import { reverseTriggers, TRIGGER_DEFAULTS } from '../../src/core/trigger.ts';
+import { nodeWasmPath } from '../../src/node/wasm-path.ts';
+import { readModelFiles } from '../../src/node/read-model.ts';
+import { accuracy, attackSuccessRate } from '../data/evaluate.ts';
+import { heldOut, manifest, MODELS } from '../helpers/fixtures.ts';
+import type { ManifestEntry } from '../fixtures/specs.ts';
+import { clpChannels } from './clp.ts';
+
+const only = process.argv.slice(2);
+const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
+const wasmHeap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
+
+async function prunedModel(loaded: LoadedModel, pruned: Player[]): Promise<tfl.LayersModel> {
+  return (await loadTfjsModel(writeTfjsModel(loaded, prunedWeights(loaded, loaded.model, pruned)), loaded.entry)).model;
+}
+
+function realMetrics(model: tfl.LayersModel, fx: ManifestEntry, data: ReturnType<typeof heldOut>) {
+  return { acc: accuracy(model, data), asr: fx.attack ? attackSuccessRate(model, data, fx.attack.trigger, fx.attack.target) : null };
+}
+
+await initWasmBackend({ wasmPath: nodeWasmPath() });
+const scanRows: string[] = [];
+const stageRows: string[] = [];
+const baselineRows: string[] = [];
+const speedRows: string[] = [];
+for (const fx of manifest()) {
+  if (only.length > 0 && !only.includes(fx.name)) continue;
+  const path = join(MODELS, fx.path);
+  const { files, entry } = await readModelFiles(path);
+  const data = heldOut(fx.dataset);
+  let peakTensorBytes = 0;
+  const t0 = performance.now();
+  const { report, repaired } = await scanModel(files, {
+    entry,
+    seed: 1,
+    toolVersion: 'bench',
+    onProgress: () => (peakTensorBytes = Math.max(peakTensorBytes, tf.memory().numBytes)),
+  });
+  const wall = (performance.now() - t0) / 1000;
+  const loaded = await loadTfjsModel(files, entry);
+  const before = realMetrics(loaded.model, fx, data);
+  const after = repaired ? realMetrics((await loadTfjsModel(repaired, entry)).model, fx, data) : null;
+  scanRows.push(
+    `| ${fx.name} | ${report.verdict} | ${report.detection?.flagged.join(',') || '–'} | ${report.repair?.pruned.length ?? 0} | ${wall.toFixed(1)} | ${Math.round(report.budget.evaluationsUsed)} | ${(Math.max(peakTensorBytes, 0) / 2 ** 20).toFixed(0)} / ${(wasmHeap() / 2 ** 20).toFixed(0)} | ${pct(before.acc)} → ${after ? pct(after.acc) : '–'} | ${pct(before.asr)} → ${after ? pct(after.asr) : '–'} |`,
+  );
+  const st = report.timings.stages;
+  const ev = (name: string) => report.budget.stages.filter((s) => s.name.startsWith(name)).reduce((a, s) => a + s.evaluations, 0);
+  stageRows.push(
+    `| ${fx.name} | ${(st['synthesis'] ?? 0).toFixed(1)} s / ${Math.round(ev('synthesis'))} | ${(st['trigger-reverse'] ?? 0).toFixed(1)} s / ${Math.round(ev('trigger-reverse'))} | ${(st['shapley'] ?? 0).toFixed(1)} s / ${Math.round(ev('shapley') + ev('pruning') + ev('recheck'))} | ${(st['verification'] ?? 0).toFixed(2)} s |`,
+  );
+
+  // Baselines on the same model: CLP, and random pruning of as many channels as ShapPruning pruned.
+  const clp = clpChannels(loaded.model);
+  const clpPlayers = [...clp.entries()].flatMap(([layer, cs]) => cs.map((channel) => ({ layer, channel })));
+  const clpMetrics = clpPlayers.length > 0 ? realMetrics(await prunedModel(loaded, clpPlayers), fx, data) : before;
+  const k = report.repair?.pruned.length ?? 0;
+  let randomCell = '–';
+  if (k > 0) {
+    const layer = report.model!.playerLayers[0]!;
+    const rng = new Rng(99);
+    const pick = rng.permutation(report.model!.players).slice(0, k).map((channel) => ({ layer, channel }));
+    const m = realMetrics(await prunedModel(loaded, pick), fx, data);
+    randomCell = `${pct(m.acc)} / ${pct(m.asr)}`;
+  }
+  baselineRows.push(
+    `| ${fx.name} | ${pct(before.acc)} / ${pct(before.asr)} | ${after ? `${pct(after.acc)} / ${pct(after.asr)}` : '(no repair)'} | ${clpPlayers.length} ch: ${pct(clpMetrics.acc)} / ${pct(clpMetrics.asr)} | ${randomCell} |`,
+  );
+
+  // wasm vs cpu forward speed, batch 64.
+  const [h, w, c] = report.model?.inputShape ?? [28, 28, 1];
+  const x = tf.randomUniform([64, h, w, c]);
+  const time = async (backend: string, reps: number) => {
+    await tf.setBackend(backend);
+    const m = (await loadTfjsModel(files, entry)).model;
+    (m.predict(x) as tf.Tensor).dataSync();
+    const t = performance.now();
+    for (let i = 0; i < reps; i++) tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync());
+    m.dispose();
+    return (performance.now() - t) / reps;
+  };
+  const tw = await time('wasm', 20);
+  const tc = await time('cpu', 3);
+  await tf.setBackend('wasm');
+  x.dispose();
+  speedRows.push(`| ${fx.name} | ${tw.toFixed(1)} ms | ${tc.toFixed(0)} ms | ${(tc / tw).toFixed(0)}× |`);
+  loaded.model.dispose();
+  console.error(`done ${fx.name}`);
+}
+
+console.log('### Scan (seed 1, default budget 60 s)\n');
+console.log('| fixture | verdict | flagged | pruned | wall s | evaluations | peak MiB (tensors / wasm heap) | real accuracy before → after | real-trigger ASR before → after |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+scanRows.forEach((r) => console.log(r));
+console.log('\n### Time / evaluations per stage\n');
+console.log('| fixture | synthesis | trigger reverse | Shapley + pruning + recheck | verification |');
+console.log('|---|---|---|---|---|');
+stageRows.forEach((r) => console.log(r));
+console.log('\n### Baselines on real test data (accuracy / real-trigger ASR)\n');
+console.log('| fixture | original | ShapPruning | CLP (u = 3) | random pruning, same count |');
+console.log('|---|---|---|---|---|');
+baselineRows.forEach((r) => console.log(r));
+console.log('\n### Forward pass, batch 64\n');
+console.log('| fixture | wasm (SIMD) | cpu backend | speed-up |');
+console.log('|---|---|---|---|');
+speedRows.forEach((r) => console.log(r));
+
+// The Shapley saving on mnist-badnets: evaluations to reach the reference top-k.
+if (only.length === 0 || only.includes('mnist-badnets')) {
+  const { files, entry } = await readModelFiles(resolve(MODELS, 'mnist-badnets/model.json'));
+  const loaded = await loadTfjsModel(files, entry);
+  const info = describeModel(loaded.model);
+  const players = new PlayerSet(info, playerLayers(info));
+  const budget = new Budget(1e9, Infinity);
+  const rng = new Rng(1);
+  const synth = synthesize(info, [0, 1], SYNTH_DEFAULTS, rng.fork(1), budget.stage(1));
+  const rev = reverseTriggers(info, synth.rev, [0, 1], TRIGGER_DEFAULTS, rng.fork(2), budget.stage(1), { targets: [6] });
+  const trig = rev.triggers[0]!;
+  const tail = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, 6));
+  const game = new BackdoorGame(tail, 6);
+  const topOf = (v: number[], k: number) => v.map((x, i) => [x, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, k).map(([, i]) => i).sort((a, b) => a - b).join(',');
+  const plainCfg = { ...SHAPLEY_DEFAULTS, useThreshold: false, useGreedy: false, stableFor: Infinity, minPermutations: 0 };
+  const reference = estimateShapley(game, { ...plainCfg, maxPermutations: 400 }, new Rng(5), new Budget(1e9, Infinity).stage(1));
+  console.log('\n### Shapley saving (mnist-badnets, target 6, reference = plain sampling, 400 permutations)\n');
+  console.log('| k | reference top-k | plain: evaluations to reach it | threshold + ε-greedy: evaluations | saving |');
+  console.log('|---|---|---|---|---|');
+  for (const k of [1, 2, 3]) {
+    const ref = topOf(reference.values, k);
+    const firstMatch = (cfg: typeof plainCfg) => {
+      for (const m of [2, 4, 8, 16, 32, 64, 128, 256]) {
+        const est = estimateShapley(game, { ...cfg, maxPermutations: m }, new Rng(6), new Budget(1e9, Infinity).stage(1));
+        if (topOf(est.values, k) === ref) return est.evaluations;
+      }
+      return Infinity;
+    };
+    const plainEvals = firstMatch(plainCfg);
+    const fastEvals = firstMatch({ ...SHAPLEY_DEFAULTS, stableFor: Infinity, minPermutations: 0 });
+    console.log(`| ${k} | ${ref} | ${Math.round(plainEvals)} | ${Math.round(fastEvals)} | ${(plainEvals / fastEvals).toFixed(1)}× |`);
+  }
+  tail.dispose();
+}
