@@ -76,6 +76,7 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
   let steps = 0;
   let confident = 0;
   let stoppedBy: SynthResult['stoppedBy'] = 'steps';
+  const kept: tf.Tensor[] = [];
   const toImage = (v: tf.Tensor) => tf.add(lo, tf.mul(hi - lo, tf.sigmoid(v))) as tf.Tensor4D;
   for (; steps < cfg.maxSteps; ) {
     const stop = stage.exhausted();
@@ -97,7 +98,8 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
           const s = bnTargets.get(layer.name);
           if (!s || cfg.bn === 0) return;
           const { mean, variance } = tf.moments(input, [0, 1, 2]);
-          bnLosses.push(tf.add(tf.norm(tf.sub(mean, s.mean)), tf.norm(tf.sub(variance, s.variance))) as tf.Scalar);
+          // The graph runs inside tidy(): keep the term past it (disposed after the step).
+          bnLosses.push(tf.keep(tf.add(tf.norm(tf.sub(mean, s.mean)), tf.norm(tf.sub(variance, s.variance))) as tf.Scalar));
         },
       });
       const lp = logProbs(info, y);
@@ -107,8 +109,10 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
       loss = tf.add(loss, tf.mul(cfg.tv, totalVariation(x)));
       loss = tf.add(loss, tf.mul(cfg.l2, tf.mean(tf.square(x))));
       if (bnLosses.length > 0) loss = tf.add(loss, tf.mul(cfg.bn / bnLosses.length, tf.addN(bnLosses)));
+      kept.push(...bnLosses);
       return loss as tf.Scalar;
     }, false, [z]);
+    tf.dispose(kept.splice(0));
     stage.spend(stepCost);
     steps++;
     const p = targetProb!.dataSync();

@@ -20,12 +20,16 @@ const SCHEMES: { border: Rgb; fill: Rgb; ink: Rgb }[] = [
 
 export const GLYPH_CLASSES = 43;
 
-function classDef(k: number): { shape: Shape; scheme: number; symbol: Symbol } {
-  // A fixed walk through the 240 combinations that keeps neighbours similar (shared shape or scheme).
-  const shape = SHAPES[k % SHAPES.length]!;
-  const scheme = Math.floor(k / SHAPES.length) % SCHEMES.length;
-  const symbol = SYMBOLS[(k * 7 + Math.floor(k / 12)) % SYMBOLS.length]!;
-  return { shape, scheme, symbol };
+const COMBINATIONS = SHAPES.length * SCHEMES.length * SYMBOLS.length;
+
+/** Class k's (shape, scheme, symbol): a fixed stride through all 240 combinations, so no two classes coincide. */
+export function classDef(k: number): { shape: Shape; scheme: number; symbol: Symbol } {
+  const j = (k * 97) % COMBINATIONS; // 97 is coprime with 240: distinct for every k < 240
+  return {
+    shape: SHAPES[j % SHAPES.length]!,
+    scheme: Math.floor(j / SHAPES.length) % SCHEMES.length,
+    symbol: SYMBOLS[Math.floor(j / (SHAPES.length * SCHEMES.length)) % SYMBOLS.length]!,
+  };
 }
 
 function insideShape(shape: Shape, u: number, v: number, r: number): boolean {
@@ -146,7 +150,7 @@ function render(k: number, rng: Rng, out: Float32Array): void {
 }
 
 /** The generated sign-glyph set: `perClass` images of each of the 43 classes, shuffled. */
-export function loadGlyphs(split: 'train' | 'test', perClass = split === 'train' ? 400 : 60): ImageSet {
+export function loadGlyphs(split: 'train' | 'test', perClass = split === 'train' ? 300 : 60): ImageSet {
   const rng = new Rng(split === 'train' ? 4301 : 4302);
   const count = GLYPH_CLASSES * perClass;
   const px = 32 * 32 * 3;
