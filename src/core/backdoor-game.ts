@@ -22,7 +22,8 @@ export class TailEvaluator {
     const x = tf.tensor4d(images, [this.rows, h, w, c]);
     this.cached = info.graph.prefix(x, players.firstStep);
     x.dispose();
-    const tailMacs = info.stepMacs.slice(players.firstStep).reduce((a, b) => a + b, 0);
+    // The player layer's own convolution is in the cache; only what follows runs per coalition.
+    const tailMacs = info.stepMacs.slice(players.firstStep + 1).reduce((a, b) => a + b, 0);
     this.tailFraction = tailMacs / info.totalMacs;
   }
 

@@ -16,9 +16,11 @@ export interface PruneConfig {
    * the planted one, and a player carrying that much of it is part of the backdoor circuit.
    */
   minValueShare: number;
+  /** Prune-and-recheck rounds at most. */
+  maxRounds: number;
 }
 
-export const PRUNE_DEFAULTS: PruneConfig = { maxAsr: 0.05, maxAgreementDrop: 0.02, maxPruneShare: 0.1, minValueShare: 0.1 };
+export const PRUNE_DEFAULTS: PruneConfig = { maxAsr: 0.05, maxAgreementDrop: 0.02, maxPruneShare: 0.1, minValueShare: 0.1, maxRounds: 3 };
 
 /** Per flagged target: the tail over its stamped D_rev images. */
 export interface TargetProbe {

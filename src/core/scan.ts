@@ -55,8 +55,6 @@ export interface ScanResult {
 const STAGE_SHARES = { synthesis: 0.2, triggerReverse: 0.625, shapley: 0.6, pruning: 1 };
 /** A class counts as scanned once its trigger was optimised for this many steps. */
 const MIN_STEPS_PER_CLASS = 10;
-/** Prune-and-recheck rounds at most. */
-const MAX_ROUNDS = 3;
 const DEFAULT_MEMORY = 64 * 1024 * 1024;
 
 function bytesPerRow(info: ModelInfo, fromStep: number): number {
@@ -294,8 +292,8 @@ function shapPrune(
   let curve: PruneResult['curve'] = [];
   let triggers = flagged;
   let result: PruneResult = { status: 'not-repaired', reason: 'no round ran', pruned: [], curve: [] };
-  for (let round = 0; round < MAX_ROUNDS && triggers.length > 0; round++) {
-    const roundStage = budget.stage(round === MAX_ROUNDS - 1 ? 0.8 : STAGE_SHARES.shapley);
+  for (let round = 0; round < cfg.pruning.maxRounds && triggers.length > 0; round++) {
+    const roundStage = budget.stage(round === cfg.pruning.maxRounds - 1 ? 0.8 : STAGE_SHARES.shapley);
     const probes: TargetProbe[] = [];
     for (const [i, trig] of triggers.entries()) {
       const stamped = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, trig.target));
@@ -343,7 +341,7 @@ function shapPrune(
   if (result.status === 'repaired' && triggers.length > 0) {
     result = {
       status: 'not-repaired',
-      reason: `a reversed trigger for class(es) ${triggers.map((t) => t.target).join(', ')} is still abnormally small after ${MAX_ROUNDS} pruning rounds (${pruned.length} players)`,
+      reason: `a reversed trigger for class(es) ${triggers.map((t) => t.target).join(', ')} is still abnormally small after ${cfg.pruning.maxRounds} pruning rounds (${pruned.length} players)`,
       pruned: [],
       curve,
     };

@@ -54,6 +54,8 @@ export interface ShapleyResult {
 interface Walk {
   order: number[];
   greedy: boolean;
+  /** Coalitions to score in its next pass: a greedy walk usually ends within two, so it starts with 2. */
+  chunk: number;
   pos: number;
   coalition: Uint8Array;
   prev: number;
@@ -97,7 +99,14 @@ function topSet(values: number[], k: number): string {
  * (walk the current best estimates first, so walks reach the threshold in few steps). Many walks advance
  * together so each pass scores a full batch of coalitions; scored coalitions are cached.
  */
-export function estimateShapley(game: CoalitionGame, cfg: ShapleyConfig, rng: Rng, stage: Stage): ShapleyResult {
+export function estimateShapley(
+  game: CoalitionGame,
+  cfg: ShapleyConfig,
+  rng: Rng,
+  stage: Stage,
+  /** Sees the estimates after every group of walks (the benchmark traces convergence with it). */
+  trace?: (values: number[], permutations: number, evaluations: number) => void,
+): ShapleyResult {
   const n = game.players;
   const sums = new Float64Array(n);
   // Marginals from uniformly random walks only: unbiased, so their spread says which estimates are
@@ -135,6 +144,7 @@ export function estimateShapley(game: CoalitionGame, cfg: ShapleyConfig, rng: Rn
   let stoppedBy: ShapleyResult['stoppedBy'] = 'max-permutations';
   const current = () => Array.from(sums, (s) => (permutations > 0 ? s / permutations : 0));
   const chunk = cfg.useThreshold ? 4 : n;
+  const firstChunk = (greedy: boolean) => (cfg.useThreshold ? (greedy ? 2 : 4) : n);
 
   while (permutations < cfg.maxPermutations) {
     const stop = stage.exhausted();
@@ -155,14 +165,14 @@ export function estimateShapley(game: CoalitionGame, cfg: ShapleyConfig, rng: Rn
     const walks: Walk[] = Array.from({ length: group }, () => {
       const greedy = cfg.useGreedy && randomWalks > 0 && rng.next() >= cfg.epsilon;
       if (!greedy) randomWalks++;
-      return { order: greedy ? greedyOrder(estimates, stderr, rng) : rng.permutation(n), greedy, pos: 0, coalition: full.slice(), prev: fullValue, done: false };
+      return { order: greedy ? greedyOrder(estimates, stderr, rng) : rng.permutation(n), greedy, chunk: firstChunk(greedy), pos: 0, coalition: full.slice(), prev: fullValue, done: false };
     });
     while (walks.some((w) => !w.done)) {
       const pending: Uint8Array[] = [];
       for (const w of walks) {
         if (w.done) continue;
         const c = w.coalition.slice();
-        for (let s = 0; s < chunk && w.pos + s < n; s++) {
+        for (let s = 0; s < w.chunk && w.pos + s < n; s++) {
           c[w.order[w.pos + s]!] = 0;
           pending.push(c.slice());
         }
@@ -170,7 +180,7 @@ export function estimateShapley(game: CoalitionGame, cfg: ShapleyConfig, rng: Rn
       score(pending);
       for (const w of walks) {
         if (w.done) continue;
-        for (let s = 0; s < chunk && w.pos < n; s++) {
+        for (let s = 0; s < w.chunk && w.pos < n; s++) {
           const player = w.order[w.pos]!;
           w.coalition[player] = 0;
           const v = cache.get(key(w.coalition))!;
@@ -187,9 +197,11 @@ export function estimateShapley(game: CoalitionGame, cfg: ShapleyConfig, rng: Rn
           }
         }
         if (w.pos >= n) w.done = true;
+        if (w.greedy) w.chunk = Math.min(4, w.chunk * 2);
       }
     }
     permutations += group;
+    trace?.(current(), permutations, evaluations);
     const top = topSet(current(), cfg.topK);
     stable = top === lastTop ? stable + group : 0;
     lastTop = top;
