@@ -6,7 +6,7 @@ export default defineConfig({
     // tfjs keeps one global engine per process; isolate files in forks, one core for each of CI's two.
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 120_000,
-    hookTimeout: 300_000,
+    testTimeout: 600_000,
+    hookTimeout: 900_000,
   },
 });
