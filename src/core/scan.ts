@@ -51,8 +51,12 @@ export interface ScanResult {
   repaired: Map<string, Uint8Array> | null;
 }
 
-/** Shares of what is left of the budget when each stage starts (the last stage takes the rest). */
-const STAGE_SHARES = { synthesis: 0.2, triggerReverse: 0.625, shapley: 0.6, pruning: 1 };
+/**
+ * Shares of what is left of the budget when each stage starts: synthesis 20% of the whole, trigger reverse
+ * 50% (0.625 of the 80% left), then per prune round Shapley, pruning and the recheck split the rest
+ * (the last round's Shapley may take 80% of what remains).
+ */
+const STAGE_SHARES = { synthesis: 0.2, triggerReverse: 0.625, shapleyRound: 0.6, shapleyLastRound: 0.8, pruning: 0.5, recheck: 0.5 };
 /** A class counts as scanned once its trigger was optimised for this many steps. */
 const MIN_STEPS_PER_CLASS = 10;
 const DEFAULT_MEMORY = 64 * 1024 * 1024;
@@ -293,7 +297,7 @@ function shapPrune(
   let triggers = flagged;
   let result: PruneResult = { status: 'not-repaired', reason: 'no round ran', pruned: [], curve: [] };
   for (let round = 0; round < cfg.pruning.maxRounds && triggers.length > 0; round++) {
-    const roundStage = budget.stage(round === cfg.pruning.maxRounds - 1 ? 0.8 : STAGE_SHARES.shapley);
+    const roundStage = budget.stage(round === cfg.pruning.maxRounds - 1 ? STAGE_SHARES.shapleyLastRound : STAGE_SHARES.shapleyRound);
     const probes: TargetProbe[] = [];
     for (const [i, trig] of triggers.entries()) {
       const stamped = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, trig.target));
@@ -316,7 +320,7 @@ function shapPrune(
       report.budget.stages.push({ name: `shapley-round-${round}-target-${trig.target}`, evaluations: round6(sub.evaluations), steps: est.permutations, stoppedBy: est.stoppedBy });
       probes.push({ target: trig.target, order, values: est.values, fullValue: est.fullValue, stamped });
     }
-    const pruneStage = budget.stage(0.5);
+    const pruneStage = budget.stage(STAGE_SHARES.pruning);
     result = choosePrune(players, probes, clean, cfg.pruning, pruneStage, pruned);
     for (const p of probes) p.stamped.dispose();
     curve = [...curve, ...result.curve.map((c) => ({ ...c, pruned: c.pruned + pruned.length }))];
@@ -328,7 +332,7 @@ function shapPrune(
     pruned = [...pruned, ...result.pruned];
     // Reverse the flagged targets again on the pruned model: is a small trigger still there?
     const masks = players.masks([Uint8Array.from({ length: players.size }, (_, k) => (pruned.includes(k) ? 0 : 1))], 1);
-    const checkStage = budget.stage(0.5);
+    const checkStage = budget.stage(STAGE_SHARES.recheck);
     const again = reverseTriggers(info, synth.rev, range, cfg.triggerReverse, rng.fork(1000 + round), checkStage, { targets: flagged.map((t) => t.target), masks });
     tf.dispose([...masks.values()]);
     report.budget.stages.push({ name: `recheck-round-${round}`, evaluations: round6(checkStage.evaluations), steps: again.steps, stoppedBy: again.stoppedBy });
