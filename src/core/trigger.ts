@@ -24,13 +24,13 @@ export interface TriggerConfig {
 }
 
 export const TRIGGER_DEFAULTS: TriggerConfig = {
-  imagesPerTarget: 12,
+  imagesPerTarget: 8,
   maxSteps: 300,
   learningRate: 0.1,
   initialCost: 1e-3,
   successTarget: 0.99,
   patience: 5,
-  earlyStop: 40,
+  earlyStop: 25,
   screenAbove: 16,
   screenShare: 0.5,
   refineCount: 6,
