@@ -2,7 +2,6 @@ import {
   backend_util,
   Conv2D,
   Conv2DBackpropFilter,
-  getKernel,
   Slice,
   Transpose,
   type KernelConfig,
@@ -10,24 +9,7 @@ import {
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-
-interface BackendLike {
-  disposeData(dataId: object): void;
-}
-
-/** Runs another registered wasm kernel by name; intermediates are the caller's to dispose. */
-export function callKernel(
-  name: string,
-  inputs: Record<string, TensorInfo>,
-  attrs: NamedAttrMap,
-  backend: BackendLike,
-): TensorInfo {
-  const kernel = getKernel(name, 'wasm');
-  if (kernel === undefined) throw new Error(`wasm kernel ${name} is not registered`);
-  const out = kernel.kernelFunc({ inputs, attrs, backend: backend as never });
-  if (Array.isArray(out)) throw new Error(`wasm kernel ${name} returned several outputs`);
-  return out as TensorInfo;
-}
+import { callKernel, type ConvGradAttrs, type WasmBackendLike } from './wasm-kernel.ts';
 
 /**
  * The filter gradient of a 2-D convolution, which tfjs-backend-wasm lacks (so training and even input
@@ -36,15 +18,11 @@ export function callKernel(
  */
 const conv2dBackpropFilter: KernelFunc = ({ inputs, attrs, backend }) => {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
-    strides: [number, number] | number;
-    pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-    dataFormat: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as ConvGradAttrs & {
     filterShape: [number, number, number, number];
   };
   if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
-  const b = backend as unknown as BackendLike;
+  const b = backend as unknown as WasmBackendLike;
   const info = backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
     filterShape,

@@ -8,13 +8,7 @@ import {
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { callKernel } from './conv2d-backprop-filter.ts';
-
-interface WasmBackendLike {
-  disposeData(dataId: object): void;
-  readSync(dataId: object): ArrayLike<number>;
-  makeOutput(shape: number[], dtype: 'float32', memoryOffset?: number, values?: Float32Array): TensorInfo;
-}
+import { callKernel, type ConvGradAttrs, type WasmBackendLike } from './wasm-kernel.ts';
 
 /**
  * A faster input gradient for stride-1 convolutions on wasm. tfjs-backend-wasm's Conv2DBackpropInput is a
@@ -28,11 +22,7 @@ export function fastConv2dBackpropInputConfig(): KernelConfig | undefined {
   const kernelFunc: KernelFunc = (args) => {
     const { inputs, attrs, backend } = args;
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as {
-      strides: [number, number] | number;
-      pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-      dataFormat: 'NHWC' | 'NCHW';
-      dimRoundingMode?: 'floor' | 'round' | 'ceil';
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as ConvGradAttrs & {
       inputShape: [number, number, number, number];
     };
     const s = typeof strides === 'number' ? [strides, strides] : strides;

@@ -6,13 +6,7 @@ import {
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { callKernel } from './conv2d-backprop-filter.ts';
-
-interface WasmBackendLike {
-  disposeData(dataId: object): void;
-  readSync(dataId: object): ArrayLike<number>;
-  makeOutput(shape: number[], dtype: 'float32', memoryOffset?: number, values?: Float32Array): TensorInfo;
-}
+import { callKernel, type WasmBackendLike } from './wasm-kernel.ts';
 
 /**
  * The input gradient of a depthwise convolution, missing on wasm, so input-space optimisation (data and
