@@ -41,7 +41,6 @@ export type StopReason = 'time' | 'evaluations' | null;
 
 export class Stage {
   private readonly startEvals: number;
-  private readonly startTime: number;
 
   constructor(
     private readonly budget: Budget,
@@ -50,7 +49,6 @@ export class Stage {
     private readonly now: () => number,
   ) {
     this.startEvals = budget.evaluations;
-    this.startTime = now();
   }
 
   spend(evals: number): void {
@@ -71,9 +69,5 @@ export class Stage {
 
   get evaluations(): number {
     return this.budget.evaluations - this.startEvals;
-  }
-
-  get seconds(): number {
-    return (this.now() - this.startTime) / 1000;
   }
 }

@@ -48,7 +48,6 @@ export class Graph {
   readonly steps: Step[];
   private readonly inputId: number;
   private readonly outputId: number;
-  /** For each step, the ids it needs that were produced before it; for tail evaluation. */
 
   constructor(readonly model: tfl.LayersModel) {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) {

@@ -12,7 +12,7 @@ import { PlayerSet } from './players.ts';
 import type { ProgressFn, StageName } from './progress.ts';
 import { choosePrune, PRUNE_DEFAULTS, type PruneConfig, type PruneResult, type TargetProbe } from './prune.ts';
 import { prunedWeights } from './prune-weights.ts';
-import { SCHEMA_VERSION, type ClassReport, type RoundReport, type ScanReport, type Verdict } from './report.ts';
+import { SCHEMA_VERSION, type ClassReport, type RoundReport, type ScanReport } from './report.ts';
 import { Rng } from './rng.ts';
 import { estimateShapley, SHAPLEY_DEFAULTS, type ShapleyConfig } from './shapley.ts';
 import { stampReversed } from './stamp.ts';
@@ -374,4 +374,3 @@ function roundMetrics(m: { reversedAsr: Record<string, number>; agreement: numbe
   };
 }
 
-export type { Verdict };

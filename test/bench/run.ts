@@ -106,22 +106,18 @@ for (const fx of manifest()) {
   console.error(`done ${fx.name}`);
 }
 
-console.log('### Scan (seed 1, default budget 60 s)\n');
-console.log('| fixture | verdict | flagged | pruned | wall s | evaluations | peak MiB (tensors / wasm heap) | real accuracy before → after | real-trigger ASR before → after |');
-console.log('|---|---|---|---|---|---|---|---|---|');
-scanRows.forEach((r) => console.log(r));
-console.log('\n### Time / evaluations per stage\n');
-console.log('| fixture | synthesis | trigger reverse | Shapley + pruning + recheck | verification |');
-console.log('|---|---|---|---|---|');
-stageRows.forEach((r) => console.log(r));
-console.log('\n### Baselines on real test data (accuracy / real-trigger ASR)\n');
-console.log('| fixture | original | ShapPruning | CLP (u = 3) | random pruning, same count |');
-console.log('|---|---|---|---|---|');
-baselineRows.forEach((r) => console.log(r));
-console.log('\n### Forward pass, batch 64\n');
-console.log('| fixture | wasm (SIMD) | cpu backend | speed-up |');
-console.log('|---|---|---|---|');
-speedRows.forEach((r) => console.log(r));
+/** Prints one Markdown table: a heading, the header row, its separator and the rows. */
+function printTable(title: string, header: string[], rows: string[]): void {
+  console.log(`\n### ${title}\n`);
+  console.log(`| ${header.join(' | ')} |`);
+  console.log(`|${header.map(() => '---').join('|')}|`);
+  rows.forEach((r) => console.log(r));
+}
+
+printTable('Scan (seed 1, default budget 60 s)', ['fixture', 'verdict', 'flagged', 'pruned', 'wall s', 'evaluations', 'peak MiB (tensors / wasm heap)', 'real accuracy before → after', 'real-trigger ASR before → after'], scanRows);
+printTable('Time / evaluations per stage', ['fixture', 'synthesis', 'trigger reverse', 'Shapley + pruning + recheck', 'verification'], stageRows);
+printTable('Baselines on real test data (accuracy / real-trigger ASR)', ['fixture', 'original', 'ShapPruning', 'CLP (u = 3)', 'random pruning, same count'], baselineRows);
+printTable('Forward pass, batch 64', ['fixture', 'wasm (SIMD)', 'cpu backend', 'speed-up'], speedRows);
 
 // The Shapley saving on mnist-badnets: evaluations to reach the reference top-k.
 if (only.length === 0 || only.includes('mnist-badnets') || only.includes('shapley')) {
@@ -139,9 +135,7 @@ if (only.length === 0 || only.includes('mnist-badnets') || only.includes('shaple
   const topOf = (v: number[], k: number) => v.map((x, i) => [x, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, k).map(([, i]) => i).sort((a, b) => a - b).join(',');
   const plainCfg = { ...SHAPLEY_DEFAULTS, useThreshold: false, useGreedy: false, stableFor: Infinity, minPermutations: 0 };
   const reference = estimateShapley(game, { ...plainCfg, maxPermutations: 400 }, new Rng(5), new Budget(1e9, Infinity).stage(1));
-  console.log('\n### Shapley saving (mnist-badnets, target 6, reference = plain sampling, 400 permutations)\n');
-  console.log('| k | reference top-k | plain sampling: evaluations to reach it | threshold + ε-greedy: evaluations to reach it | saving |');
-  console.log('|---|---|---|---|---|');
+  const savingRows: string[] = [];
   // "Reach": the evaluation count after which the estimate's top-k equals the reference's and stays so for
   // the rest of a 200-permutation run.
   for (const k of [1, 2, 3]) {
@@ -156,7 +150,8 @@ if (only.length === 0 || only.includes('mnist-badnets') || only.includes('shaple
     };
     const p = reach(plainCfg);
     const f = reach(SHAPLEY_DEFAULTS);
-    console.log(`| ${k} | ${ref} | ${Math.round(p)} | ${Math.round(f)} | ${(p / f).toFixed(1)}× |`);
+    savingRows.push(`| ${k} | ${ref} | ${Math.round(p)} | ${Math.round(f)} | ${(p / f).toFixed(1)}× |`);
   }
+  printTable('Shapley saving (mnist-badnets, target 6, reference = plain sampling, 400 permutations)', ['k', 'reference top-k', 'plain sampling: evaluations to reach it', 'threshold + ε-greedy: evaluations to reach it', 'saving'], savingRows);
   tail.dispose();
 }

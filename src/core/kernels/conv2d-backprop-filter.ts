@@ -1,15 +1,13 @@
 import {
   backend_util,
-  Conv2D,
   Conv2DBackpropFilter,
   Slice,
   Transpose,
   type KernelConfig,
   type KernelFunc,
-  type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { callKernel, type ConvGradAttrs, type WasmBackendLike } from './wasm-kernel.ts';
+import { callKernel, conv2dExplicit, type ConvGradAttrs, type WasmBackendLike } from './wasm-kernel.ts';
 
 /**
  * The filter gradient of a 2-D convolution, which tfjs-backend-wasm lacks (so training and even input
@@ -34,23 +32,7 @@ const conv2dBackpropFilter: KernelFunc = ({ inputs, attrs, backend }) => {
   const { top, bottom, left, right } = info.padInfo;
   const xT = callKernel(Transpose, { x }, { perm: [3, 1, 2, 0] }, b);
   const dyT = callKernel(Transpose, { x: dy }, { perm: [1, 2, 0, 3] }, b);
-  const conv = callKernel(
-    Conv2D,
-    { x: xT, filter: dyT },
-    {
-      strides: [1, 1],
-      pad: [
-        [0, 0],
-        [top, bottom],
-        [left, right],
-        [0, 0],
-      ],
-      dataFormat: 'NHWC',
-      dilations: [info.strideHeight, info.strideWidth],
-      dimRoundingMode: null,
-    } as unknown as NamedAttrMap,
-    b,
-  );
+  const conv = conv2dExplicit(xT, dyT, { top, bottom, left, right }, [info.strideHeight, info.strideWidth], b);
   const convT = callKernel(Transpose, { x: conv }, { perm: [1, 2, 0, 3] }, b);
   const [fh, fw, ci, co] = filterShape;
   const out = callKernel(Slice, { x: convT }, { begin: [0, 0, 0, 0], size: [fh, fw, ci, co] }, b);

@@ -1,14 +1,12 @@
 import {
   backend_util,
-  Conv2D,
   Conv2DBackpropInput,
   getKernel,
   type KernelConfig,
   type KernelFunc,
-  type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { callKernel, type ConvGradAttrs, type WasmBackendLike } from './wasm-kernel.ts';
+import { conv2dExplicit, type ConvGradAttrs, type WasmBackendLike } from './wasm-kernel.ts';
 
 /**
  * A faster input gradient for stride-1 convolutions on wasm. tfjs-backend-wasm's Conv2DBackpropInput is a
@@ -44,23 +42,8 @@ export function fastConv2dBackpropInputConfig(): KernelConfig | undefined {
       }
     }
     const w = b.makeOutput([kh, kw, outC, inC], 'float32', undefined, rotated);
-    const out = callKernel(
-      Conv2D,
-      { x: dy, filter: w },
-      {
-        strides: [1, 1],
-        pad: [
-          [0, 0],
-          [kh - 1 - top, kh - 1 - bottom],
-          [kw - 1 - left, kw - 1 - right],
-          [0, 0],
-        ],
-        dataFormat: 'NHWC',
-        dilations: [1, 1],
-        dimRoundingMode: null,
-      } as unknown as NamedAttrMap,
-      b,
-    );
+    const pads = { top: kh - 1 - top, bottom: kh - 1 - bottom, left: kw - 1 - left, right: kw - 1 - right };
+    const out = conv2dExplicit(dy, w, pads, [1, 1], b);
     b.disposeData(w.dataId);
     return out;
   };
