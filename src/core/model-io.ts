@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ShapguardError } from './errors.ts';
 import { SUPPORTED_LAYERS } from './layers.ts';
+import type { LoadedModel } from './loaded-model.ts';
 
 /** Hard caps that keep a hostile model.json from costing more than a scan is allowed to. */
 export const IO_LIMITS = {
@@ -32,12 +33,8 @@ export interface WeightLocation {
   bytes: number;
 }
 
-export interface LoadedModel {
-  model: tfl.LayersModel;
+export interface TfjsLoadedModel extends LoadedModel {
   format: 'tfjs-layers';
-  /** The entry file's path (model.json) among `files`. */
-  entry: string;
-  files: ReadonlyMap<string, Uint8Array>;
   /** Shard paths in manifest order, with their sizes. */
   shards: { path: string; bytes: number }[];
   weights: WeightLocation[];
@@ -109,7 +106,7 @@ function layerClassNames(topology: unknown): string[] {
  * Reads a TensorFlow.js layers model from its files (model.json and shards), validating everything a
  * hostile or broken upload could get wrong before tfjs sees it, so the failure is a precise message.
  */
-export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entry = 'model.json'): Promise<LoadedModel> {
+export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entry = 'model.json'): Promise<TfjsLoadedModel> {
   const jsonBytes = files.get(entry);
   if (jsonBytes === undefined) fail(`${entry} is missing`);
   const json = parseJson(jsonBytes, entry);
@@ -170,14 +167,15 @@ export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entr
     if (unknown) throw new ShapguardError('unsupported', `layer type "${unknown[1]}" is not supported`);
     fail(`tfjs could not build the model from ${entry}: ${msg}`);
   }
-  return { model, format: 'tfjs-layers', entry, files, shards, weights };
+  const loaded: TfjsLoadedModel = { model, format: 'tfjs-layers', entry, files, shards, weights, write: async (changed) => writeTfjsModel(loaded, changed) };
+  return loaded;
 }
 
 /**
  * The model's files with new values for some weights, overwritten in place: model.json and every byte
  * not belonging to a changed weight stay identical, so only the pruned values differ.
  */
-export function writeTfjsModel(loaded: LoadedModel, changed: ReadonlyMap<string, Float32Array>): Map<string, Uint8Array> {
+export function writeTfjsModel(loaded: TfjsLoadedModel, changed: ReadonlyMap<string, Float32Array>): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   for (const [path, bytes] of loaded.files) out.set(path, bytes.slice());
   for (const [name, values] of changed) {

@@ -1,6 +1,6 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ShapguardError } from './errors.ts';
-import type { LoadedModel } from './model-io.ts';
+import type { LoadedModel } from './loaded-model.ts';
 import type { Player } from './players.ts';
 
 /**

@@ -7,7 +7,8 @@ import { DETECT_DEFAULTS, detectTargets, median, type DetectConfig } from './det
 import { digestFiles, type ModelDigest } from './digest.ts';
 import { ShapguardError } from './errors.ts';
 import { describeModel, playerLayers, type ModelInfo } from './model-info.ts';
-import { loadTfjsModel, writeTfjsModel, type LoadedModel } from './model-io.ts';
+import { loadModel, modelFormat } from './load-model.ts';
+import type { LoadedModel } from './loaded-model.ts';
 import { PlayerSet } from './players.ts';
 import type { ProgressFn, StageName } from './progress.ts';
 import { choosePrune, PRUNE_DEFAULTS, type PruneConfig, type PruneResult, type TargetProbe } from './prune.ts';
@@ -136,8 +137,8 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     if (!(range[0] < range[1])) throw new ShapguardError('input', `--input-range ${range[0]},${range[1]}: the low end must be below the high end`);
     progress('load', 0);
     const digest: ModelDigest = await digestFiles(files);
-    report.input = { format: 'tfjs-layers', entry, digest };
-    loaded = await loadTfjsModel(files, entry);
+    report.input = { format: modelFormat(files, entry), entry, digest };
+    loaded = await loadModel(files, entry);
     const info = describeModel(loaded.model);
     const layers = playerLayers(info, options.layers);
     const players = new PlayerSet(info, layers);
@@ -235,8 +236,16 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       if (choice.status === 'repaired') {
         progress('verification', 0);
         const changed = prunedWeights(loaded, loaded.model, choice.pruned.map((k) => players.players[k]!));
-        repaired = writeTfjsModel(loaded, changed);
-        const again = await loadTfjsModel(repaired, entry);
+        try {
+          repaired = await loaded.write(changed);
+        } catch (err) {
+          if (!(err instanceof ShapguardError) || err.kind !== 'unsupported') throw err;
+          report.repair.status = 'not-repaired';
+          report.repair.reason = `the repair could not be written back: ${err.message}`;
+        }
+      }
+      if (repaired !== null) {
+        const again = await loadModel(repaired, entry);
         const after = measure(describeModel(again.model).graph, synth.ver, info.shape, flaggedTriggers, before.predictions);
         again.model.dispose();
         report.verification.after = roundMetrics(after.metrics);

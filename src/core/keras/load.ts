@@ -1,0 +1,183 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { ShapguardError } from '../errors.ts';
+import { readFloats, locateFloats } from '../hdf5/data.ts';
+import { H5File, type DatasetInfo } from '../hdf5/file.ts';
+import type { LoadedModel, ModelFormat, WritableWeight } from '../loaded-model.ts';
+import { convertKerasConfig, type KerasLayer } from './config.ts';
+import { layerDatasets } from './weights.ts';
+import { readEntry, readZip, replaceEntry } from './zip.ts';
+
+/** Caps for Keras inputs, beside the HDF5 and zip structural caps. */
+export const KERAS_LIMITS = {
+  fileBytes: 256 * 1024 * 1024,
+  configBytes: 8 * 1024 * 1024,
+};
+
+const WEIGHTS_ENTRY = 'model.weights.h5';
+
+function invalid(message: string): never {
+  throw new ShapguardError('input', message);
+}
+
+function parseConfig(text: unknown, what: string): unknown {
+  if (typeof text !== 'string') invalid(`${what} is missing or not a string`);
+  if (text.length > KERAS_LIMITS.configBytes) invalid(`${what} is over the ${KERAS_LIMITS.configBytes}-byte limit`);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    invalid(`${what} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function configBytes(bytes: Uint8Array | undefined, what: string): unknown {
+  if (bytes === undefined) invalid(`${what} is missing`);
+  if (bytes.byteLength > KERAS_LIMITS.configBytes) invalid(`${what} is over the ${KERAS_LIMITS.configBytes}-byte limit`);
+  return parseConfig(new TextDecoder().decode(bytes), what);
+}
+
+/** Keras layer weights as the tfjs layer takes them; Normalization becomes its stand-in's mean and variance. */
+async function layerValues(file: H5File, layer: KerasLayer, sets: DatasetInfo[], channels: number): Promise<tf.Tensor[]> {
+  const values = await Promise.all(
+    sets.map(async (d) => {
+      const v = await readFloats(file, d);
+      const bad = v.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) invalid(`weight ${d.path} holds a non-finite value (NaN or Infinity) at element ${bad}`);
+      return { v, shape: d.shape };
+    }),
+  );
+  if (layer.kerasClass !== 'Normalization') return values.map(({ v, shape }) => tf.tensor(v, shape));
+  const cfg = layer.config;
+  let mean: ArrayLike<number>;
+  let variance: ArrayLike<number>;
+  if (Array.isArray(cfg.mean) && Array.isArray(cfg.variance)) {
+    mean = (cfg.mean as unknown[]).flat(8).map(Number);
+    variance = (cfg.variance as unknown[]).flat(8).map(Number);
+  } else if (typeof cfg.mean === 'number' && typeof cfg.variance === 'number') {
+    mean = [cfg.mean];
+    variance = [cfg.variance];
+  } else {
+    if (values.length < 2) invalid(`Normalization layer ${layer.name} has neither a mean/variance in its config nor adapted weights`);
+    mean = values[0]!.v;
+    variance = values[1]!.v;
+  }
+  const widen = (a: ArrayLike<number>) => (a.length === 1 ? new Float32Array(channels).fill(a[0]!) : Float32Array.from(a));
+  const m = widen(mean);
+  // Keras divides by max(sqrt(variance), 1e-7); the stand-in divides by sqrt(variance' + 0).
+  const s = widen(variance).map((x) => Math.max(Math.sqrt(Math.max(x, 0)), 1e-7) ** 2);
+  if (m.length !== channels || s.length !== channels) invalid(`Normalization layer ${layer.name} has ${m.length} means for ${channels} channels`);
+  return [tf.tensor1d(m), tf.tensor1d(s)];
+}
+
+/** Builds the tfjs model from a converted config and fills each layer's weights from the HDF5 datasets. */
+async function build(config: unknown, file: H5File, layout: 'legacy' | 'v3', what: string): Promise<{ model: tfl.LayersModel; located: Map<string, DatasetInfo> }> {
+  const converted = convertKerasConfig(config);
+  let model: tfl.LayersModel;
+  try {
+    model = await tfl.models.modelFromJSON({ modelTopology: converted.topology } as unknown as tf.io.ModelJSON);
+  } catch (err) {
+    invalid(`tfjs could not build the model from ${what}: ${(err as Error).message}`);
+  }
+  const sets = layerDatasets(file, converted.layers, layout);
+  const located = new Map<string, DatasetInfo>();
+  try {
+    for (const layer of converted.layers) {
+      const tl = model.getLayer(layer.name);
+      if (tl.weights.length === 0) continue;
+      const ds = sets.get(layer.name) ?? [];
+      const channels = (tl.weights[0]!.shape.at(-1) as number | undefined) ?? 1;
+      const values = await layerValues(file, layer, ds, channels);
+      if (values.length !== tl.weights.length) invalid(`layer ${layer.name} has ${values.length} weight arrays in the file; ${tl.weights.length} expected`);
+      values.forEach((t, i) => {
+        const want = tl.weights[i]!.shape;
+        if (t.shape.length !== want.length || t.shape.some((d, k) => d !== want[k])) {
+          invalid(`weight ${i} of layer ${layer.name} has shape [${t.shape.join(', ')}]; the config implies [${want.join(', ')}]`);
+        }
+      });
+      tl.setWeights(values);
+      tf.dispose(values);
+      if (layer.kerasClass !== 'Normalization') tl.weights.forEach((w, i) => located.set(w.originalName, ds[i]!));
+    }
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return { model, located };
+}
+
+/** New HDF5 bytes with the changed float32 values written over the old ones, in place. */
+function patchH5(bytes: Uint8Array, file: H5File, located: Map<string, DatasetInfo>, changed: ReadonlyMap<string, Float32Array>): Uint8Array {
+  const out = bytes.slice();
+  const view = new DataView(out.buffer);
+  for (const [name, values] of changed) {
+    const d = located.get(name);
+    if (d === undefined) throw new ShapguardError('internal', `no dataset holds weight ${name}`);
+    const runs = locateFloats(file, d);
+    if (runs === null) throw new ShapguardError('unsupported', `weight ${d.path} is stored compressed or not as little-endian float32, so it cannot be overwritten in place`);
+    for (const r of runs) for (let i = 0; i < r.count; i++) view.setFloat32(r.fileOffset + 4 * i, values[r.element + i]!, true);
+  }
+  return out;
+}
+
+function writable(located: Map<string, DatasetInfo>): WritableWeight[] {
+  return [...located].map(([name, d]) => ({ name, shape: d.shape }));
+}
+
+/**
+ * Loads a Keras model: a legacy HDF5 full model (.h5/.hdf5), a Keras 3 .keras archive, or the same three
+ * files as a folder (entry "config.json" beside model.weights.h5). The repaired model comes back in the
+ * same container with only the changed weight values different.
+ */
+export async function loadKerasModel(files: ReadonlyMap<string, Uint8Array>, entry: string, format: Exclude<ModelFormat, 'tfjs-layers'>): Promise<LoadedModel> {
+  const bytes = files.get(entry);
+  if (bytes === undefined) invalid(`${entry} is missing`);
+  if (bytes.byteLength > KERAS_LIMITS.fileBytes) invalid(`${entry} is ${bytes.byteLength} bytes, over the ${KERAS_LIMITS.fileBytes}-byte limit`);
+  if (format === 'keras-h5') {
+    const file = new H5File(bytes);
+    const attrs = file.attributes(file.root);
+    if (!attrs.has('model_config')) invalid(`${entry} has no model_config attribute: it holds weights only, or is not a Keras model file`);
+    const { model, located } = await build(parseConfig(attrs.get('model_config'), `${entry}: model_config`), file, 'legacy', entry);
+    return {
+      model,
+      format,
+      entry,
+      files,
+      weights: writable(located),
+      write: async (changed) => new Map([...files].map(([p, b]) => [p, p === entry ? patchH5(b, file, located, changed) : b.slice()])),
+    };
+  }
+  if (format === 'keras-zip') {
+    const entries = readZip(bytes);
+    const find = (name: string) => entries.find((e) => e.name === name) ?? invalid(`${entry} has no ${name} entry (not a Keras 3 .keras file)`);
+    const weightsEntry = find(WEIGHTS_ENTRY);
+    const config = configBytes(await readEntry(bytes, find('config.json')), `${entry}: config.json`);
+    const h5 = await readEntry(bytes, weightsEntry);
+    const file = new H5File(h5);
+    const { model, located } = await build(config, file, 'v3', entry);
+    return {
+      model,
+      format,
+      entry,
+      files,
+      weights: writable(located),
+      write: async (changed) => {
+        const zip = await replaceEntry(bytes, entries, weightsEntry, patchH5(h5, file, located, changed));
+        return new Map([...files].map(([p, b]) => [p, p === entry ? zip : b.slice()]));
+      },
+    };
+  }
+  const dir = entry.includes('/') ? entry.slice(0, entry.lastIndexOf('/') + 1) : '';
+  const weightsPath = `${dir}${WEIGHTS_ENTRY}`;
+  const h5 = files.get(weightsPath) ?? invalid(`${weightsPath} is missing beside ${entry}`);
+  if (h5.byteLength > KERAS_LIMITS.fileBytes) invalid(`${weightsPath} is over the ${KERAS_LIMITS.fileBytes}-byte limit`);
+  const file = new H5File(h5);
+  const { model, located } = await build(configBytes(bytes, entry), file, 'v3', entry);
+  return {
+    model,
+    format,
+    entry,
+    files,
+    weights: writable(located),
+    write: async (changed) => new Map([...files].map(([p, b]) => [p, p === weightsPath ? patchH5(b, file, located, changed) : b.slice()])),
+  };
+}
