@@ -9,7 +9,11 @@ export interface DetectConfig {
   maxNormRatio: number;
 }
 
-export const DETECT_DEFAULTS: DetectConfig = { anomalyThreshold: 2, maxNormRatio: 0.35 };
+/**
+ * maxNormRatio 0.25: planted triggers measured 0.02–0.15 of the median on our fixtures, while a genuine
+ * clean Fashion-MNIST model's "bag" class (a natural small trigger) measured 0.32 and clean MNIST ≥ 0.39.
+ */
+export const DETECT_DEFAULTS: DetectConfig = { anomalyThreshold: 2, maxNormRatio: 0.25 };
 
 export interface ClassAnomaly {
   target: number;

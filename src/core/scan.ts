@@ -198,8 +198,11 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       classes,
       flagged,
     };
-    const scanned = rev.triggers.filter((t) => t.finished && t.steps >= MIN_STEPS_PER_CLASS).length;
+    const covered = (t: ReversedTrigger) => t.steps >= MIN_STEPS_PER_CLASS && (t.finished || (t.reached && t.steps >= cfg.triggerReverse.coveredSteps));
+    const scanned = rev.triggers.filter(covered).length;
     const notes: string[] = [];
+    const cut = rev.triggers.filter((t) => !t.finished && covered(t)).map((t) => t.target);
+    if (cut.length > 0) notes.push(`the budget stopped the trigger reverse of class(es) ${cut.join(', ')} after at least ${cfg.triggerReverse.coveredSteps} steps with the success target reached; their mask norms are upper bounds`);
     if (synth.confident < 1) notes.push(`${((1 - synth.confident) * 100).toFixed(0)}% of synthetic images stayed below confidence ${cfg.synthesis.confidence}`);
     const unreached = rev.triggers.filter((t) => !t.reached).map((t) => t.target);
     if (unreached.length > 0) notes.push(`no reversed trigger reached ${cfg.triggerReverse.successTarget} success for class(es) ${unreached.join(', ')}; their last mask norm is used`);

@@ -21,6 +21,11 @@ export interface TriggerConfig {
   screenAbove: number;
   screenShare: number;
   refineCount: number;
+  /**
+   * A target cut off by the budget still counts as covered once its trigger reached the success target
+   * and was optimised for this many steps: its norm is then an upper bound that has stopped moving much.
+   */
+  coveredSteps: number;
 }
 
 export const TRIGGER_DEFAULTS: TriggerConfig = {
@@ -34,6 +39,7 @@ export const TRIGGER_DEFAULTS: TriggerConfig = {
   screenAbove: 16,
   screenShare: 0.5,
   refineCount: 6,
+  coveredSteps: 100,
 };
 
 /** One candidate target's reversed trigger. */

@@ -9,7 +9,7 @@ import { initWasmBackend } from '../../src/core/backend.ts';
 import { BackdoorGame, TailEvaluator } from '../../src/core/backdoor-game.ts';
 import { Budget } from '../../src/core/budget.ts';
 import { describeModel, playerLayers } from '../../src/core/model-info.ts';
-import { loadTfjsModel, writeTfjsModel, type LoadedModel } from '../../src/core/model-io.ts';
+import { loadTfjsModel, writeTfjsModel, type TfjsLoadedModel as LoadedModel } from '../../src/core/model-io.ts';
 import { PlayerSet, type Player } from '../../src/core/players.ts';
 import { prunedWeights } from '../../src/core/prune-weights.ts';
 import { Rng } from '../../src/core/rng.ts';
