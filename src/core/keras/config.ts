@@ -89,7 +89,9 @@ function normalizationStandIn(raw: Json): Json {
   const last = axis === undefined || axis === null || axis === -1 || (Array.isArray(axis) && axis.length === 1 && axis[0] === -1);
   if (!last) unsupported(`Normalization layer ${name} normalises along axis ${JSON.stringify(axis)}; only the channel axis (-1) is supported`);
   if (raw.invert === true) unsupported(`Normalization layer ${name} has invert=true`);
-  return { name, axis: -1, epsilon: 0, center: false, scale: false, dtype: 'float32', trainable: false };
+  const out: Json = { name, axis: -1, epsilon: 0, center: false, scale: false, dtype: 'float32', trainable: false };
+  if (raw.batch_input_shape !== undefined) out.batch_input_shape = raw.batch_input_shape;
+  return out;
 }
 
 /** A layer entry of either dialect, checked and with its class resolved. */

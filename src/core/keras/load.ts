@@ -38,8 +38,10 @@ function configBytes(bytes: Uint8Array | undefined, what: string): unknown {
 
 /** Keras layer weights as the tfjs layer takes them; Normalization becomes its stand-in's mean and variance. */
 async function layerValues(file: H5File, layer: KerasLayer, sets: DatasetInfo[], channels: number): Promise<tf.Tensor[]> {
+  // Normalization's third variable is an int64 count the stand-in does not need.
+  const used = layer.kerasClass === 'Normalization' ? sets.slice(0, 2) : sets;
   const values = await Promise.all(
-    sets.map(async (d) => {
+    used.map(async (d) => {
       const v = await readFloats(file, d);
       const bad = v.findIndex((x) => !Number.isFinite(x));
       if (bad >= 0) invalid(`weight ${d.path} holds a non-finite value (NaN or Infinity) at element ${bad}`);
