@@ -5,7 +5,7 @@ import { initWasmBackend } from '../core/backend.ts';
 import { exitCodeFor, type ScanReport } from '../core/report.ts';
 import { scanModel, type ScanOptions } from '../core/scan.ts';
 import { nodeWasmPath } from './wasm-path.ts';
-import { readModelFiles } from './read-model.ts';
+import { ModelTooLargeError, readModelFiles } from './read-model.ts';
 import { writeOutputs } from './write-outputs.ts';
 import { terminalProgress } from './progress-bar.ts';
 
@@ -111,17 +111,19 @@ export async function main(argv: string[]): Promise<number> {
   await initWasmBackend({ wasmPath: nodeWasmPath() });
   let files: Map<string, Uint8Array>;
   let entry: string;
+  let readError: string | null = null;
   try {
     ({ files, entry } = await readModelFiles(resolve(args.model)));
   } catch (err) {
     files = new Map();
     entry = 'model.json';
-    process.stderr.write(`cannot read ${args.model}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+    readError = err instanceof ModelTooLargeError ? err.message : `cannot read ${args.model}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    process.stderr.write(`${readError}\n`);
   }
   const { report, repaired } = await scanModel(files, { ...args.options, entry, toolVersion: toolVersion(), onProgress: progress, onInternalError: (e) => { if (process.env.SHAPGUARD_DEBUG) console.error(e); } });
   if (files.size === 0) {
     report.verdict = 'error';
-    report.reason = `cannot read ${args.model}`;
+    report.reason = readError ?? `cannot read ${args.model}`;
   }
   progress?.('save', 0);
   const json = JSON.stringify(report, null, 2) + '\n';

@@ -3,15 +3,16 @@ import { basename, dirname, join } from 'node:path';
 import { KERAS_LIMITS } from '../core/keras/load.ts';
 import { IO_LIMITS, resolveRelative } from '../core/model-io.ts';
 
-/** A stand-in for a file over its cap: one byte more than allowed, so the engine names the limit. */
-function oversize(limit: number): Uint8Array {
-  return new Uint8Array(limit + 1);
+/** A model file over its size cap: refused before a byte of it is read. */
+export class ModelTooLargeError extends Error {
+  override readonly name = 'ModelTooLargeError';
 }
 
 async function readCapped(path: string, limit: number): Promise<Uint8Array> {
   const info = await stat(path);
   if (!info.isFile()) throw new Error(`${path} is not a file`);
-  return info.size > limit ? oversize(limit) : new Uint8Array(await readFile(path));
+  if (info.size > limit) throw new ModelTooLargeError(`${basename(path)} is ${info.size} bytes, over the ${limit}-byte limit`);
+  return new Uint8Array(await readFile(path));
 }
 
 /** A Keras 3 model folder: config.json, metadata.json and model.weights.h5 (as pushed to the Hugging Face Hub). */
@@ -47,11 +48,7 @@ export async function readModelFiles(modelPath: string): Promise<{ files: Map<st
       // not a Keras folder: read as model.json
     }
   }
-  if (info.size > IO_LIMITS.modelJsonBytes) {
-    files.set(entry, oversize(IO_LIMITS.modelJsonBytes));
-    return { files, entry };
-  }
-  const json = new Uint8Array(await readFile(modelPath));
+  const json = await readCapped(modelPath, IO_LIMITS.modelJsonBytes);
   files.set(entry, json);
   let paths: string[];
   try {

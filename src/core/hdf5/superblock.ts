@@ -38,7 +38,7 @@ export function readSuperblock(data: Uint8Array): Superblock {
     const base = b.uint(pos, offsetSize, 'base address');
     pos += 4 * offsetSize; // base, free space, end of file, driver info
     const eof = b.uint(at + 24 + (version === 1 ? 4 : 0) + 2 * offsetSize, offsetSize, 'end-of-file address');
-    checkEof(data, base, eof);
+    checkEof(data, eof);
     const rootHeader = b.uint(pos + offsetSize, offsetSize, 'root group object header address');
     return { version, bytes: b, base, rootHeader: base + rootHeader };
   }
@@ -50,7 +50,7 @@ export function readSuperblock(data: Uint8Array): Superblock {
     const pos = at + 12;
     const base = b.uint(pos, offsetSize, 'base address');
     const eof = b.uint(pos + 2 * offsetSize, offsetSize, 'end-of-file address');
-    checkEof(data, base, eof);
+    checkEof(data, eof);
     const rootHeader = b.uint(pos + 3 * offsetSize, offsetSize, 'root group object header address');
     return { version, bytes: b, base, rootHeader: base + rootHeader };
   }
@@ -63,7 +63,11 @@ function checkSizes(offsetSize: number, lengthSize: number): void {
   }
 }
 
-/** A file shorter than the end its superblock declares was cut off in transit. */
-function checkEof(data: Uint8Array, base: number, eof: number): void {
-  if (base + eof > data.byteLength) corrupt(`the superblock declares ${base + eof} bytes but the file has ${data.byteLength} (truncated)`);
+/**
+ * A file shorter than the end its superblock declares was cut off in transit. The library writes the
+ * end-of-file address counting a user block too, though the format calls it relative to the base, so
+ * the smaller reading is the one checked.
+ */
+function checkEof(data: Uint8Array, eof: number): void {
+  if (eof > data.byteLength) corrupt(`the superblock declares ${eof} bytes but the file has ${data.byteLength} (truncated)`);
 }
