@@ -120,17 +120,22 @@ describe('a backdoored fixture as model.json, .h5, .keras and a Keras 3 folder',
   });
 });
 
-describe('Keras files that load but cannot be patched, and clean ones', () => {
-  it('reads chunked, gzip-compressed weights exactly, and reports a repair it cannot write in place as not-repaired', async () => {
+describe('compressed weights, and clean Keras files', () => {
+  it('reads chunked, gzip+shuffle weights exactly and writes their repair back (chunks re-encoded), as h5py confirms', async () => {
     const plain = await loadModelFromDisk(join(KERAS, 'mnist-badnets.h5'));
     const packed = await loadModelFromDisk(join(KERAS, 'mnist-badnets-gzip.h5'));
     expect(maxDiff(plain, packed, tf.randomUniform([16, 28, 28, 1], 0, 1, 'float32', 7))).toBe(0);
     const run = await runCli(['scan', join(KERAS, 'mnist-badnets-gzip.h5'), '--out', '$OUT', '--seed', '2', '--max-evals', '60000', '--budget', '900']);
     expect(run.report?.verdict, run.stderr).toBe('backdoor');
-    expect(run.code).toBe(1);
-    expect(run.report!.repair!.status).toBe('not-repaired');
-    expect(run.report!.repair!.reason).toMatch(/cannot be overwritten in place/);
-    expect(run.repairedDir).toBeNull();
+    expect(run.report!.repair!.status).toBe('repaired');
+    const written = join(run.repairedDir!, 'mnist-badnets-gzip.h5');
+    const diff = h5diff(join(KERAS, 'mnist-badnets-gzip.h5'), written);
+    expect(diff.structure).toEqual([]);
+    const pruned = run.report!.repair!.pruned.map((p) => p.channel);
+    for (const d of Object.values(diff.datasets)) expect(d.zero && d.channels.length > 0 && d.channels.every((c) => pruned.includes(c))).toBe(true);
+    const fx = manifest().find((m) => m.name === 'mnist-badnets')!;
+    const data = heldOut('mnist');
+    expect(attackSuccessRate(await loadModelFromDisk(written), data, fx.attack!.trigger, fx.attack!.target)).toBeLessThanOrEqual(0.05);
   });
 
   it.each(['mnist-clean-1.h5', 'mnist-clean-1.keras'])('%s scans clean and nothing is written', async (file) => {

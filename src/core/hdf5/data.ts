@@ -13,6 +13,9 @@ interface Chunk {
   at: number;
   size: number;
   filterMask: number;
+  /** File offsets of the B-tree fields holding the chunk's stored size and its address. */
+  sizeField: number;
+  addressField: number;
 }
 
 function count(shape: number[]): number {
@@ -37,14 +40,16 @@ function chunks(file: H5File, info: DatasetInfo, btree: number): Chunk[] {
     const entries = c.u16();
     c.skip(2 * b.offsetSize);
     for (let i = 0; i < entries; i++) {
+      const sizeField = c.pos;
       const size = c.u32();
       const filterMask = c.u32();
       const offsets: number[] = [];
       for (let d = 0; d <= rank; d++) offsets.push(c.uint(8, 'chunk offset'));
+      const addressField = c.pos;
       const child = c.address('chunk address');
       if (child === null) corrupt(`chunk B-tree node at ${at} has an undefined child`);
       if (level > 0) stack.push(file.base + child);
-      else out.push({ offsets: offsets.slice(0, rank), at: file.base + child, size, filterMask });
+      else out.push({ offsets: offsets.slice(0, rank), at: file.base + child, size, filterMask, sizeField, addressField });
     }
   }
   return out;
@@ -95,6 +100,17 @@ function storedRuns(file: H5File, info: DatasetInfo, elementSize: number): { run
     }
   }
   return { runs, chunked: list };
+}
+
+async function deflate(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream('deflate'))).arrayBuffer());
+}
+
+function shuffle(bytes: Uint8Array, elementSize: number): Uint8Array {
+  const n = Math.floor(bytes.byteLength / elementSize);
+  const out = bytes.slice();
+  for (let k = 0; k < elementSize; k++) for (let i = 0; i < n; i++) out[k * n + i] = bytes[i * elementSize + k]!;
+  return out;
 }
 
 async function inflate(bytes: Uint8Array, limit: number, what: string): Promise<Uint8Array> {
@@ -198,4 +214,62 @@ export function locateFloats(file: H5File, info: DatasetInfo): Run[] | null {
     ri += rows;
   }
   return out;
+}
+
+function writeUint(view: DataView, at: number, size: number, value: number): void {
+  for (let i = 0; i < size; i++) view.setUint8(at + i, Math.floor(value / 256 ** i) % 256);
+}
+
+/**
+ * The file with new values of a filtered (deflate and/or shuffle) chunked float32 dataset: each chunk is
+ * decoded, updated and re-encoded. A chunk that fits its old space is written there; one that does not is
+ * appended at the end of the file (its B-tree address and size, and the superblock's end address,
+ * updated: superblocks 0–1 only, which carry no checksum). Null when that is impossible (other filters).
+ */
+export async function rewriteFilteredFloats(file: H5File, info: DatasetInfo, values: Float32Array, bytes: Uint8Array): Promise<Uint8Array | null> {
+  if (info.layout.kind !== 'chunked' || info.type.kind !== 'float' || info.type.size !== 4 || info.type.bigEndian) return null;
+  if (info.filters.some((f) => f.id !== 1 && f.id !== 2)) return null;
+  const { runs, chunked } = storedRuns(file, info, 4);
+  if (chunked === null) return null;
+  const chunkShape = info.layout.chunk.slice(0, info.shape.length);
+  const rawSize = count(chunkShape) * 4;
+  const head = bytes.slice();
+  const view = new DataView(head.buffer);
+  const tail: Uint8Array[] = [];
+  let end = head.byteLength;
+  let ri = 0;
+  for (const ch of chunked) {
+    const extent = chunkShape.map((s, d) => Math.min(s, info.shape[d]! - ch.offsets[d]!));
+    const rows = count(extent.slice(0, -1));
+    const raw = (await chunkBytes(file, info, ch, rawSize)).slice(0, rawSize);
+    const rv = new DataView(raw.buffer);
+    for (const r of runs.slice(ri, ri + rows)) for (let i = 0; i < r.count; i++) rv.setFloat32(r.fileOffset + 4 * i, values[r.element + i]!, true);
+    ri += rows;
+    let encoded: Uint8Array = raw;
+    for (const [i, f] of info.filters.entries()) {
+      if ((ch.filterMask & (1 << i)) !== 0) continue;
+      encoded = f.id === 2 ? shuffle(encoded, f.values[0] ?? 4) : await deflate(encoded);
+    }
+    if (encoded.byteLength <= ch.size) {
+      head.set(encoded, ch.at);
+    } else {
+      if (file.superblock.version > 1) return null;
+      writeUint(view, ch.addressField, file.b.offsetSize, end - file.base);
+      tail.push(encoded);
+      end += encoded.byteLength;
+    }
+    view.setUint32(ch.sizeField, encoded.byteLength, true);
+  }
+  if (tail.length === 0) return head;
+  const grown = new Uint8Array(end);
+  grown.set(head);
+  let at = head.byteLength;
+  for (const t of tail) {
+    grown.set(t, at);
+    at += t.byteLength;
+  }
+  const eofField = file.superblock.eofField;
+  const eof = file.b.uint(eofField, file.b.offsetSize);
+  writeUint(new DataView(grown.buffer), eofField, file.b.offsetSize, eof + (end - head.byteLength));
+  return grown;
 }

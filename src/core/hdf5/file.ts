@@ -3,7 +3,7 @@ import { Cursor, H5_LIMITS, corrupt, unsupported } from './bytes.ts';
 import { GlobalHeap, heapString, readLocalHeap } from './heaps.ts';
 import { MSG, readObjectHeader, type Message } from './object-header.ts';
 import { decodeValues, readDataspace, readDatatype, readFilters, readLayout, type Datatype, type Filter, type Layout } from './messages.ts';
-import { readSuperblock } from './superblock.ts';
+import { readSuperblock, type Superblock } from './superblock.ts';
 
 export type AttributeValue = string | number | (string | number)[];
 
@@ -33,10 +33,12 @@ export class H5File {
   readonly base: number;
   readonly root: H5Object;
   readonly heap: GlobalHeap;
+  readonly superblock: Superblock;
   private objects = 0;
 
   constructor(data: Uint8Array) {
     const sb = readSuperblock(data);
+    this.superblock = sb;
     this.b = sb.bytes;
     this.base = sb.base;
     this.heap = new GlobalHeap(this.b, this.base);

@@ -8,6 +8,8 @@ export interface Superblock {
   /** Where addresses count from (non-zero when the file has a user block). */
   base: number;
   rootHeader: number;
+  /** File offset of the end-of-file address field (to extend the file; versions 0–1 carry no checksum). */
+  eofField: number;
 }
 
 function signatureAt(data: Uint8Array, at: number): boolean {
@@ -37,10 +39,11 @@ export function readSuperblock(data: Uint8Array): Superblock {
     let pos = at + 24 + (version === 1 ? 4 : 0);
     const base = b.uint(pos, offsetSize, 'base address');
     pos += 4 * offsetSize; // base, free space, end of file, driver info
-    const eof = b.uint(at + 24 + (version === 1 ? 4 : 0) + 2 * offsetSize, offsetSize, 'end-of-file address');
+    const eofField = at + 24 + (version === 1 ? 4 : 0) + 2 * offsetSize;
+    const eof = b.uint(eofField, offsetSize, 'end-of-file address');
     checkEof(data, eof);
     const rootHeader = b.uint(pos + offsetSize, offsetSize, 'root group object header address');
-    return { version, bytes: b, base, rootHeader: base + rootHeader };
+    return { version, bytes: b, base, rootHeader: base + rootHeader, eofField };
   }
   if (version === 2 || version === 3) {
     const offsetSize = probe.uint(at + 9, 1, 'size of offsets');
@@ -52,7 +55,7 @@ export function readSuperblock(data: Uint8Array): Superblock {
     const eof = b.uint(pos + 2 * offsetSize, offsetSize, 'end-of-file address');
     checkEof(data, eof);
     const rootHeader = b.uint(pos + 3 * offsetSize, offsetSize, 'root group object header address');
-    return { version, bytes: b, base, rootHeader: base + rootHeader };
+    return { version, bytes: b, base, rootHeader: base + rootHeader, eofField: pos + 2 * offsetSize };
   }
   unsupported(`superblock version ${version}`);
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ShapguardError } from '../errors.ts';
-import { readFloats, locateFloats } from '../hdf5/data.ts';
+import { locateFloats, readFloats, rewriteFilteredFloats } from '../hdf5/data.ts';
 import { H5File, type DatasetInfo } from '../hdf5/file.ts';
 import type { LoadedModel, ModelFormat, WritableWeight } from '../loaded-model.ts';
 import { convertKerasConfig, type KerasLayer } from './config.ts';
@@ -107,16 +107,26 @@ async function build(config: unknown, file: H5File, layout: 'legacy' | 'v3', wha
   return { model, located };
 }
 
-/** New HDF5 bytes with the changed float32 values written over the old ones, in place. */
-function patchH5(bytes: Uint8Array, file: H5File, located: Map<string, DatasetInfo>, changed: ReadonlyMap<string, Float32Array>): Uint8Array {
-  const out = bytes.slice();
-  const view = new DataView(out.buffer);
+/**
+ * New HDF5 bytes with the changed float32 values written over the old ones: contiguous data in place,
+ * compressed chunks re-encoded into their old space or, when larger, appended (the file is then rewritten).
+ */
+async function patchH5(bytes: Uint8Array, file: H5File, located: Map<string, DatasetInfo>, changed: ReadonlyMap<string, Float32Array>): Promise<Uint8Array> {
+  let out: Uint8Array = bytes.slice();
   for (const [name, values] of changed) {
     const d = located.get(name);
     if (d === undefined) throw new ShapguardError('internal', `no dataset holds weight ${name}`);
     const runs = locateFloats(file, d);
-    if (runs === null) throw new ShapguardError('unsupported', `weight ${d.path} is stored compressed or not as little-endian float32, so it cannot be overwritten in place`);
-    for (const r of runs) for (let i = 0; i < r.count; i++) view.setFloat32(r.fileOffset + 4 * i, values[r.element + i]!, true);
+    if (runs !== null) {
+      const view = new DataView(out.buffer);
+      for (const r of runs) for (let i = 0; i < r.count; i++) view.setFloat32(r.fileOffset + 4 * i, values[r.element + i]!, true);
+      continue;
+    }
+    const rewritten = await rewriteFilteredFloats(file, d, values, out);
+    if (rewritten === null) {
+      throw new ShapguardError('unsupported', `weight ${d.path} is stored with filters other than deflate/shuffle, or not as little-endian float32, or (in a version-2+ superblock file) re-compresses larger than its old space, so it cannot be written back`);
+    }
+    out = rewritten;
   }
   return out;
 }
@@ -145,7 +155,10 @@ export async function loadKerasModel(files: ReadonlyMap<string, Uint8Array>, ent
       entry,
       files,
       weights: writable(located),
-      write: async (changed) => new Map([...files].map(([p, b]) => [p, p === entry ? patchH5(b, file, located, changed) : b.slice()])),
+      write: async (changed) => {
+        const patched = await patchH5(bytes, file, located, changed);
+        return new Map([...files].map(([p, b]) => [p, p === entry ? patched : b.slice()]));
+      },
     };
   }
   if (format === 'keras-zip') {
@@ -163,7 +176,7 @@ export async function loadKerasModel(files: ReadonlyMap<string, Uint8Array>, ent
       files,
       weights: writable(located),
       write: async (changed) => {
-        const zip = await replaceEntry(bytes, entries, weightsEntry, patchH5(h5, file, located, changed));
+        const zip = await replaceEntry(bytes, entries, weightsEntry, await patchH5(h5, file, located, changed));
         return new Map([...files].map(([p, b]) => [p, p === entry ? zip : b.slice()]));
       },
     };
@@ -180,6 +193,9 @@ export async function loadKerasModel(files: ReadonlyMap<string, Uint8Array>, ent
     entry,
     files,
     weights: writable(located),
-    write: async (changed) => new Map([...files].map(([p, b]) => [p, p === weightsPath ? patchH5(b, file, located, changed) : b.slice()])),
+    write: async (changed) => {
+      const patched = await patchH5(h5, file, located, changed);
+      return new Map([...files].map(([p, b]) => [p, p === weightsPath ? patched : b.slice()]));
+    },
   };
 }
