@@ -348,7 +348,7 @@ function shapPrune(
     const again = reverseTriggers(info, synth.rev, range, cfg.triggerReverse, rng.fork(1000 + round), checkStage, { targets: flagged.map((t) => t.target), masks });
     tf.dispose([...masks.values()]);
     report.budget.stages.push({ name: `recheck-round-${round}`, evaluations: round6(checkStage.evaluations), steps: again.steps, stoppedBy: again.stoppedBy });
-    const residual = again.triggers.filter((t) => t.reached && t.norm <= cfg.detection.maxNormRatio * medianNorm);
+    const residual = again.triggers.filter((t) => t.reached && t.norm < cfg.detection.residualRatio * medianNorm);
     rounds.push({ round, targets: triggers.map((t) => t.target), pruned: result.pruned, residual: again.triggers.map((t) => ({ target: t.target, maskNorm: round6(t.norm), reached: t.reached })) });
     triggers = residual;
   }

@@ -37,7 +37,7 @@ export const TRIGGER_DEFAULTS: TriggerConfig = {
   patience: 5,
   earlyStop: 25,
   screenAbove: 16,
-  screenShare: 0.5,
+  screenShare: 1 / 3,
   refineCount: 6,
   coveredSteps: 100,
 };
@@ -263,7 +263,7 @@ export function reverseTriggers(
   if (!twoPhase) {
     stoppedBy = runPhase(tracks, P, cfg.maxSteps, stage);
   } else {
-    const screenRows = Math.max(4, Math.floor(P / 2));
+    const screenRows = Math.max(2, Math.floor(P / 4));
     const r1 = runPhase(tracks, screenRows, screenSteps, stage);
     stoppedBy = r1;
     if (r1 !== 'time' && r1 !== 'evaluations') {
