@@ -38,6 +38,19 @@ export function median(values: readonly number[]): number {
 }
 
 /**
+ * Mask norms on an equal footing. After a screen-then-refine run only the refined classes were optimised
+ * further, so their norms shrank while the others' did not; comparing them raw would make every refined
+ * class look small. A screened-only class is credited with the typical shrink the refined ones showed
+ * (the median of refined/screened norm), which keeps the comparison like with like.
+ */
+export function comparableNorms(triggers: readonly { norm: number; refined: boolean; screenNorm: number | null }[]): number[] {
+  const shrink = triggers.filter((t) => t.refined && t.screenNorm !== null && t.screenNorm > 0 && Number.isFinite(t.norm)).map((t) => t.norm / t.screenNorm!);
+  if (shrink.length === 0) return triggers.map((t) => t.norm);
+  const s = Math.min(1, median(shrink));
+  return triggers.map((t) => (t.refined || t.screenNorm === null ? t.norm : t.screenNorm * s));
+}
+
+/**
  * Median absolute deviation outlier test on the reversed masks' L1 norms (Neural Cleanse): a class whose
  * mask is abnormally small is the likely target, since a trigger is a shortcut to it from anywhere.
  */

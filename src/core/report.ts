@@ -32,6 +32,8 @@ export interface ScanConfigReport {
 export interface ClassReport {
   class: number;
   maskNorm: number;
+  /** The norm the detection compares (see comparableNorms): maskNorm, or a screened class's scaled norm. */
+  comparableNorm: number;
   anomalyIndex: number;
   normRatio: number;
   reached: boolean;

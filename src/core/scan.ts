@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { BackdoorGame, TailEvaluator } from './backdoor-game.ts';
 import { Budget, type Stage } from './budget.ts';
-import { DETECT_DEFAULTS, detectTargets, median, type DetectConfig } from './detect.ts';
+import { comparableNorms, DETECT_DEFAULTS, detectTargets, median, type DetectConfig } from './detect.ts';
 import { digestFiles, type ModelDigest } from './digest.ts';
 import { ShapguardError } from './errors.ts';
 import { describeModel, playerLayers, type ModelInfo } from './model-info.ts';
@@ -177,12 +177,13 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
 
     // 3. Detection.
     progress('detection', 0);
-    const norms = rev.triggers.map((t) => t.norm);
+    const norms = comparableNorms(rev.triggers);
     const anomalies = detectTargets(norms, cfg.detection);
     const med = median(norms.filter(Number.isFinite));
     const classes: ClassReport[] = rev.triggers.map((t, i) => ({
       class: t.target,
       maskNorm: round6(t.norm),
+      comparableNorm: round6(norms[i]!),
       anomalyIndex: round6(anomalies[i]!.anomalyIndex),
       normRatio: round6(anomalies[i]!.normRatio),
       reached: t.reached,

@@ -54,6 +54,8 @@ export interface ReversedTrigger {
   refined: boolean;
   /** Its optimisation ended on its own (early stop or its step count), not by the budget. */
   finished: boolean;
+  /** Its norm at the end of the screening phase (two-phase runs above `screenAbove` classes), else null. */
+  screenNorm: number | null;
   mask: Float32Array;
   pattern: Float32Array;
 }
@@ -77,6 +79,7 @@ interface Track {
   done: boolean;
   refined: boolean;
   finished: boolean;
+  screenNorm: number | null;
   mask: Float32Array;
   pattern: Float32Array;
 }
@@ -138,6 +141,7 @@ export function reverseTriggers(
     done: false,
     refined: false,
     finished: false,
+    screenNorm: null,
     mask: new Float32Array(h * w),
     pattern: new Float32Array(h * w * c),
   }));
@@ -267,6 +271,7 @@ export function reverseTriggers(
     const r1 = runPhase(tracks, screenRows, screenSteps, stage);
     stoppedBy = r1;
     if (r1 !== 'time' && r1 !== 'evaluations') {
+      for (const t of tracks) t.screenNorm = t.best;
       const order = [...tracks].sort((a, b) => a.best - b.best).slice(0, cfg.refineCount);
       for (const t of order) {
         t.done = false;
@@ -285,6 +290,7 @@ export function reverseTriggers(
       steps: t.steps,
       refined: t.refined,
       finished: t.finished,
+      screenNorm: t.screenNorm,
       mask: t.mask,
       pattern: t.pattern,
     })),

@@ -24,6 +24,7 @@ import { accuracy, attackSuccessRate } from '../data/evaluate.ts';
 import { heldOut, manifest, MODELS } from '../helpers/fixtures.ts';
 import type { ManifestEntry } from '../fixtures/specs.ts';
 import { clpChannels } from './clp.ts';
+import { benchKeras } from './keras.ts';
 
 const only = process.argv.slice(2);
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
@@ -118,6 +119,9 @@ printTable('Scan (seed 1, default budget 60 s)', ['fixture', 'verdict', 'flagged
 printTable('Time / evaluations per stage', ['fixture', 'synthesis', 'trigger reverse', 'Shapley + pruning + recheck', 'verification'], stageRows);
 printTable('Baselines on real test data (accuracy / real-trigger ASR)', ['fixture', 'original', 'ShapPruning', 'CLP (u = 3)', 'random pruning, same count'], baselineRows);
 printTable('Forward pass, batch 64', ['fixture', 'wasm (SIMD)', 'cpu backend', 'speed-up'], speedRows);
+if (only.length === 0 || only.includes('keras')) {
+  printTable('Keras files (seed 1, default budget 60 s; accuracy on the first 2000 real test images)', ['source', 'file', 'format', 'parameters', 'load', 'real accuracy', 'verdict', 'scan wall'], await benchKeras());
+}
 
 // The Shapley saving on mnist-badnets: evaluations to reach the reference top-k.
 if (only.length === 0 || only.includes('mnist-badnets') || only.includes('shapley')) {
