@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectTargets, median } from '../src/core/detect.ts';
+import { comparableNorms, detectTargets, median } from '../src/core/detect.ts';
 
 describe('MAD detection', () => {
   it('computes the median of odd and even lists', () => {
@@ -31,5 +31,28 @@ describe('MAD detection', () => {
 
   it('handles identical norms (MAD = 0) without flagging', () => {
     expect(detectTargets([5, 5, 5, 5]).some((c) => c.flagged)).toBe(false);
+  });
+});
+
+describe('comparable norms after screen-then-refine', () => {
+  const t = (norm: number, screenNorm: number | null, refined: boolean) => ({ norm, screenNorm, refined });
+
+  it('leaves single-phase norms as they are', () => {
+    expect(comparableNorms([t(10, null, false), t(3, null, false)])).toEqual([10, 3]);
+  });
+
+  it('credits screened-only classes with the refined classes’ median shrink', () => {
+    // Refined: 8→4 (0.5), 10→6 (0.6), 9→1 (0.11, the target); median shrink 0.5.
+    const out = comparableNorms([t(4, 8, true), t(6, 10, true), t(1, 9, true), t(20, 20, false), t(30, 30, false)]);
+    expect(out).toEqual([4, 6, 1, 10, 15]);
+  });
+
+  it('removes the bias that flags a merely-refined clean class', () => {
+    // Refinement shrinks every refined mask by about half; raw, the refined clean classes look small.
+    const triggers = [t(5, 10, true), t(5.5, 11, true), t(6, 12, true), ...Array.from({ length: 20 }, (_, i) => t(20 + i, 20 + i, false))];
+    const raw = detectTargets(triggers.map((x) => x.norm), { anomalyThreshold: 2, maxNormRatio: 0.25, residualRatio: 0.5 });
+    const fair = detectTargets(comparableNorms(triggers), { anomalyThreshold: 2, maxNormRatio: 0.25, residualRatio: 0.5 });
+    expect(raw.some((c) => c.flagged)).toBe(true);
+    expect(fair.some((c) => c.flagged)).toBe(false);
   });
 });
