@@ -60,6 +60,7 @@ describe('a backdoored fixture as model.json, .h5, .keras and a Keras 3 folder',
       ['h5', join(KERAS, 'mnist-badnets.h5')],
       ['keras', join(KERAS, 'mnist-badnets.keras')],
       ['folder', folder],
+      ['raw-pixels', join(KERAS, 'mnist-badnets-255.h5')],
     ];
     for (const [name, path] of inputs) runs.set(name, await runCli(['scan', path, ...args]));
   });
@@ -77,6 +78,25 @@ describe('a backdoored fixture as model.json, .h5, .keras and a Keras 3 folder',
     expect(runs.get('h5')!.report!.input!.format).toBe('keras-h5');
     expect(runs.get('keras')!.report!.input!.format).toBe('keras-zip');
     expect(runs.get('folder')!.report!.input!.format).toBe('keras-dir');
+  });
+
+  it('reads the input range off a model that takes raw 0–255 pixels (Rescaling(1/255) first) and repairs it the same way', async () => {
+    const run = runs.get('raw-pixels')!;
+    const json = runs.get('json')!.report!;
+    expect(run.report!.config.inputRange).toEqual([0, 255]);
+    expect(run.report!.config.inputRangeSource).toBe('rescaling-layer');
+    expect(run.report!.detection!.flagged).toEqual(json.detection!.flagged);
+    // Same channels; the estimates differ in the last digits (the pixels pass through ×255 and ÷255).
+    const channels = (r: typeof json) => r.repair!.pruned.map((p) => `${p.layer}:${p.channel}`).sort();
+    expect(channels(run.report!)).toEqual(channels(json));
+    const mnist = heldOut('mnist');
+    const raw = { ...mnist, images: mnist.images.map((v) => v * 255) };
+    const trigger = { ...fx.attack!.trigger, value: 255 } as NonNullable<typeof fx.attack>["trigger"];
+    const original = await loadModelFromDisk(join(KERAS, 'mnist-badnets-255.h5'));
+    const repaired = await loadModelFromDisk(join(run.repairedDir!, 'mnist-badnets-255.h5'));
+    expect(attackSuccessRate(original, raw, trigger, fx.attack!.target)).toBeGreaterThan(0.9);
+    expect(attackSuccessRate(repaired, raw, trigger, fx.attack!.target)).toBeLessThanOrEqual(0.05);
+    expect(accuracy(original, raw) - accuracy(repaired, raw)).toBeLessThanOrEqual(0.01);
   });
 
   it.each([

@@ -77,9 +77,20 @@ export class Graph {
     return i;
   }
 
+  /**
+   * The model's own input range. The engine works on images in [0, 1] whatever the model expects, so its
+   * step sizes and priors mean the same on a 0–255 model; the graph maps them on the way in.
+   */
+  inputRange: [number, number] = [0, 1];
+
+  private input(x: tf.Tensor): tf.Tensor {
+    const [lo, hi] = this.inputRange;
+    return lo === 0 && hi === 1 ? x : tf.add(tf.mul(x, hi - lo), lo);
+  }
+
   /** Full forward pass. */
   run(x: tf.Tensor, opts: RunOptions = {}): tf.Tensor {
-    const values = new Map<number, tf.Tensor>([[this.inputId, x]]);
+    const values = new Map<number, tf.Tensor>([[this.inputId, this.input(x)]]);
     return this.execute(values, 0, opts);
   }
 
@@ -90,7 +101,7 @@ export class Graph {
   prefix(x: tf.Tensor, stepIndex: number): Map<number, tf.Tensor> {
     let keep = new Map<number, tf.Tensor>();
     tf.tidy(() => {
-      const values = new Map<number, tf.Tensor>([[this.inputId, x]]);
+      const values = new Map<number, tf.Tensor>([[this.inputId, this.input(x)]]);
       for (let i = 0; i < stepIndex; i++) this.runStep(this.steps[i]!, values, {});
       const step = this.steps[stepIndex]!;
       const pre = this.applyLayer(step, values, true);

@@ -1,4 +1,5 @@
 import type { ModelDigest } from './digest.ts';
+import type { InputRangeSource } from './input-range.ts';
 import type { DetectConfig } from './detect.ts';
 import type { PruneConfig, PruneStep } from './prune.ts';
 import type { ShapleyConfig } from './shapley.ts';
@@ -19,6 +20,8 @@ export interface ScanConfigReport {
   budgetSeconds: number;
   maxEvals: number | null;
   inputRange: [number, number];
+  /** Where inputRange came from: --input-range, the model's first layer, or the [0, 1] default. */
+  inputRangeSource: InputRangeSource;
   layers: string[] | null;
   memoryBudgetBytes: number;
   stageShares: Record<string, number>;

@@ -7,6 +7,7 @@ import { comparableNorms, DETECT_DEFAULTS, detectTargets, median, type DetectCon
 import { digestFiles, type ModelDigest } from './digest.ts';
 import { ShapguardError } from './errors.ts';
 import { describeModel, playerLayers, type ModelInfo } from './model-info.ts';
+import { inferInputRange } from './input-range.ts';
 import { loadModel, modelFormat } from './load-model.ts';
 import type { LoadedModel } from './loaded-model.ts';
 import { PlayerSet } from './players.ts';
@@ -90,7 +91,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
   };
   const seed = options.seed ?? 0;
   const budgetSeconds = options.budgetSeconds ?? 60;
-  const range = options.inputRange ?? [0, 1];
+  let range: [number, number] = options.inputRange ?? [0, 1];
   const memory = options.memoryBudgetBytes ?? DEFAULT_MEMORY;
   const report: ScanReport = {
     schemaVersion: SCHEMA_VERSION,
@@ -106,6 +107,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       budgetSeconds,
       maxEvals: options.maxEvals ?? null,
       inputRange: range,
+      inputRangeSource: options.inputRange ? 'option' : 'default',
       layers: options.layers ?? null,
       memoryBudgetBytes: memory,
       stageShares: STAGE_SHARES,
@@ -139,7 +141,16 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     const digest: ModelDigest = await digestFiles(files);
     report.input = { format: modelFormat(files, entry), entry, digest };
     loaded = await loadModel(files, entry);
+    if (options.inputRange === undefined) {
+      const inferred = inferInputRange(loaded.model);
+      range = inferred.range;
+      report.config.inputRange = range;
+      report.config.inputRangeSource = inferred.source;
+    }
     const info = describeModel(loaded.model);
+    info.graph.inputRange = range;
+    // Every stage works on [0, 1] images; the graph maps them into the model's own range.
+    const unit: [number, number] = [0, 1];
     const layers = playerLayers(info, options.layers);
     const players = new PlayerSet(info, layers);
     report.model = {
@@ -161,7 +172,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     // 1. Data reverse.
     progress('synthesis', 0);
     const synthStage = budget.stage(STAGE_SHARES.synthesis);
-    const synth = synthesize(info, range, cfg.synthesis, rng.fork(1), synthStage);
+    const synth = synthesize(info, unit, cfg.synthesis, rng.fork(1), synthStage);
     stageReport('synthesis', synthStage, synth.steps, synth.stoppedBy);
     lap('synthesis');
 
@@ -171,7 +182,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     const rowsFit = Math.max(info.classes * 2, Math.floor(memory / fullRow));
     const trigCfg = { ...cfg.triggerReverse, imagesPerTarget: Math.max(2, Math.min(cfg.triggerReverse.imagesPerTarget, Math.floor(rowsFit / info.classes))) };
     const trigStage = budget.stage(STAGE_SHARES.triggerReverse);
-    const rev = reverseTriggers(info, synth.rev, range, trigCfg, rng.fork(2), trigStage);
+    const rev = reverseTriggers(info, synth.rev, unit, trigCfg, rng.fork(2), trigStage);
     stageReport('trigger-reverse', trigStage, rev.steps, rev.stoppedBy);
     lap('trigger-reverse');
 
@@ -223,7 +234,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       report.repair = { status: 'not-needed', reason: null, pruned: [], curve: [], rounds: [], output: null };
     } else {
       report.verdict = 'backdoor';
-      const outcome = shapPrune(info, players, synth, flaggedTriggers, report, cfg, budget, rng, memory, range, med);
+      const outcome = shapPrune(info, players, synth, flaggedTriggers, report, cfg, budget, rng, memory, unit, med);
       lap('shapley');
       const { choice } = outcome;
       report.budget.shapleyStoppedBy = report.shapley.map((x) => x.stoppedBy).join(',');
@@ -250,7 +261,9 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       }
       if (repaired !== null) {
         const again = await loadModel(repaired, entry);
-        const after = measure(describeModel(again.model).graph, synth.ver, info.shape, flaggedTriggers, before.predictions);
+        const againGraph = describeModel(again.model).graph;
+        againGraph.inputRange = range;
+        const after = measure(againGraph, synth.ver, info.shape, flaggedTriggers, before.predictions);
         again.model.dispose();
         report.verification.after = roundMetrics(after.metrics);
         report.repair.output = { digest: await digestFiles(repaired) };
