@@ -1,3 +1,4 @@
+import { concat, deflateBytes, inflateCapped } from '../compress.ts';
 import { Cursor, H5_LIMITS, corrupt, unsupported } from './bytes.ts';
 import type { DatasetInfo, H5File } from './file.ts';
 
@@ -102,10 +103,6 @@ function storedRuns(file: H5File, info: DatasetInfo, elementSize: number): { run
   return { runs, chunked: list };
 }
 
-async function deflate(bytes: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream('deflate'))).arrayBuffer());
-}
-
 function shuffle(bytes: Uint8Array, elementSize: number): Uint8Array {
   const n = Math.floor(bytes.byteLength / elementSize);
   const out = bytes.slice();
@@ -113,27 +110,8 @@ function shuffle(bytes: Uint8Array, elementSize: number): Uint8Array {
   return out;
 }
 
-async function inflate(bytes: Uint8Array, limit: number, what: string): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate'));
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  try {
-    for await (const part of stream as unknown as AsyncIterable<Uint8Array>) {
-      n += part.byteLength;
-      if (n > limit) corrupt(`${what} inflates past its declared ${limit} bytes`);
-      parts.push(part);
-    }
-  } catch (err) {
-    if ((err as Error).name === 'ShapguardError') throw err;
-    corrupt(`${what} is not valid deflate data: ${(err as Error).message}`);
-  }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+function inflate(bytes: Uint8Array, limit: number, what: string): Promise<Uint8Array> {
+  return inflateCapped(bytes, 'deflate', limit, () => corrupt(`${what} inflates past its declared ${limit} bytes`), (m) => corrupt(`${what} is not valid deflate data: ${m}`));
 }
 
 function unshuffle(bytes: Uint8Array, elementSize: number): Uint8Array {
@@ -248,7 +226,7 @@ export async function rewriteFilteredFloats(file: H5File, info: DatasetInfo, val
     let encoded: Uint8Array = raw;
     for (const [i, f] of info.filters.entries()) {
       if ((ch.filterMask & (1 << i)) !== 0) continue;
-      encoded = f.id === 2 ? shuffle(encoded, f.values[0] ?? 4) : await deflate(encoded);
+      encoded = f.id === 2 ? shuffle(encoded, f.values[0] ?? 4) : await deflateBytes(encoded, 'deflate');
     }
     if (encoded.byteLength <= ch.size) {
       head.set(encoded, ch.at);
@@ -261,13 +239,7 @@ export async function rewriteFilteredFloats(file: H5File, info: DatasetInfo, val
     view.setUint32(ch.sizeField, encoded.byteLength, true);
   }
   if (tail.length === 0) return head;
-  const grown = new Uint8Array(end);
-  grown.set(head);
-  let at = head.byteLength;
-  for (const t of tail) {
-    grown.set(t, at);
-    at += t.byteLength;
-  }
+  const grown = concat([head, ...tail], end);
   const eofField = file.superblock.eofField;
   const eof = file.b.uint(eofField, file.b.offsetSize);
   writeUint(new DataView(grown.buffer), eofField, file.b.offsetSize, eof + (end - head.byteLength));

@@ -131,8 +131,24 @@ async function patchH5(bytes: Uint8Array, file: H5File, located: Map<string, Dat
   return out;
 }
 
-function writable(located: Map<string, DatasetInfo>): WritableWeight[] {
-  return [...located].map(([name, d]) => ({ name, shape: d.shape }));
+/**
+ * The loaded model whose write-back patches one HDF5 file (`h5`, at `h5Path` among the files, or inside
+ * the archive at `entry` when `wrap` re-packs it) and copies every other file as it was.
+ */
+function keras(
+  base: { model: tfl.LayersModel; format: LoadedModel['format']; entry: string; files: ReadonlyMap<string, Uint8Array> },
+  h5: { bytes: Uint8Array; file: H5File; located: Map<string, DatasetInfo>; path: string },
+  wrap: (patched: Uint8Array) => Promise<Uint8Array> = async (b) => b,
+): LoadedModel {
+  const weights: WritableWeight[] = [...h5.located].map(([name, d]) => ({ name, shape: d.shape }));
+  return {
+    ...base,
+    weights,
+    write: async (changed) => {
+      const patched = await wrap(await patchH5(h5.bytes, h5.file, h5.located, changed));
+      return new Map([...base.files].map(([p, b]) => [p, p === h5.path ? patched : b.slice()]));
+    },
+  };
 }
 
 /**
@@ -149,17 +165,7 @@ export async function loadKerasModel(files: ReadonlyMap<string, Uint8Array>, ent
     const attrs = file.attributes(file.root);
     if (!attrs.has('model_config')) invalid(`${entry} has no model_config attribute: it holds weights only, or is not a Keras model file`);
     const { model, located } = await build(parseConfig(attrs.get('model_config'), `${entry}: model_config`), file, 'legacy', entry);
-    return {
-      model,
-      format,
-      entry,
-      files,
-      weights: writable(located),
-      write: async (changed) => {
-        const patched = await patchH5(bytes, file, located, changed);
-        return new Map([...files].map(([p, b]) => [p, p === entry ? patched : b.slice()]));
-      },
-    };
+    return keras({ model, format, entry, files }, { bytes, file, located, path: entry });
   }
   if (format === 'keras-zip') {
     const entries = readZip(bytes);
@@ -169,17 +175,7 @@ export async function loadKerasModel(files: ReadonlyMap<string, Uint8Array>, ent
     const h5 = await readEntry(bytes, weightsEntry);
     const file = new H5File(h5);
     const { model, located } = await build(config, file, 'v3', entry);
-    return {
-      model,
-      format,
-      entry,
-      files,
-      weights: writable(located),
-      write: async (changed) => {
-        const zip = await replaceEntry(bytes, entries, weightsEntry, await patchH5(h5, file, located, changed));
-        return new Map([...files].map(([p, b]) => [p, p === entry ? zip : b.slice()]));
-      },
-    };
+    return keras({ model, format, entry, files }, { bytes: h5, file, located, path: entry }, (patched) => replaceEntry(bytes, entries, weightsEntry, patched));
   }
   const dir = entry.includes('/') ? entry.slice(0, entry.lastIndexOf('/') + 1) : '';
   const weightsPath = `${dir}${WEIGHTS_ENTRY}`;
@@ -187,15 +183,5 @@ export async function loadKerasModel(files: ReadonlyMap<string, Uint8Array>, ent
   if (h5.byteLength > KERAS_LIMITS.fileBytes) invalid(`${weightsPath} is over the ${KERAS_LIMITS.fileBytes}-byte limit`);
   const file = new H5File(h5);
   const { model, located } = await build(configBytes(bytes, entry), file, 'v3', entry);
-  return {
-    model,
-    format,
-    entry,
-    files,
-    weights: writable(located),
-    write: async (changed) => {
-      const patched = await patchH5(h5, file, located, changed);
-      return new Map([...files].map(([p, b]) => [p, p === weightsPath ? patched : b.slice()]));
-    },
-  };
+  return keras({ model, format, entry, files }, { bytes: h5, file, located, path: weightsPath });
 }

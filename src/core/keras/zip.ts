@@ -1,3 +1,4 @@
+import { concat, deflateBytes, inflateCapped } from '../compress.ts';
 import { ShapguardError } from '../errors.ts';
 
 /** Caps that bound the work a hostile archive can cause (zip bombs, entry floods). */
@@ -76,29 +77,10 @@ export function readZip(bytes: Uint8Array): ZipEntry[] {
 /** An entry's uncompressed bytes, inflated with a running byte count so a bomb stops at its declared size. */
 export async function readEntry(bytes: Uint8Array, e: ZipEntry): Promise<Uint8Array> {
   const raw = bytes.subarray(e.data, e.data + e.compressedSize);
-  let out: Uint8Array;
-  if (e.method === 0) out = raw;
-  else {
-    const stream = new Blob([raw as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
-    const parts: Uint8Array[] = [];
-    let n = 0;
-    try {
-      for await (const part of stream as unknown as AsyncIterable<Uint8Array>) {
-        n += part.byteLength;
-        if (n > e.size) bad(`entry ${e.name} inflates past its declared ${e.size} bytes (a zip bomb?)`);
-        parts.push(part);
-      }
-    } catch (err) {
-      if (err instanceof ShapguardError) throw err;
-      bad(`entry ${e.name} is not valid deflate data: ${(err as Error).message}`);
-    }
-    out = new Uint8Array(n);
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.byteLength;
-    }
-  }
+  const out =
+    e.method === 0
+      ? raw
+      : await inflateCapped(raw, 'deflate-raw', e.size, () => bad(`entry ${e.name} inflates past its declared ${e.size} bytes (a zip bomb?)`), (m) => bad(`entry ${e.name} is not valid deflate data: ${m}`));
   if (out.byteLength !== e.size) bad(`entry ${e.name} holds ${out.byteLength} bytes, ${e.size} declared`);
   if (crc32(out) !== e.crc) bad(`entry ${e.name} fails its CRC-32 check`);
   return out;
@@ -140,7 +122,7 @@ export async function replaceEntry(bytes: Uint8Array, entries: ZipEntry[], targe
     }
     return out;
   }
-  const packed = new Uint8Array(await new Response(new Blob([content as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream('deflate-raw'))).arrayBuffer());
+  const packed = await deflateBytes(content, 'deflate-raw');
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const parts: Uint8Array[] = [];
   const newLocal = new Map<ZipEntry, number>();
@@ -190,11 +172,5 @@ export async function replaceEntry(bytes: Uint8Array, entries: ZipEntry[], targe
   tv.setUint32(12, at - cdStart, true);
   tv.setUint32(16, cdStart, true);
   parts.push(tail);
-  const out = new Uint8Array(at + tail.byteLength);
-  let p = 0;
-  for (const part of parts) {
-    out.set(part, p);
-    p += part.byteLength;
-  }
-  return out;
+  return concat(parts);
 }
