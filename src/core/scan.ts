@@ -172,17 +172,24 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     // 1. Data reverse.
     progress('synthesis', 0);
     const synthStage = budget.stage(STAGE_SHARES.synthesis);
-    const synth = synthesize(info, unit, cfg.synthesis, rng.fork(1), synthStage);
+    const fullRow = bytesPerRow(info, 0) * 3;
+    // What one row of a gradient pass really holds in the wasm heap: measured at about 7-8× the sum of the
+    // layer outputs (pre-activations, activations, their gradients, the optimiser's copies).
+    const passRows = Math.max(1, Math.floor(memory / (bytesPerRow(info, 0) * 8)));
+    // BatchNorm-statistics matching needs its whole batch (smaller groups gave poorer images and missed
+    // the glyph backdoor), so only models without BatchNorm synthesise in memory-sized groups.
+    const synth = synthesize(info, unit, cfg.synthesis, rng.fork(1), synthStage, info.bn.length > 0 ? Infinity : passRows);
     stageReport('synthesis', synthStage, synth.steps, synth.stoppedBy);
     lap('synthesis');
 
     // 2. Trigger reverse, every class batched. Rows per step are bounded by the memory budget.
     progress('trigger-reverse', 0);
-    const fullRow = bytesPerRow(info, 0) * 3;
     const rowsFit = Math.max(info.classes * 2, Math.floor(memory / fullRow));
     const trigCfg = { ...cfg.triggerReverse, imagesPerTarget: Math.max(2, Math.min(cfg.triggerReverse.imagesPerTarget, Math.floor(rowsFit / info.classes))) };
     const trigStage = budget.stage(STAGE_SHARES.triggerReverse);
-    const rev = reverseTriggers(info, synth.rev, unit, trigCfg, rng.fork(2), trigStage);
+    // Rows that fit the memory budget in one pass; more targets than that are processed in groups.
+    const rowsPerPass = Math.max(trigCfg.imagesPerTarget, Math.floor(memory / fullRow));
+    const rev = reverseTriggers(info, synth.rev, unit, trigCfg, rng.fork(2), trigStage, { rowsPerPass });
     stageReport('trigger-reverse', trigStage, rev.steps, rev.stoppedBy);
     lap('trigger-reverse');
 

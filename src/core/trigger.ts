@@ -122,7 +122,7 @@ export function reverseTriggers(
   cfg: TriggerConfig,
   rng: Rng,
   stage: Stage,
-  scope: { targets?: number[]; masks?: ChannelMasks } = {},
+  scope: { targets?: number[]; masks?: ChannelMasks; rowsPerPass?: number } = {},
 ): TriggerResult {
   const K = info.classes;
   const [h, w, c] = info.shape;
@@ -181,28 +181,50 @@ export function reverseTriggers(
         result = 'converged';
         break;
       }
-      const costs = tf.tensor1d(Float32Array.from(active.map((t) => t.cost)));
-      let hits: tf.Tensor | undefined;
-      let norms: tf.Tensor | undefined;
-      opt.minimize(() => {
-        const m = tf.sigmoid(zm);
-        const p = tf.add(range[0], tf.mul(range[1] - range[0], tf.sigmoid(zp)));
-        const stamped = tf.reshape(tf.add(tf.mul(X, tf.sub(1, m)), tf.mul(m, p)), [T * rowsPerTarget, h, w, c]);
-        const lp = logProbs(info, info.graph.run(stamped, scope.masks ? { masks: scope.masks } : {}));
-        const picked = tf.sum(tf.mul(lp, targetOneHot), 1);
-        const ce = tf.neg(tf.mean(tf.reshape(picked, [T, rowsPerTarget]), 1));
-        const l1 = tf.sum(tf.reshape(m, [T, h * w]), 1);
-        hits = tf.keep(tf.reshape(tf.cast(tf.equal(tf.argMax(lp, 1), tf.argMax(targetOneHot, 1)), 'float32'), [T, rowsPerTarget]));
-        norms = tf.keep(l1);
-        return tf.sum(tf.add(ce, tf.mul(costs, l1))) as tf.Scalar;
-      }, false, [zm, zp]);
+      // Targets are independent (each has its own mask and pattern), so the step's gradient is the sum of
+      // per-group gradients: groups of targets bound the activations alive at once to the memory budget.
+      const perPass = Math.max(1, Math.floor((scope.rowsPerPass ?? Infinity) / rowsPerTarget));
+      const gradSum: { zm?: tf.Tensor; zp?: tf.Tensor } = {};
+      const hitParts: tf.Tensor[] = [];
+      const normParts: tf.Tensor[] = [];
+      for (let a = 0; a < T; a += perPass) {
+        const n = Math.min(perPass, T - a);
+        const costs = tf.tensor1d(Float32Array.from(active.slice(a, a + n).map((t) => t.cost)));
+        const { value, grads } = tf.variableGrads(() => {
+          const m = tf.sigmoid(tf.slice(zm, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]));
+          const p = tf.add(range[0], tf.mul(range[1] - range[0], tf.sigmoid(tf.slice(zp, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]))));
+          const x = tf.slice(X, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]);
+          const onehot = tf.slice(targetOneHot, [a * rowsPerTarget, 0], [n * rowsPerTarget, -1]);
+          const stamped = tf.reshape(tf.add(tf.mul(x, tf.sub(1, m)), tf.mul(m, p)), [n * rowsPerTarget, h, w, c]);
+          const lp = logProbs(info, info.graph.run(stamped, scope.masks ? { masks: scope.masks } : {}));
+          const picked = tf.sum(tf.mul(lp, onehot), 1);
+          const ce = tf.neg(tf.mean(tf.reshape(picked, [n, rowsPerTarget]), 1));
+          const l1 = tf.sum(tf.reshape(m, [n, h * w]), 1);
+          hitParts.push(tf.keep(tf.reshape(tf.cast(tf.equal(tf.argMax(lp, 1), tf.argMax(onehot, 1)), 'float32'), [n, rowsPerTarget])));
+          normParts.push(tf.keep(l1));
+          return tf.sum(tf.add(ce, tf.mul(costs, l1))) as tf.Scalar;
+        }, [zm, zp]);
+        for (const key of ['zm', 'zp'] as const) {
+          const g = grads[(key === 'zm' ? zm : zp).name]!;
+          const prev = gradSum[key];
+          gradSum[key] = prev ? tf.add(prev, g) : g;
+          if (prev) tf.dispose([prev, g]);
+        }
+        tf.dispose([value, costs]);
+      }
+      opt.applyGradients([
+        { name: zm.name, tensor: gradSum.zm! },
+        { name: zp.name, tensor: gradSum.zp! },
+      ]);
+      tf.dispose([gradSum.zm!, gradSum.zp!]);
+      const hits = tf.concat(hitParts);
+      const norms = tf.concat(normParts);
+      tf.dispose([...hitParts, ...normParts]);
       phaseStage.spend(stepCost);
       totalSteps++;
-      const success = tf.tidy(() => tf.mean(hits!, 1)).dataSync();
-      const normValues = norms!.dataSync();
-      hits!.dispose();
-      norms!.dispose();
-      costs.dispose();
+      const success = tf.tidy(() => tf.mean(hits, 1)).dataSync();
+      const normValues = norms.dataSync();
+      tf.dispose([hits, norms]);
       let needMasks = false;
       active.forEach((t, i) => {
         if (t.done) return;
