@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ScanReport } from '../../src/core/report.ts';
+import { reportSchemaErrors } from './schema.ts';
 
 const BIN = resolve('src/bin/shapguard.js');
 
@@ -15,15 +16,20 @@ export interface CliRun {
   repairedDir: string | null;
 }
 
-/** Runs the real `shapguard` command (the bundle `npm test` builds) and reads what it wrote. */
+/**
+ * Runs the real `shapguard` command (the bundle `npm test` builds) and reads what it wrote. Every report
+ * is checked against the published schema here, so each CLI test also validates the report it produced.
+ */
 export function runCli(args: string[], out = mkdtempSync(join(tmpdir(), 'shapguard-out-'))): Promise<CliRun> {
-  return new Promise((done) => {
+  return new Promise((done, fail) => {
     execFile(process.execPath, [BIN, ...args.map((a) => (a === '$OUT' ? out : a))], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
       const reportPath = join(out, 'report.json');
       const report = existsSync(reportPath) ? (JSON.parse(readFileSync(reportPath, 'utf8')) as ScanReport) : null;
       const repairedDir = existsSync(join(out, 'repaired')) ? join(out, 'repaired') : null;
-      done({ code, stdout, stderr, out, report, repairedDir });
+      const errors = report ? reportSchemaErrors(report) : [];
+      if (errors.length > 0) fail(new Error(`report.json does not match src/schema/report.v1.schema.json:\n${errors.join('\n')}`));
+      else done({ code, stdout, stderr, out, report, repairedDir });
     });
   });
 }
