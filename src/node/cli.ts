@@ -1,16 +1,17 @@
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { initWasmBackend } from '../core/backend.ts';
 import { exitCodeFor, type ScanReport } from '../core/report.ts';
 import { scanModel, type ScanOptions } from '../core/scan.ts';
 import { nodeWasmPath } from './wasm-path.ts';
 import { ModelTooLargeError, readModelFiles } from './read-model.ts';
-import { writeOutputs } from './write-outputs.ts';
+import { writeFileAtomic, writeOutputs } from './write-outputs.ts';
+import { toSarif } from '../core/sarif.ts';
 import { terminalProgress } from './progress-bar.ts';
 
 const USAGE = `usage: shapguard scan <model.json | model.h5 | model.keras | keras-folder> --out <dir> [--budget <seconds>] [--max-evals <n>] [--seed <n>]
-                      [--input-range <lo>,<hi>] [--layers <name,...>] [--json]
+                      [--input-range <lo>,<hi>] [--layers <name,...>] [--json] [--sarif <file>]
 
 Exit codes: 0 clean, 1 backdoor (repaired or not), 2 error or incomplete, 3 unsupported input.`;
 
@@ -38,7 +39,7 @@ function number(flag: string, value: string | undefined, integer: boolean, min: 
   return n;
 }
 
-function parseScan(argv: string[]): { model: string; out: string; json: boolean; options: Omit<ScanOptions, 'toolVersion'> } {
+function parseScan(argv: string[]): { model: string; out: string; json: boolean; sarif: string | undefined; options: Omit<ScanOptions, 'toolVersion'> } {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -50,6 +51,7 @@ function parseScan(argv: string[]): { model: string; out: string; json: boolean;
       'input-range': { type: 'string' },
       layers: { type: 'string' },
       json: { type: 'boolean', default: false },
+      sarif: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError('scan takes exactly one model path');
@@ -67,6 +69,7 @@ function parseScan(argv: string[]): { model: string; out: string; json: boolean;
     model: positionals[0]!,
     out: values.out,
     json: values.json ?? false,
+    sarif: values.sarif,
     options: {
       budgetSeconds: number('budget', values.budget, false, 0.001),
       maxEvals: number('max-evals', values['max-evals'], true, 1),
@@ -128,6 +131,7 @@ export async function main(argv: string[]): Promise<number> {
   progress?.('save', 0);
   const json = JSON.stringify(report, null, 2) + '\n';
   await writeOutputs(resolve(args.out), json, repaired);
+  if (args.sarif !== undefined) await writeFileAtomic(resolve(args.sarif), JSON.stringify(toSarif(report, args.model.split(sep).join('/')), null, 2) + '\n');
   progress?.('save', 1);
   if (args.json) process.stdout.write(json);
   else process.stderr.write(summary(report) + `\nreport: ${resolve(args.out, 'report.json')}${repaired ? `\nrepaired model: ${resolve(args.out, 'repaired')}` : ''}\n`);

@@ -29,3 +29,11 @@ export async function writeOutputs(outDir: string, reportJson: string, repaired:
   await writeFile(tmpReport, reportJson);
   await rename(tmpReport, join(outDir, 'report.json'));
 }
+
+/** Writes a file by rename from a temporary sibling, so a reader never sees it half written. */
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}-${Date.now()}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
