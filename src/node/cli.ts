@@ -8,10 +8,14 @@ import { nodeWasmPath } from './wasm-path.ts';
 import { ModelTooLargeError, readModelFiles } from './read-model.ts';
 import { writeFileAtomic, writeOutputs } from './write-outputs.ts';
 import { toSarif } from '../core/sarif.ts';
+import { buildStatement, importEd25519, keyId, publicKeyOf, signStatement } from '../core/attest.ts';
+import { verifyCommand, VERIFY_USAGE } from './verify-command.ts';
+import { readFile } from 'node:fs/promises';
 import { terminalProgress } from './progress-bar.ts';
 
 const USAGE = `usage: shapguard scan <model.json | model.h5 | model.keras | keras-folder> --out <dir> [--budget <seconds>] [--max-evals <n>] [--seed <n>]
-                      [--input-range <lo>,<hi>] [--layers <name,...>] [--json] [--sarif <file>]
+                      [--input-range <lo>,<hi>] [--layers <name,...>] [--json] [--sarif <file>] [--sign-key <ed25519-private.pem>]
+       ${VERIFY_USAGE.replace('usage: ', '')}
 
 Exit codes: 0 clean, 1 backdoor (repaired or not), 2 error or incomplete, 3 unsupported input.`;
 
@@ -39,7 +43,7 @@ function number(flag: string, value: string | undefined, integer: boolean, min: 
   return n;
 }
 
-function parseScan(argv: string[]): { model: string; out: string; json: boolean; sarif: string | undefined; options: Omit<ScanOptions, 'toolVersion'> } {
+function parseScan(argv: string[]): { model: string; out: string; json: boolean; sarif: string | undefined; signKey: string | undefined; options: Omit<ScanOptions, 'toolVersion'> } {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -52,6 +56,7 @@ function parseScan(argv: string[]): { model: string; out: string; json: boolean;
       layers: { type: 'string' },
       json: { type: 'boolean', default: false },
       sarif: { type: 'string' },
+      'sign-key': { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError('scan takes exactly one model path');
@@ -70,6 +75,7 @@ function parseScan(argv: string[]): { model: string; out: string; json: boolean;
     out: values.out,
     json: values.json ?? false,
     sarif: values.sarif,
+    signKey: values['sign-key'],
     options: {
       budgetSeconds: number('budget', values.budget, false, 0.001),
       maxEvals: number('max-evals', values['max-evals'], true, 1),
@@ -98,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return command === undefined ? 2 : 0;
   }
+  if (command === 'verify') return verifyCommand(rest, (line) => process.stdout.write(line + '\n'));
   if (command !== 'scan') {
     process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
     return 2;
@@ -131,6 +138,20 @@ export async function main(argv: string[]): Promise<number> {
   progress?.('save', 0);
   const json = JSON.stringify(report, null, 2) + '\n';
   await writeOutputs(resolve(args.out), json, repaired);
+  // The signing key comes from --sign-key <pem file> or SHAPGUARD_SIGNING_KEY (the PEM itself); never logged.
+  try {
+    const keyPem = args.signKey !== undefined ? await readFile(resolve(args.signKey), 'utf8') : process.env.SHAPGUARD_SIGNING_KEY;
+    if (keyPem) {
+      const { key, kind } = await importEd25519(keyPem);
+      if (kind !== 'private') throw new Error('the signing key must be an Ed25519 private key (PKCS#8 PEM)');
+      const statement = await buildStatement(report, new TextEncoder().encode(json), report.repair?.output?.digest ?? null);
+      const envelope = await signStatement(statement, key, await keyId(await publicKeyOf(key)));
+      await writeFileAtomic(resolve(args.out, 'attestation.dsse.json'), JSON.stringify(envelope, null, 2) + '\n');
+    }
+  } catch (err) {
+    process.stderr.write(`cannot sign the attestation: ${(err as Error).message}\n`);
+    return 2;
+  }
   if (args.sarif !== undefined) await writeFileAtomic(resolve(args.sarif), JSON.stringify(toSarif(report, args.model.split(sep).join('/')), null, 2) + '\n');
   progress?.('save', 1);
   if (args.json) process.stdout.write(json);
