@@ -11,6 +11,8 @@ export async function writeOutputs(outDir: string, reportJson: string, repaired:
   const tag = `${process.pid}-${Date.now()}`;
   const finalRepaired = join(outDir, 'repaired');
   await rm(join(outDir, 'report.json'), { force: true });
+  // An attestation from an earlier run in this folder would describe other outputs.
+  await rm(join(outDir, 'attestation.dsse.json'), { force: true });
   await rm(finalRepaired, { recursive: true, force: true });
   if (repaired) {
     const tmp = join(outDir, `.repaired-${tag}`);
