@@ -37,3 +37,11 @@ describe('determinism', () => {
     expect(existsSync(join(run.out, 'repaired'))).toBe(false);
   });
 });
+
+describe('model paths', () => {
+  it('a TensorFlow.js model folder can be passed instead of its model.json', async () => {
+    const run = await runCli(['scan', join(MODELS, 'mnist-clean-1'), '--out', '$OUT', '--max-evals', '20000', '--budget', '900']);
+    expect(run.report!.input).toMatchObject({ format: 'tfjs-layers', entry: 'model.json' });
+    expect(run.report!.verdict).not.toBe('error');
+  });
+});

@@ -32,7 +32,12 @@ async function readKerasFolder(dir: string): Promise<{ files: Map<string, Uint8A
  */
 export async function readModelFiles(modelPath: string): Promise<{ files: Map<string, Uint8Array>; entry: string }> {
   const info = await stat(modelPath);
-  if (info.isDirectory()) return readKerasFolder(modelPath);
+  if (info.isDirectory()) {
+    // A folder is a Keras 3 model (config.json + model.weights.h5) or a TensorFlow.js one (model.json).
+    const names = await readdir(modelPath);
+    if (!names.includes('config.json') && names.includes('model.json')) return readModelFiles(join(modelPath, 'model.json'));
+    return readKerasFolder(modelPath);
+  }
   const entry = basename(modelPath);
   const dir = dirname(modelPath);
   const files = new Map<string, Uint8Array>();
