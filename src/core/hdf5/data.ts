@@ -56,51 +56,59 @@ function chunks(file: H5File, info: DatasetInfo, btree: number): Chunk[] {
   return out;
 }
 
+/** A dataset's stored bytes: contiguous runs at file offsets, or per chunk, runs at offsets within it. */
+type Stored = { kind: 'flat'; runs: Run[] } | { kind: 'chunked'; chunks: { chunk: Chunk; runs: Run[] }[]; rawBytes: number };
+
 /**
- * Every stored run of the dataset's elements, with the file offset of each; for chunked data, also
- * the chunk it came from. Runs follow the last dimension, so a write-back is a handful of copies.
+ * Every stored run of the dataset's elements: for contiguous and compact data at file offsets, for
+ * chunked data grouped by chunk at offsets within the (decoded) chunk. Runs follow the last dimension,
+ * so a read or a write-back is a handful of copies.
  */
-function storedRuns(file: H5File, info: DatasetInfo, elementSize: number): { runs: Run[]; chunked: Chunk[] | null } {
+function storedRuns(file: H5File, info: DatasetInfo, elementSize: number): Stored {
   const total = count(info.shape);
   const layout = info.layout;
   if (layout.kind === 'compact') {
     if (layout.size < total * elementSize) corrupt(`compact dataset ${info.path} holds ${layout.size} bytes for ${total} elements`);
-    return { runs: [{ element: 0, count: total, fileOffset: layout.at }], chunked: null };
+    return { kind: 'flat', runs: [{ element: 0, count: total, fileOffset: layout.at }] };
   }
   if (layout.kind === 'contiguous') {
-    if (layout.address === null) return { runs: [], chunked: null };
+    if (layout.address === null) return { kind: 'flat', runs: [] };
     const bytes = total * elementSize;
     if (layout.size !== null && layout.size < bytes) corrupt(`dataset ${info.path} stores ${layout.size} bytes for ${total} elements`);
     file.b.check(layout.address, bytes, `data of ${info.path}`);
-    return { runs: [{ element: 0, count: total, fileOffset: layout.address }], chunked: null };
+    return { kind: 'flat', runs: [{ element: 0, count: total, fileOffset: layout.address }] };
   }
-  if (layout.btree === null) return { runs: [], chunked: [] };
   const rank = info.shape.length;
   const chunkShape = layout.chunk.slice(0, rank);
+  const rawBytes = count(chunkShape) * elementSize;
+  if (layout.btree === null) return { kind: 'chunked', chunks: [], rawBytes };
   if (chunkShape.length !== rank || chunkShape.some((d) => d <= 0)) corrupt(`dataset ${info.path} has an invalid chunk shape ${JSON.stringify(layout.chunk)}`);
-  const list = chunks(file, info, layout.btree);
-  const runs: Run[] = [];
   const strides = info.shape.map((_, d) => count(info.shape.slice(d + 1)));
   const cStrides = chunkShape.map((_, d) => count(chunkShape.slice(d + 1)));
-  for (const ch of list) {
-    if (ch.offsets.some((o, d) => o % chunkShape[d]! !== 0 || o >= info.shape[d]!)) corrupt(`chunk at ${ch.at} of ${info.path} has offsets outside the dataset`);
-    const extent = chunkShape.map((s, d) => Math.min(s, info.shape[d]! - ch.offsets[d]!));
-    const rows = count(extent.slice(0, -1));
-    for (let r = 0; r < rows; r++) {
-      let rem = r;
-      let dst = 0;
-      let src = 0;
-      for (let d = rank - 2; d >= 0; d--) {
-        const idx = rem % extent[d]!;
-        rem = Math.floor(rem / extent[d]!);
-        dst += (ch.offsets[d]! + idx) * strides[d]!;
-        src += idx * cStrides[d]!;
+  return {
+    kind: 'chunked',
+    rawBytes,
+    chunks: chunks(file, info, layout.btree).map((ch) => {
+      if (ch.offsets.some((o, d) => o % chunkShape[d]! !== 0 || o >= info.shape[d]!)) corrupt(`chunk at ${ch.at} of ${info.path} has offsets outside the dataset`);
+      const extent = chunkShape.map((sz, d) => Math.min(sz, info.shape[d]! - ch.offsets[d]!));
+      const runs: Run[] = [];
+      const rows = count(extent.slice(0, -1));
+      for (let r = 0; r < rows; r++) {
+        let rem = r;
+        let dst = 0;
+        let src = 0;
+        for (let d = rank - 2; d >= 0; d--) {
+          const idx = rem % extent[d]!;
+          rem = Math.floor(rem / extent[d]!);
+          dst += (ch.offsets[d]! + idx) * strides[d]!;
+          src += idx * cStrides[d]!;
+        }
+        dst += ch.offsets[rank - 1] ?? 0;
+        runs.push({ element: dst, count: extent[rank - 1] ?? 1, fileOffset: src * elementSize });
       }
-      dst += ch.offsets[rank - 1] ?? 0;
-      runs.push({ element: dst, count: extent[rank - 1] ?? 1, fileOffset: src * elementSize });
-    }
-  }
-  return { runs, chunked: list };
+      return { chunk: ch, runs };
+    }),
+  };
 }
 
 function shuffle(bytes: Uint8Array, elementSize: number): Uint8Array {
@@ -142,31 +150,21 @@ export async function readFloats(file: H5File, info: DatasetInfo): Promise<Float
   const size = info.type.size;
   const little = !info.type.bigEndian;
   const out = new Float32Array(count(info.shape));
-  const { runs, chunked } = storedRuns(file, info, size);
-  const put = (view: DataView, base: number, r: Run) => {
+  const stored = storedRuns(file, info, size);
+  const put = (view: DataView, r: Run) => {
     for (let i = 0; i < r.count; i++) {
-      const p = base + r.fileOffset + i * size;
+      const p = r.fileOffset + i * size;
       out[r.element + i] = size === 4 ? view.getFloat32(p, little) : view.getFloat64(p, little);
     }
   };
-  if (chunked === null) {
-    for (const r of runs) put(file.b.view, 0, r);
+  if (stored.kind === 'flat') {
+    for (const r of stored.runs) put(file.b.view, r);
     return out;
   }
-  if (info.layout.kind !== 'chunked') throw new Error('unreachable');
-  const rawSize = count(info.layout.chunk.slice(0, info.shape.length)) * size;
-  const byChunk = new Map<number, Run[]>();
-  let ri = 0;
-  for (const ch of chunked) {
-    const extent = info.layout.chunk.slice(0, info.shape.length).map((s, d) => Math.min(s, info.shape[d]! - ch.offsets[d]!));
-    const rows = count(extent.slice(0, -1));
-    byChunk.set(ch.at, runs.slice(ri, ri + rows));
-    ri += rows;
-  }
-  for (const ch of chunked) {
-    const bytes = await chunkBytes(file, info, ch, rawSize);
+  for (const { chunk, runs } of stored.chunks) {
+    const bytes = await chunkBytes(file, info, chunk, stored.rawBytes);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (const r of byChunk.get(ch.at)!) put(view, 0, r);
+    for (const r of runs) put(view, r);
   }
   return out;
 }
@@ -178,18 +176,13 @@ export async function readFloats(file: H5File, info: DatasetInfo): Promise<Float
 export function locateFloats(file: H5File, info: DatasetInfo): Run[] | null {
   if (info.type.kind !== 'float' || info.type.size !== 4 || info.type.bigEndian) return null;
   if (info.layout.kind === 'chunked' && info.filters.length > 0) return null;
-  const { runs, chunked } = storedRuns(file, info, 4);
-  if (chunked === null) return runs;
+  const stored = storedRuns(file, info, 4);
+  if (stored.kind === 'flat') return stored.runs;
   const out: Run[] = [];
-  let ri = 0;
-  for (const ch of chunked) {
-    const extent = (info.layout as { chunk: number[] }).chunk.slice(0, info.shape.length).map((s, d) => Math.min(s, info.shape[d]! - ch.offsets[d]!));
-    const rows = count(extent.slice(0, -1));
-    const raw = count((info.layout as { chunk: number[] }).chunk.slice(0, info.shape.length)) * 4;
-    if (ch.size < raw) corrupt(`a chunk of ${info.path} holds ${ch.size} bytes, ${raw} expected`);
-    file.b.check(ch.at, raw, `chunk of ${info.path}`);
-    for (const r of runs.slice(ri, ri + rows)) out.push({ ...r, fileOffset: ch.at + r.fileOffset });
-    ri += rows;
+  for (const { chunk, runs } of stored.chunks) {
+    if (chunk.size < stored.rawBytes) corrupt(`a chunk of ${info.path} holds ${chunk.size} bytes, ${stored.rawBytes} expected`);
+    file.b.check(chunk.at, stored.rawBytes, `chunk of ${info.path}`);
+    for (const r of runs) out.push({ ...r, fileOffset: chunk.at + r.fileOffset });
   }
   return out;
 }
@@ -207,22 +200,16 @@ function writeUint(view: DataView, at: number, size: number, value: number): voi
 export async function rewriteFilteredFloats(file: H5File, info: DatasetInfo, values: Float32Array, bytes: Uint8Array): Promise<Uint8Array | null> {
   if (info.layout.kind !== 'chunked' || info.type.kind !== 'float' || info.type.size !== 4 || info.type.bigEndian) return null;
   if (info.filters.some((f) => f.id !== 1 && f.id !== 2)) return null;
-  const { runs, chunked } = storedRuns(file, info, 4);
-  if (chunked === null) return null;
-  const chunkShape = info.layout.chunk.slice(0, info.shape.length);
-  const rawSize = count(chunkShape) * 4;
+  const stored = storedRuns(file, info, 4);
+  if (stored.kind === 'flat') return null;
   const head = bytes.slice();
   const view = new DataView(head.buffer);
   const tail: Uint8Array[] = [];
   let end = head.byteLength;
-  let ri = 0;
-  for (const ch of chunked) {
-    const extent = chunkShape.map((s, d) => Math.min(s, info.shape[d]! - ch.offsets[d]!));
-    const rows = count(extent.slice(0, -1));
-    const raw = (await chunkBytes(file, info, ch, rawSize)).slice(0, rawSize);
+  for (const { chunk: ch, runs } of stored.chunks) {
+    const raw = (await chunkBytes(file, info, ch, stored.rawBytes)).slice(0, stored.rawBytes);
     const rv = new DataView(raw.buffer);
-    for (const r of runs.slice(ri, ri + rows)) for (let i = 0; i < r.count; i++) rv.setFloat32(r.fileOffset + 4 * i, values[r.element + i]!, true);
-    ri += rows;
+    for (const r of runs) for (let i = 0; i < r.count; i++) rv.setFloat32(r.fileOffset + 4 * i, values[r.element + i]!, true);
     let encoded: Uint8Array = raw;
     for (const [i, f] of info.filters.entries()) {
       if ((ch.filterMask & (1 << i)) !== 0) continue;
