@@ -5,6 +5,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readEntry, readZip } from '../src/core/keras/zip.ts';
+import { loadModel } from '../src/core/load-model.ts';
+import { initWasmBackend } from '../src/core/backend.ts';
+import { nodeWasmPath } from '../src/node/wasm-path.ts';
+import { makeZip } from './helpers/zip.ts';
 import { accuracy, attackSuccessRate } from './data/evaluate.ts';
 import { loadModelFromDisk } from './data/load-dir.ts';
 import { NORMALIZATION } from './fixtures/build-keras.ts';
@@ -141,6 +145,25 @@ describe('a backdoored fixture as model.json, .h5, .keras and a Keras 3 folder',
 });
 
 describe('compressed weights, and clean Keras files', () => {
+  it('a .keras archive with deflated entries is re-laid with only its weights entry changed, as zipfile and h5py confirm', async () => {
+    await initWasmBackend({ wasmPath: nodeWasmPath() });
+    const original = new Uint8Array(readFileSync(join(KERAS, 'mnist-badnets.keras')));
+    const entries = await Promise.all(readZip(original).map(async (e) => ({ name: e.name, data: await readEntry(original, e), deflate: true })));
+    const dir = mkdtempSync(join(tmpdir(), 'shapguard-deflated-'));
+    const deflated = join(dir, 'deflated.keras');
+    writeFileSync(deflated, makeZip(entries));
+    const loaded = await loadModel(new Map([['deflated.keras', new Uint8Array(readFileSync(deflated))]]), 'deflated.keras');
+    const kernel = loaded.model.getLayer('conv2').weights[0]!;
+    const values = (await kernel.read().data()) as Float32Array;
+    const out = values.map((v, i) => (i % kernel.shape.at(-1)! === 5 ? 0 : v));
+    const written = (await loaded.write(new Map([[kernel.originalName, out]]))).get('deflated.keras')!;
+    expect(readZip(written).find((e) => e.name === 'model.weights.h5')!.method).toBe(8);
+    writeFileSync(join(dir, 'written.keras'), written);
+    const diff = h5diff(deflated, join(dir, 'written.keras'));
+    expect(diff.structure).toEqual([]);
+    expect(diff.datasets).toEqual({ 'layers/conv2/vars/0': { channels: [5], zero: true } });
+  });
+
   it('reads chunked, gzip+shuffle weights exactly and writes their repair back (chunks re-encoded), as h5py confirms', async () => {
     const plain = await loadModelFromDisk(join(KERAS, 'mnist-badnets.h5'));
     const packed = await loadModelFromDisk(join(KERAS, 'mnist-badnets-gzip.h5'));

@@ -18,23 +18,21 @@ export function makeZip(entries: ZipInput[]): Uint8Array {
     const name = Buffer.from(e.name);
     const body = e.deflate ? deflateRawSync(e.data) : Buffer.from(e.data);
     const size = e.declaredSize ?? e.data.byteLength;
-    const local = Buffer.alloc(30);
+    // The fields a local header and a central record share, from the version needed on.
+    const shared = (buf: Buffer, at: number) => {
+      buf.writeUInt16LE(20, at);
+      buf.writeUInt16LE(e.deflate ? 8 : 0, at + 4);
+      buf.writeUInt32LE(crc32(e.data), at + 10);
+      buf.writeUInt32LE(body.byteLength, at + 14);
+      buf.writeUInt32LE(size, at + 18);
+      buf.writeUInt16LE(name.byteLength, at + 22);
+      return buf;
+    };
+    const local = shared(Buffer.alloc(30), 4);
     local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(e.deflate ? 8 : 0, 8);
-    local.writeUInt32LE(crc32(e.data), 14);
-    local.writeUInt32LE(body.byteLength, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.byteLength, 26);
-    const central = Buffer.alloc(46);
+    const central = shared(Buffer.alloc(46), 6);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(e.deflate ? 8 : 0, 10);
-    central.writeUInt32LE(crc32(e.data), 16);
-    central.writeUInt32LE(body.byteLength, 20);
-    central.writeUInt32LE(size, 24);
-    central.writeUInt16LE(name.byteLength, 28);
     central.writeUInt32LE(offset, 42);
     locals.push(local, name, body);
     centrals.push(central, name);

@@ -26,17 +26,28 @@ function bad(message: string): never {
   throw new ShapguardError('input', `.keras archive: ${message}`);
 }
 
+/** Offset of the end-of-central-directory record: the last one within the longest comment from the end. */
+function endRecord(v: DataView): number {
+  for (let i = v.byteLength - 22; i >= Math.max(0, v.byteLength - 22 - 65535); i--) if (v.getUint32(i, true) === 0x06054b50) return i;
+  bad('no end-of-central-directory record (not a zip file, or truncated)');
+}
+
+/**
+ * Writes the fields a local header and a central record share (flags, method, CRC, sizes); `flagsAt` is
+ * where the flags field sits: 6 in a local header, 8 in a central record.
+ */
+function setEntryFields(v: DataView, flagsAt: number, f: { flags: number; method: number; crc: number; compressedSize: number; size: number }): void {
+  v.setUint16(flagsAt, f.flags, true);
+  v.setUint16(flagsAt + 2, f.method, true);
+  v.setUint32(flagsAt + 8, f.crc, true);
+  v.setUint32(flagsAt + 12, f.compressedSize, true);
+  v.setUint32(flagsAt + 16, f.size, true);
+}
+
 /** Reads the central directory of a zip archive (no ZIP64, no encryption), checking every offset. */
 export function readZip(bytes: Uint8Array): ZipEntry[] {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let eocd = -1;
-  for (let i = bytes.byteLength - 22; i >= Math.max(0, bytes.byteLength - 22 - 65535); i--) {
-    if (v.getUint32(i, true) === 0x06054b50) {
-      eocd = i;
-      break;
-    }
-  }
-  if (eocd < 0) bad('no end-of-central-directory record (not a zip file, or truncated)');
+  const eocd = endRecord(v);
   const count = v.getUint16(eocd + 10, true);
   const cdSize = v.getUint32(eocd + 12, true);
   const cdOffset = v.getUint32(eocd + 16, true);
@@ -114,6 +125,7 @@ export async function replaceEntry(bytes: Uint8Array, entries: ZipEntry[], targe
     const out = bytes.slice();
     const v = new DataView(out.buffer);
     out.set(content, target.data);
+    // Only the CRC changes: a local header may leave its sizes to a data descriptor.
     v.setUint32(target.local + 14, crc, true);
     v.setUint32(target.central + 16, crc, true);
     if (target.flags & 0x08) {
@@ -124,6 +136,7 @@ export async function replaceEntry(bytes: Uint8Array, entries: ZipEntry[], targe
   }
   const packed = await deflateBytes(content, 'deflate-raw');
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const repacked = { flags: target.flags & ~0x08, method: 8, crc, compressedSize: packed.byteLength, size: content.byteLength };
   const parts: Uint8Array[] = [];
   const newLocal = new Map<ZipEntry, number>();
   let at = 0;
@@ -133,11 +146,7 @@ export async function replaceEntry(bytes: Uint8Array, entries: ZipEntry[], targe
     const hv = new DataView(header.buffer);
     let body = bytes.subarray(e.data, e.data + e.compressedSize);
     if (e === target) {
-      hv.setUint16(6, e.flags & ~0x08, true);
-      hv.setUint16(8, 8, true);
-      hv.setUint32(14, crc, true);
-      hv.setUint32(18, packed.byteLength, true);
-      hv.setUint32(22, content.byteLength, true);
+      setEntryFields(hv, 6, repacked);
       body = packed;
     }
     parts.push(header, body);
@@ -155,19 +164,11 @@ export async function replaceEntry(bytes: Uint8Array, entries: ZipEntry[], targe
     const rec = bytes.slice(e.central, e.central + 46 + nameLength + v.getUint16(e.central + 30, true) + v.getUint16(e.central + 32, true));
     const rv = new DataView(rec.buffer);
     rv.setUint32(42, newLocal.get(e)!, true);
-    if (e === target) {
-      rv.setUint16(8, e.flags & ~0x08, true);
-      rv.setUint16(10, 8, true);
-      rv.setUint32(16, crc, true);
-      rv.setUint32(20, packed.byteLength, true);
-      rv.setUint32(24, content.byteLength, true);
-    }
+    if (e === target) setEntryFields(rv, 8, repacked);
     parts.push(rec);
     at += rec.byteLength;
   }
-  let eocd = bytes.byteLength - 22;
-  while (eocd > 0 && v.getUint32(eocd, true) !== 0x06054b50) eocd--;
-  const tail = bytes.slice(eocd);
+  const tail = bytes.slice(endRecord(v));
   const tv = new DataView(tail.buffer);
   tv.setUint32(12, at - cdStart, true);
   tv.setUint32(16, cdStart, true);
