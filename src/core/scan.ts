@@ -172,10 +172,11 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     // 1. Data reverse.
     progress('synthesis', 0);
     const synthStage = budget.stage(STAGE_SHARES.synthesis);
-    const fullRow = bytesPerRow(info, 0) * 3;
+    const rowBytes = bytesPerRow(info, 0);
+    const fullRow = rowBytes * 3;
     // What one row of a gradient pass really holds in the wasm heap: measured at about 7-8× the sum of the
     // layer outputs (pre-activations, activations, their gradients, the optimiser's copies).
-    const passRows = Math.max(1, Math.floor(memory / (bytesPerRow(info, 0) * 8)));
+    const passRows = Math.max(1, Math.floor(memory / (rowBytes * 8)));
     // BatchNorm-statistics matching needs its whole batch (smaller groups gave poorer images and missed
     // the glyph backdoor), so only models without BatchNorm synthesise in memory-sized groups.
     const synth = synthesize(info, unit, cfg.synthesis, rng.fork(1), synthStage, info.bn.length > 0 ? Infinity : passRows);

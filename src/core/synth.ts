@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Stage, StopReason } from './budget.ts';
+import { groupedStep } from './grouped-step.ts';
 import { logProbs, type ModelInfo } from './model-info.ts';
 import type { Rng } from './rng.ts';
 
@@ -90,43 +91,30 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
     }
     // Rows are processed in groups that fit the memory budget; each group's terms are weighted by its
     // share of the rows, so with one group this is exactly the full-batch objective.
-    const group = Math.max(1, Math.min(n, Math.floor(rowsPerPass)));
     const probParts: tf.Tensor[] = [];
-    let gradSum: tf.Tensor | undefined;
-    for (let a = 0; a < n; a += group) {
-      const g = Math.min(group, n - a);
-      const share = g / n;
-      const { value, grads } = tf.variableGrads(() => {
-        const x = toImage(tf.slice(z, [a, 0, 0, 0], [g, -1, -1, -1]));
-        const bnLosses: tf.Scalar[] = [];
-        const y = info.graph.run(x, {
-          tapClasses: bnClasses,
-          tap: (layer, input) => {
-            const st = bnTargets.get(layer.name);
-            if (!st || cfg.bn === 0) return;
-            const { mean, variance } = tf.moments(input, [0, 1, 2]);
-            // The graph runs inside tidy(): keep the term past it (disposed after the step).
-            bnLosses.push(tf.keep(tf.add(tf.norm(tf.sub(mean, st.mean)), tf.norm(tf.sub(variance, st.variance))) as tf.Scalar));
-          },
-        });
-        const lp = logProbs(info, y);
-        const picked = tf.sum(tf.mul(lp, tf.slice(oneHot, [a, 0], [g, -1])), 1);
-        probParts.push(tf.keep(tf.exp(picked)));
-        let loss = tf.neg(tf.mean(picked));
-        loss = tf.add(loss, tf.mul(cfg.tv, totalVariation(x)));
-        loss = tf.add(loss, tf.mul(cfg.l2, tf.mean(tf.square(x))));
-        if (bnLosses.length > 0) loss = tf.add(loss, tf.mul(cfg.bn / bnLosses.length, tf.addN(bnLosses)));
-        kept.push(...bnLosses);
-        return tf.mul(loss, share) as tf.Scalar;
-      }, [z]);
-      const grad = grads[z.name]!;
-      const prev = gradSum;
-      gradSum = prev ? tf.add(prev, grad) : grad;
-      if (prev) tf.dispose([prev, grad]);
-      value.dispose();
-    }
-    opt.applyGradients([{ name: z.name, tensor: gradSum! }]);
-    gradSum!.dispose();
+    groupedStep(opt, [z], n, rowsPerPass, (a, g) => {
+      const x = toImage(tf.slice(z, [a, 0, 0, 0], [g, -1, -1, -1]));
+      const bnLosses: tf.Scalar[] = [];
+      const y = info.graph.run(x, {
+        tapClasses: bnClasses,
+        tap: (layer, input) => {
+          const st = bnTargets.get(layer.name);
+          if (!st || cfg.bn === 0) return;
+          const { mean, variance } = tf.moments(input, [0, 1, 2]);
+          // The graph runs inside tidy(): keep the term past it (disposed after the step).
+          bnLosses.push(tf.keep(tf.add(tf.norm(tf.sub(mean, st.mean)), tf.norm(tf.sub(variance, st.variance))) as tf.Scalar));
+        },
+      });
+      const lp = logProbs(info, y);
+      const picked = tf.sum(tf.mul(lp, tf.slice(oneHot, [a, 0], [g, -1])), 1);
+      probParts.push(tf.keep(tf.exp(picked)));
+      let loss = tf.neg(tf.mean(picked));
+      loss = tf.add(loss, tf.mul(cfg.tv, totalVariation(x)));
+      loss = tf.add(loss, tf.mul(cfg.l2, tf.mean(tf.square(x))));
+      if (bnLosses.length > 0) loss = tf.add(loss, tf.mul(cfg.bn / bnLosses.length, tf.addN(bnLosses)));
+      kept.push(...bnLosses);
+      return tf.mul(loss, g / n) as tf.Scalar;
+    });
     const targetProb = tf.concat(probParts);
     tf.dispose(probParts);
     tf.dispose(kept.splice(0));

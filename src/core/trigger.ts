@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Stage, StopReason } from './budget.ts';
 import type { ChannelMasks } from './graph.ts';
+import { groupedStep } from './grouped-step.ts';
 import { logProbs, type ModelInfo } from './model-info.ts';
 import type { Rng } from './rng.ts';
 import type { ImageBatch } from './synth.ts';
@@ -184,39 +185,23 @@ export function reverseTriggers(
       // Targets are independent (each has its own mask and pattern), so the step's gradient is the sum of
       // per-group gradients: groups of targets bound the activations alive at once to the memory budget.
       const perPass = Math.max(1, Math.floor((scope.rowsPerPass ?? Infinity) / rowsPerTarget));
-      const gradSum: { zm?: tf.Tensor; zp?: tf.Tensor } = {};
       const hitParts: tf.Tensor[] = [];
       const normParts: tf.Tensor[] = [];
-      for (let a = 0; a < T; a += perPass) {
-        const n = Math.min(perPass, T - a);
+      groupedStep(opt, [zm, zp], T, perPass, (a, n) => {
         const costs = tf.tensor1d(Float32Array.from(active.slice(a, a + n).map((t) => t.cost)));
-        const { value, grads } = tf.variableGrads(() => {
-          const m = tf.sigmoid(tf.slice(zm, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]));
-          const p = tf.add(range[0], tf.mul(range[1] - range[0], tf.sigmoid(tf.slice(zp, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]))));
-          const x = tf.slice(X, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]);
-          const onehot = tf.slice(targetOneHot, [a * rowsPerTarget, 0], [n * rowsPerTarget, -1]);
-          const stamped = tf.reshape(tf.add(tf.mul(x, tf.sub(1, m)), tf.mul(m, p)), [n * rowsPerTarget, h, w, c]);
-          const lp = logProbs(info, info.graph.run(stamped, scope.masks ? { masks: scope.masks } : {}));
-          const picked = tf.sum(tf.mul(lp, onehot), 1);
-          const ce = tf.neg(tf.mean(tf.reshape(picked, [n, rowsPerTarget]), 1));
-          const l1 = tf.sum(tf.reshape(m, [n, h * w]), 1);
-          hitParts.push(tf.keep(tf.reshape(tf.cast(tf.equal(tf.argMax(lp, 1), tf.argMax(onehot, 1)), 'float32'), [n, rowsPerTarget])));
-          normParts.push(tf.keep(l1));
-          return tf.sum(tf.add(ce, tf.mul(costs, l1))) as tf.Scalar;
-        }, [zm, zp]);
-        for (const key of ['zm', 'zp'] as const) {
-          const g = grads[(key === 'zm' ? zm : zp).name]!;
-          const prev = gradSum[key];
-          gradSum[key] = prev ? tf.add(prev, g) : g;
-          if (prev) tf.dispose([prev, g]);
-        }
-        tf.dispose([value, costs]);
-      }
-      opt.applyGradients([
-        { name: zm.name, tensor: gradSum.zm! },
-        { name: zp.name, tensor: gradSum.zp! },
-      ]);
-      tf.dispose([gradSum.zm!, gradSum.zp!]);
+        const m = tf.sigmoid(tf.slice(zm, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]));
+        const p = tf.add(range[0], tf.mul(range[1] - range[0], tf.sigmoid(tf.slice(zp, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]))));
+        const x = tf.slice(X, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]);
+        const onehot = tf.slice(targetOneHot, [a * rowsPerTarget, 0], [n * rowsPerTarget, -1]);
+        const stamped = tf.reshape(tf.add(tf.mul(x, tf.sub(1, m)), tf.mul(m, p)), [n * rowsPerTarget, h, w, c]);
+        const lp = logProbs(info, info.graph.run(stamped, scope.masks ? { masks: scope.masks } : {}));
+        const picked = tf.sum(tf.mul(lp, onehot), 1);
+        const ce = tf.neg(tf.mean(tf.reshape(picked, [n, rowsPerTarget]), 1));
+        const l1 = tf.sum(tf.reshape(m, [n, h * w]), 1);
+        hitParts.push(tf.keep(tf.reshape(tf.cast(tf.equal(tf.argMax(lp, 1), tf.argMax(onehot, 1)), 'float32'), [n, rowsPerTarget])));
+        normParts.push(tf.keep(l1));
+        return tf.sum(tf.add(ce, tf.mul(costs, l1))) as tf.Scalar;
+      });
       const hits = tf.concat(hitParts);
       const norms = tf.concat(normParts);
       tf.dispose([...hitParts, ...normParts]);
