@@ -71,29 +71,26 @@ function bytesPerRow(info: ModelInfo, fromStep: number): number {
   return total;
 }
 
-/**
- * Scans a TensorFlow.js layers model for a backdoor and repairs it: the whole data-free ShapPruning
- * pipeline under one budget. Never throws for bad input: problems become a report with verdict
- * "error" or "unsupported" and a precise reason. The caller initialises the wasm backend first.
- */
-export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options: ScanOptions): Promise<ScanResult> {
-  const now = options.now ?? (() => performance.now());
-  const t0 = now();
-  const timings: Record<string, number> = {};
-  const progress = options.onProgress ?? (() => undefined);
-  const entry = options.entry ?? 'model.json';
-  const cfg = {
+function stageConfigs(options: Omit<ScanOptions, 'toolVersion'>) {
+  return {
     synthesis: { ...SYNTH_DEFAULTS, ...options.synthesis },
     triggerReverse: { ...TRIGGER_DEFAULTS, ...options.triggerReverse },
     detection: { ...DETECT_DEFAULTS, ...options.detection },
     shapley: { ...SHAPLEY_DEFAULTS, ...options.shapley },
     pruning: { ...PRUNE_DEFAULTS, ...options.pruning },
   };
+}
+
+/**
+ * A report with verdict "error", no findings and the full configuration a scan with `options` would have
+ * used: the start of every scan, and what a service writes when a job fails before any scan could run.
+ */
+export function emptyReport(options: ScanOptions, cfg = stageConfigs(options)): ScanReport {
   const seed = options.seed ?? 0;
   const budgetSeconds = options.budgetSeconds ?? 60;
-  let range: [number, number] = options.inputRange ?? [0, 1];
+  const range: [number, number] = options.inputRange ?? [0, 1];
   const memory = options.memoryBudgetBytes ?? DEFAULT_MEMORY;
-  const report: ScanReport = {
+  return {
     schemaVersion: SCHEMA_VERSION,
     verdict: 'error',
     reason: null,
@@ -123,8 +120,27 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     repair: null,
     verification: null,
     budget: { evaluationsUsed: 0, shapleyStoppedBy: null, stages: [] },
-    timings: { totalSeconds: 0, stages: timings },
+    timings: { totalSeconds: 0, stages: {} },
   };
+}
+
+/**
+ * Scans a TensorFlow.js layers model for a backdoor and repairs it: the whole data-free ShapPruning
+ * pipeline under one budget. Never throws for bad input: problems become a report with verdict
+ * "error" or "unsupported" and a precise reason. The caller initialises the wasm backend first.
+ */
+export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options: ScanOptions): Promise<ScanResult> {
+  const now = options.now ?? (() => performance.now());
+  const t0 = now();
+  const progress = options.onProgress ?? (() => undefined);
+  const entry = options.entry ?? 'model.json';
+  const cfg = stageConfigs(options);
+  const report = emptyReport(options, cfg);
+  const timings = report.timings.stages;
+  const seed = report.config.seed;
+  const budgetSeconds = report.config.budgetSeconds;
+  let range = report.config.inputRange;
+  const memory = report.config.memoryBudgetBytes;
   let repaired: Map<string, Uint8Array> | null = null;
   let loaded: LoadedModel | undefined;
   let clock = now();

@@ -31,14 +31,15 @@ export async function bundle(entry, outfile) {
         'const __dirname = __dn(__filename);',
       ].join(' '),
     },
-    external: ['esbuild', 'vitest'],
+    // Native addons cannot be bundled: better-sqlite3 loads its .node file from its own package.
+    external: ['esbuild', 'vitest', 'better-sqlite3'],
   });
   return outfile;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const entries = process.argv.slice(2);
-  const list = entries.length > 0 ? entries : ['src/node/cli.ts'];
+  const list = entries.length > 0 ? entries : ['src/node/cli.ts', 'src/node/serve.ts'];
   for (const entry of list) {
     const out = join(root, 'dist', basename(entry).replace(/\.ts$/, '.mjs'));
     await bundle(join(root, entry), out);

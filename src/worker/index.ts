@@ -1,31 +1,99 @@
+import type { ExecutionContext, ExportedHandler, Request as CfRequest } from '@cloudflare/workers-types/index.ts';
 import { initWasmBackend } from '../core/backend.ts';
+import { createApp } from '../service/app.ts';
+import { configFromEnv, type ServiceConfig } from '../service/config.ts';
+import { deliver } from '../service/deliver.ts';
+import { jobsFor, type ScanJob } from '../service/job.ts';
+import { ObjectLedger } from '../service/ledger.ts';
+import type { JobDeps } from '../service/process-job.ts';
+import { makeScanner } from '../service/scanner.ts';
+import { isR2Event, objectsOfR2Event } from '../service/sources/r2.ts';
+import { R2Store, type R2BucketLike } from '../service/storage/r2.ts';
+import { TOOL_VERSION } from '../service/version.ts';
+import type { Env, QueueBatch } from './bindings.ts';
 // Workers must import wasm as a precompiled module (wrangler's CompiledWasm rule).
 import simd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm';
 
-/** Bindings; the edge-service issue adds R2, Queues and secrets. */
-export type Env = Record<string, never>;
+export type { Env } from './bindings.ts';
 
-/**
- * The part of Cloudflare's ExportedHandler<Env> this entry implements. @cloudflare/workers-types comes
- * with the service, where its global Request/Response types get their own tsconfig (they clash with DOM's).
- */
-interface WorkerHandler<E> {
-  fetch(request: Request, env: E): Promise<Response>;
+interface Runtime {
+  config: ServiceConfig;
+  deps: JobDeps;
 }
 
-/**
- * The Worker entry. For now it answers a health check that proves tfjs runs on wasm in this isolate;
- * webhook ingestion and the queue consumer come with the service.
- */
+let runtime: Runtime | undefined;
+
+/** Config, storage and engine for this isolate; built once, since env does not change within an isolate. */
+function runtimeFor(env: Env): Runtime {
+  if (runtime) return runtime;
+  const config = configFromEnv(env);
+  const store = new R2Store(env.MODELS as unknown as R2BucketLike, env.MODELS_BUCKET_NAME);
+  const scanner = makeScanner(config, TOOL_VERSION, () => initWasmBackend({ simdModule: simd }), (err) => console.error('scan internal error', String(err)));
+  const deps: JobDeps = {
+    config,
+    stores: (bucket) => (bucket === store.bucket ? store : null),
+    ledger: new ObjectLedger(store, `${config.outputPrefix}.state/`),
+    ...scanner,
+    workerId: `worker-${crypto.randomUUID().slice(0, 8)}`,
+    now: () => new Date(),
+  };
+  runtime = { config, deps };
+  return runtime;
+}
+
+/** A queue message is ours (a ScanJob from a webhook) or R2's own event notification. */
+async function jobsOf(body: unknown, config: ServiceConfig): Promise<ScanJob[]> {
+  if (isR2Event(body)) return jobsFor(objectsOfR2Event(body), 'r2', null, config, new Date());
+  const job = body as Partial<ScanJob>;
+  return job?.type === 'shapguard.scan' && typeof job.id === 'string' && typeof job.object?.key === 'string' ? [job as ScanJob] : [];
+}
+
 export default {
-  async fetch(request: Request): Promise<Response> {
+  async fetch(request: CfRequest, env: Env, ctx: ExecutionContext) {
     const url = new URL(request.url);
-    if (url.pathname !== '/health') return Response.json({ error: 'not found' }, { status: 404 });
-    try {
+    if (url.pathname === '/health/wasm') {
       await initWasmBackend({ simdModule: simd });
-      return Response.json({ ok: true, backend: 'wasm' });
-    } catch (err) {
-      return Response.json({ ok: false, error: (err as Error).message }, { status: 500 });
+      return Response.json({ ok: true, backend: 'wasm' }) as unknown as ReturnType<NonNullable<ExportedHandler<Env>['fetch']>>;
+    }
+    const { config, deps } = runtimeFor(env);
+    const app = createApp({
+      config,
+      ledger: deps.ledger,
+      enqueue: async (jobs) => {
+        await env.JOBS.sendBatch(jobs.map((body) => ({ body, contentType: 'json' as const })));
+      },
+      fetchCert: async (certUrl) => {
+        const r = await fetch(certUrl, { redirect: 'error', cf: { cacheTtl: 86400 } } as RequestInit);
+        if (!r.ok) throw new Error(`certificate fetch answered ${r.status}`);
+        return r.text();
+      },
+      confirmSubscription: async (subscribeUrl) => {
+        const r = await fetch(subscribeUrl, { redirect: 'error' });
+        if (!r.ok) throw new Error(`SubscribeURL answered ${r.status}`);
+      },
+      background: (work) => ctx.waitUntil(work),
+      now: () => new Date(),
+      onError: (err) => console.error('request failed', err instanceof Error ? err.message : String(err)),
+    });
+    return app.fetch(request as unknown as Request) as unknown as ReturnType<NonNullable<ExportedHandler<Env>['fetch']>>;
+  },
+
+  async queue(batch: QueueBatch, env: Env) {
+    const { config, deps } = runtimeFor(env);
+    // One message at a time: a scan is CPU work on this isolate's one wasm instance.
+    for (const message of batch.messages) {
+      const jobs = await jobsOf(message.body, config);
+      let retry: { delaySeconds: number } | null = null;
+      for (const job of jobs) {
+        const decision = await deliver(job, message.attempts, deps);
+        if (!decision.ack) {
+          console.error('job failed', job.id, `attempt ${message.attempts}`, decision.error);
+          // After max_retries Cloudflare moves the message to the dead-letter queue.
+          retry = { delaySeconds: decision.deadLetter ? 0 : decision.retryAfterSeconds };
+        }
+      }
+      if (retry) message.retry(retry);
+      else message.ack();
     }
   },
-} satisfies WorkerHandler<Env>;
+} satisfies ExportedHandler<Env>;

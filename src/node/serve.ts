@@ -1,0 +1,26 @@
+import { serve } from '@hono/node-server';
+import { createNodeService } from './service.ts';
+
+// `npm start`: the service on Node, configured by environment variables (README, "Configuration").
+const log = (line: Record<string, unknown>) => console.log(JSON.stringify({ time: new Date().toISOString(), ...line }));
+const service = createNodeService({
+  env: process.env,
+  log,
+  events: {
+    onDone: (id, verdict, status) => log({ level: 'info', msg: 'job done', id, verdict, status }),
+    onRetry: (id, attempt, error, after) => log({ level: 'warn', msg: 'job retry', id, attempt, error, retryInSeconds: after }),
+    onDead: (id, attempt, error) => log({ level: 'error', msg: 'job dead-lettered', id, attempt, error }),
+  },
+});
+const recovered = service.runner.start();
+const port = Number(process.env.PORT ?? 8787);
+const server = serve({ fetch: service.app.fetch, port, hostname: process.env.HOST ?? '127.0.0.1' }, (info) =>
+  log({ level: 'info', msg: 'listening', port: info.port, recoveredJobs: recovered }),
+);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    server.close();
+    service.close();
+    process.exit(0);
+  });
+}

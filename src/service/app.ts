@@ -1,0 +1,153 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { ServiceConfig } from './config.ts';
+import { HttpError } from './errors.ts';
+import { isModelKey, jobsFor, type ObjectRef, type ScanJob, type SourceName } from './job.ts';
+import type { Ledger } from './ledger.ts';
+import { objectsOfEventBridge } from './sources/eventbridge.ts';
+import { field, parseJsonObject } from './sources/parse-json.ts';
+import { objectsOfS3Event } from './sources/s3-event.ts';
+import { handleSns } from './sources/sns.ts';
+import { objectsOfStandardWebhook } from './sources/standard.ts';
+import { STANDARD_WEBHOOK_HEADERS, verifySignedWebhook } from './verify/signed-webhook.ts';
+import type { CertFetcher } from './verify/sns.ts';
+import { bearerToken, verifyToken } from './verify/token.ts';
+
+export interface AppDeps {
+  config: ServiceConfig;
+  /** Puts jobs on the queue; the 202 goes out only once this resolved. */
+  enqueue: (jobs: ScanJob[]) => Promise<void>;
+  ledger: Ledger;
+  fetchCert: CertFetcher;
+  /** GETs an SNS SubscribeURL. */
+  confirmSubscription: (url: string) => Promise<void>;
+  /** Work that may finish after the response (Workers: ctx.waitUntil). */
+  background: (work: Promise<unknown>) => void;
+  now: () => Date;
+  /** Sees unexpected errors (never request bodies or secrets). */
+  onError?: (err: unknown) => void;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+function requireEnabled<T>(value: T | null | undefined, source: string): T {
+  if (value === null || value === undefined || (Array.isArray(value) && value.length === 0)) {
+    throw new HttpError(404, 'source-disabled', `source ${source} is not configured on this service`);
+  }
+  return value;
+}
+
+/**
+ * The webhook and status API as a Hono app on Web Standard APIs only, so the Worker and the Node server
+ * run the same code. Every webhook is verified on its raw body before it is parsed, answered 202 once its
+ * jobs are queued, and never scanned inside the request.
+ */
+export function createApp(deps: AppDeps): Hono {
+  const { config } = deps;
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    if (err instanceof HttpError) return c.json({ error: { code: err.code, message: err.message } }, err.status);
+    deps.onError?.(err);
+    return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+  });
+  app.notFound((c) => c.json({ error: { code: 'not-found', message: `no route ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404));
+
+  const limit = bodyLimit({
+    maxSize: config.maxBodyBytes,
+    onError: (c) => c.json({ error: { code: 'body-too-large', message: `body exceeds ${config.maxBodyBytes} bytes` } }, 413),
+  });
+  app.use('/webhooks/*', limit);
+  app.use('/v1/*', limit);
+
+  /** Queues the jobs of one verified delivery; a delivery id seen before queues nothing. */
+  async function accept(c: Context, source: SourceName, deliveryId: string | null, objects: ObjectRef[]): Promise<Response> {
+    const jobs = await jobsFor(objects, source, deliveryId, config, deps.now());
+    if (jobs.length === 0) return c.json({ accepted: 0, jobs: [] }, 200);
+    if (deliveryId !== null && !(await deps.ledger.firstDelivery(source, deliveryId))) {
+      return c.json({ accepted: 0, duplicate: true, jobs: jobs.map((j) => j.id) }, 200);
+    }
+    try {
+      await deps.enqueue(jobs);
+    } catch (err) {
+      if (deliveryId !== null) await deps.ledger.forgetDelivery(source, deliveryId);
+      deps.onError?.(err);
+      throw new HttpError(503, 'queue-unavailable', 'the job queue refused the job; retry the delivery');
+    }
+    deps.background(
+      Promise.all(
+        jobs.map((j) =>
+          deps.ledger.put({ id: j.id, state: 'queued', object: j.object, via: j.via, receivedAt: j.receivedAt, updatedAt: j.receivedAt, attempts: 0, verdict: null, reason: null, outputs: null }),
+        ),
+      ),
+    );
+    return c.json({ accepted: jobs.length, jobs: jobs.map((j) => j.id) }, 202);
+  }
+
+  const raw = async (c: Context) => new Uint8Array(await c.req.arrayBuffer());
+
+  app.get('/health', (c) => c.json({ ok: true }));
+
+  app.post('/webhooks/sns', async (c) => {
+    const topics = requireEnabled(config.snsTopics, 'sns');
+    const outcome = await handleSns(decoder.decode(await raw(c)), { topics, fetchCert: deps.fetchCert, confirm: deps.confirmSubscription });
+    if (outcome.kind !== 'objects') return c.json({ ok: true, [outcome.kind]: true }, 200);
+    return accept(c, 'sns', outcome.deliveryId, outcome.objects);
+  });
+
+  app.post('/webhooks/eventbridge', async (c) => {
+    await verifyToken(c.req.header(config.eventbridgeHeader), requireEnabled(config.secrets.eventbridge, 'eventbridge'), `${config.eventbridgeHeader} header`);
+    const event = parseJsonObject(decoder.decode(await raw(c)), 'EventBridge');
+    const id = field(event, 'id');
+    return accept(c, 'eventbridge', typeof id === 'string' ? id : null, objectsOfEventBridge(event));
+  });
+
+  // MinIO probes the endpoint with HEAD before it enables a webhook target (Hono answers HEAD from GET).
+  app.get('/webhooks/minio', (c) => {
+    requireEnabled(config.secrets.minio, 'minio');
+    return c.body(null, 200);
+  });
+  app.post('/webhooks/minio', async (c) => {
+    await verifyToken(bearerToken(c.req.header('authorization')), requireEnabled(config.secrets.minio, 'minio'), 'bearer token');
+    const event = parseJsonObject(decoder.decode(await raw(c)), 'MinIO');
+    // MinIO has no delivery id; the first record's sequencer names the event.
+    const sequencer = field(field(event, 'Records'), '0', 's3', 'object', 'sequencer');
+    return accept(c, 'minio', typeof sequencer === 'string' ? `${String(field(event, 'Key'))}@${sequencer}` : null, objectsOfS3Event(event, 'MinIO event'));
+  });
+
+  app.post('/webhooks/standard', async (c) => {
+    const body = await raw(c);
+    const id = await verifySignedWebhook(c.req.raw.headers, body, requireEnabled(config.secrets.standardWebhooks, 'standard'), STANDARD_WEBHOOK_HEADERS, deps.now().getTime() / 1000);
+    return accept(c, 'standard', id, objectsOfStandardWebhook(parseJsonObject(decoder.decode(body), 'Standard Webhooks')));
+  });
+
+  app.use('/v1/*', async (c, next) => {
+    await verifyToken(bearerToken(c.req.header('authorization')), requireEnabled(config.secrets.api, 'status API'), 'bearer token');
+    await next();
+  });
+
+  app.get('/v1/scans/:id', async (c) => {
+    const record = await deps.ledger.get(c.req.param('id'));
+    if (record === null) throw new HttpError(404, 'no-such-scan', `no scan ${c.req.param('id')}`);
+    return c.json(record);
+  });
+
+  app.get('/v1/scans', async (c) => {
+    const bucket = c.req.query('bucket') ?? config.defaultBucket;
+    const key = c.req.query('key');
+    if (!bucket || !key) throw new HttpError(400, 'bad-query', 'bucket and key are required (bucket may default to DEFAULT_BUCKET)');
+    return c.json({ scans: await deps.ledger.byObject(bucket, key) });
+  });
+
+  app.post('/v1/scans', async (c) => {
+    const body = parseJsonObject(decoder.decode(await raw(c)), 'POST /v1/scans');
+    const bucket = typeof body.bucket === 'string' ? body.bucket : config.defaultBucket;
+    const key = body.key;
+    if (!bucket || typeof key !== 'string' || key === '') throw new HttpError(400, 'bad-payload', 'key (and bucket, unless DEFAULT_BUCKET is set) are required');
+    if (!isModelKey(key, config)) throw new HttpError(422, 'not-a-model', `${key} is not a model (model.json, .h5, .hdf5, .keras), is outside MODEL_PREFIXES, or is one of our outputs`);
+    const etag = typeof body.etag === 'string' ? body.etag : undefined;
+    return accept(c, 'api', null, [{ bucket, key, ...(etag ? { etag } : {}) }]);
+  });
+
+  return app;
+}

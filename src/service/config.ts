@@ -1,0 +1,81 @@
+/** What the service is told by its environment (wrangler vars and secrets, or process.env on Node). */
+export interface ServiceConfig {
+  /** Outputs go to `<outputPrefix><original key>/<etag>/`; keys under it are never scanned. */
+  outputPrefix: string;
+  /** Only keys under one of these prefixes are scanned (empty: all). */
+  modelPrefixes: string[];
+  /** Largest webhook body accepted, bytes. */
+  maxBodyBytes: number;
+  /** Secrets per source; a source without one is switched off (404), never open. */
+  secrets: {
+    standardWebhooks: string[];
+    mlflow: string[];
+    huggingface: string | null;
+    minio: string | null;
+    eventbridge: string | null;
+    /** Bearer token of the status API. */
+    api: string | null;
+  };
+  /** Header an EventBridge connection sends its API key in. */
+  eventbridgeHeader: string;
+  snsTopics: string[];
+  /** The bucket POST /v1/scans uses when none is named. */
+  defaultBucket: string | null;
+  scan: { seed: number; budgetSeconds: number; maxEvals: number | null };
+  /** Deliveries of one job before it goes to the dead-letter queue with an "error" report. */
+  maxAttempts: number;
+  /** Seconds a job may hold an object before another worker may take it over. */
+  leaseSeconds: number;
+  /** Seconds before looking again for weight shards or a Keras config still being uploaded. */
+  notReadyDelaySeconds: number;
+}
+
+type EnvLike = Readonly<Record<string, unknown>>;
+
+function str(env: EnvLike, name: string): string | null {
+  const v = env[name];
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : null;
+}
+
+function list(env: EnvLike, name: string): string[] {
+  return (str(env, name) ?? '').split(/[\s,]+/).filter((s) => s !== '');
+}
+
+function num(env: EnvLike, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === null) return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min || v > max) throw new Error(`${name}=${raw}: expected a number in [${min}, ${max}]`);
+  return v;
+}
+
+/**
+ * Reads the configuration from environment variables (names in the README). Wrong values fail at start,
+ * with the variable's name; secret values are never echoed.
+ */
+export function configFromEnv(env: EnvLike): ServiceConfig {
+  const outputPrefix = str(env, 'SHAPGUARD_OUTPUT_PREFIX') ?? 'shapguard/';
+  if (!outputPrefix.endsWith('/')) throw new Error(`SHAPGUARD_OUTPUT_PREFIX=${outputPrefix}: must end with '/'`);
+  const budgetSeconds = num(env, 'SCAN_BUDGET_SECONDS', 60, 1, 3600);
+  const maxEvals = str(env, 'SCAN_MAX_EVALS') === null ? null : num(env, 'SCAN_MAX_EVALS', 0, 1, 1e12);
+  return {
+    outputPrefix,
+    modelPrefixes: list(env, 'MODEL_PREFIXES'),
+    maxBodyBytes: num(env, 'MAX_BODY_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
+    secrets: {
+      standardWebhooks: list(env, 'STANDARD_WEBHOOK_SECRETS'),
+      mlflow: list(env, 'MLFLOW_WEBHOOK_SECRETS'),
+      huggingface: str(env, 'HF_WEBHOOK_SECRET'),
+      minio: str(env, 'MINIO_AUTH_TOKEN'),
+      eventbridge: str(env, 'EVENTBRIDGE_API_KEY'),
+      api: str(env, 'SHAPGUARD_API_TOKEN'),
+    },
+    eventbridgeHeader: (str(env, 'EVENTBRIDGE_API_KEY_HEADER') ?? 'x-shapguard-api-key').toLowerCase(),
+    snsTopics: list(env, 'SNS_TOPIC_ARNS'),
+    defaultBucket: str(env, 'DEFAULT_BUCKET'),
+    scan: { seed: num(env, 'SCAN_SEED', 1, 0, 2 ** 31), budgetSeconds, maxEvals },
+    maxAttempts: num(env, 'MAX_ATTEMPTS', 5, 1, 100),
+    leaseSeconds: num(env, 'LEASE_SECONDS', Math.max(300, budgetSeconds * 4), 10, 86400),
+    notReadyDelaySeconds: num(env, 'NOT_READY_DELAY_SECONDS', 30, 0, 3600),
+  };
+}

@@ -1,0 +1,74 @@
+import type { ScanReport } from '../core/report.ts';
+import type { ScanJob } from './job.ts';
+import type { ScanRecord } from './ledger.ts';
+import type { ObjectStore } from './storage/object-store.ts';
+
+/** S3 allows this many tags on an object; PutObjectTagging replaces the whole set. */
+export const MAX_S3_TAGS = 10;
+
+/** The gating document written beside the outputs; a deployment reads it (or the tags) before shipping. */
+export interface VerdictMark {
+  verdict: ScanReport['verdict'];
+  /** True only for a clean model, or one repaired and verified: what a gate should require. */
+  deployable: boolean;
+  scanId: string;
+  bucket: string;
+  key: string;
+  version: string;
+  report: string;
+  repaired: string[];
+  tool: string;
+  markedAt: string;
+}
+
+/** The tags we own on an original object; anything else on it is the user's and is kept. */
+export function verdictTags(report: ScanReport, scanId: string): Record<string, string> {
+  return { 'shapguard-verdict': report.verdict, 'shapguard-deployable': String(isDeployable(report)), 'shapguard-scan': scanId };
+}
+
+/** A model may ship when it is clean, or when its backdoor was removed and the removal verified. */
+export function isDeployable(report: ScanReport): boolean {
+  return report.verdict === 'clean' || (report.verdict === 'backdoor' && report.repair?.status === 'repaired');
+}
+
+/**
+ * Merges our tags into the object's existing set (ours replace our own keys only). Null when the result
+ * would exceed S3's ten tags: we never drop a user's tag to make room.
+ */
+export function mergeTags(existing: Record<string, string>, ours: Record<string, string>): Record<string, string> | null {
+  const merged = { ...existing, ...ours };
+  return Object.keys(merged).length > MAX_S3_TAGS ? null : merged;
+}
+
+/**
+ * Marks the upload so a deployment can be gated on it: verdict.json beside the outputs (on every store;
+ * the only mark on R2, which has no tags), and S3 tags on the original object, merged with its own.
+ */
+export async function mark(
+  store: ObjectStore,
+  job: ScanJob,
+  folder: string,
+  report: ScanReport,
+  repaired: string[],
+  deps: { now: () => Date },
+): Promise<NonNullable<ScanRecord['outputs']>> {
+  const version = folder.slice(0, -1).slice(folder.slice(0, -1).lastIndexOf('/') + 1);
+  const verdict: VerdictMark = {
+    verdict: report.verdict,
+    deployable: isDeployable(report),
+    scanId: job.id,
+    bucket: job.object.bucket,
+    key: job.object.key,
+    version,
+    report: `${folder}report.json`,
+    repaired,
+    tool: `shapguard ${report.tool.version}`,
+    markedAt: deps.now().toISOString(),
+  };
+  await store.put(`${folder}verdict.json`, JSON.stringify(verdict, null, 2), { contentType: 'application/json' });
+  if (store.tags) {
+    const merged = mergeTags(await store.tags.get(job.object.key), verdictTags(report, job.id));
+    if (merged !== null) await store.tags.put(job.object.key, merged);
+  }
+  return { report: verdict.report, verdict: `${folder}verdict.json`, repaired };
+}

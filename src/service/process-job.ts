@@ -1,0 +1,159 @@
+import type { ScanResult } from '../core/scan.ts';
+import type { ScanReport } from '../core/report.ts';
+import type { ServiceConfig } from './config.ts';
+import { NotReadyError, TransientError } from './errors.ts';
+import { outputFolder, type ScanJob } from './job.ts';
+import type { Ledger, ScanRecord } from './ledger.ts';
+import { mark } from './mark.ts';
+import { PermanentJobError, readModelFiles } from './model-files.ts';
+import type { ObjectStore, StoreResolver } from './storage/object-store.ts';
+
+/** Runs the engine on a model's files; the runtime binds the wasm backend, seed and budget. */
+export type ScanFn = (files: ReadonlyMap<string, Uint8Array>, entry: string) => Promise<ScanResult>;
+
+/** An "error" report for a job that could not be scanned (same schema as every other report). */
+export type ErrorReportFn = (reason: string) => ScanReport;
+
+export interface JobDeps {
+  config: ServiceConfig;
+  stores: StoreResolver;
+  ledger: Ledger;
+  scan: ScanFn;
+  errorReport: ErrorReportFn;
+  /** Names this worker in leases. */
+  workerId: string;
+  now: () => Date;
+}
+
+/** What became of one delivery of a job. */
+export type JobOutcome =
+  | { status: 'scanned' | 'already-scanned'; verdict: string; folder: string }
+  | { status: 'failed'; reason: string; folder: string | null };
+
+interface Lease {
+  owner: string;
+  expiresAt: string;
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Takes the object's scan for this worker: a create-only lease object, or an expired one replaced by
+ * If-Match so two takers cannot both win. Someone else's live lease → NotReadyError (look again later:
+ * either their report is there by then or their lease has run out).
+ */
+async function takeLease(store: ObjectStore, key: string, deps: JobDeps): Promise<void> {
+  const now = deps.now();
+  const lease = JSON.stringify({ owner: deps.workerId, expiresAt: new Date(now.getTime() + deps.config.leaseSeconds * 1000).toISOString() } satisfies Lease);
+  if (await store.put(key, lease, { createOnly: true, contentType: 'application/json' })) return;
+  const held = await store.get(key);
+  if (held === null) throw new NotReadyError('lease vanished while taking it', 1);
+  const current = JSON.parse(decoder.decode(held.body)) as Lease;
+  if (current.owner !== deps.workerId && Date.parse(current.expiresAt) > now.getTime()) {
+    throw new NotReadyError(`another worker (${current.owner}) is scanning this object until ${current.expiresAt}`, Math.min(60, deps.config.leaseSeconds));
+  }
+  if (!(await store.put(key, lease, { ifMatch: held.etag, contentType: 'application/json' }))) {
+    throw new NotReadyError('another worker took the expired lease first', 5);
+  }
+}
+
+/** Writes a repaired file create-only; a leftover of a crashed attempt of ours (we hold the lease) is replaced. */
+async function writeRepaired(store: ObjectStore, key: string, bytes: Uint8Array): Promise<void> {
+  if (await store.put(key, bytes, { createOnly: true })) return;
+  const existing = await store.get(key);
+  const same = existing !== null && existing.body.length === bytes.length && existing.body.every((b, i) => b === bytes[i]);
+  if (!same) await store.put(key, bytes);
+}
+
+async function record(deps: JobDeps, job: ScanJob, attempt: number, patch: Partial<ScanRecord>): Promise<void> {
+  const previous = await deps.ledger.get(job.id);
+  await deps.ledger.put({
+    id: job.id,
+    state: 'queued',
+    object: job.object,
+    via: job.via,
+    receivedAt: job.receivedAt,
+    verdict: null,
+    reason: null,
+    outputs: null,
+    ...previous,
+    ...patch,
+    attempts: Math.max(previous?.attempts ?? 0, attempt),
+    updatedAt: deps.now().toISOString(),
+  });
+}
+
+/**
+ * Runs one delivery of a scan job: read the model, skip it if this version's report already exists, take
+ * the lease, scan, write repaired files, then the report create-only (its presence means the outputs are
+ * complete), then the gating marks. The original object is only ever read. Storage faults and a model
+ * still uploading are thrown for the queue to retry; a job that can never succeed is reported "failed".
+ */
+export async function runJob(job: ScanJob, attempt: number, deps: JobDeps): Promise<JobOutcome> {
+  const store = deps.stores(job.object.bucket);
+  if (store === null) {
+    const reason = `bucket ${job.object.bucket} is not configured for this service`;
+    await record(deps, job, attempt, { state: 'failed', reason });
+    return { status: 'failed', reason, folder: null };
+  }
+  await record(deps, job, attempt, { state: 'running' });
+  let model;
+  try {
+    model = await readModelFiles(store, job.object.key, deps.config.notReadyDelaySeconds);
+  } catch (err) {
+    if (!(err instanceof PermanentJobError)) throw err;
+    await record(deps, job, attempt, { state: 'failed', reason: err.message });
+    return { status: 'failed', reason: err.message, folder: null };
+  }
+  const folder = outputFolder(deps.config, job.object.key, model.version);
+  const reportKey = `${folder}report.json`;
+  const existing = await store.get(reportKey);
+  if (existing !== null) {
+    const report = JSON.parse(decoder.decode(existing.body)) as ScanReport;
+    const outputs = await mark(store, job, folder, report, await store.list(`${folder}repaired/`), deps);
+    await record(deps, job, attempt, { state: 'done', verdict: report.verdict, reason: report.reason, outputs });
+    return { status: 'already-scanned', verdict: report.verdict, folder };
+  }
+  await takeLease(store, `${folder}.lease`, deps);
+  const { report, repaired } = await deps.scan(model.files, model.entry);
+  const repairedKeys: string[] = [];
+  for (const [name, bytes] of repaired ?? []) {
+    await writeRepaired(store, `${folder}repaired/${name}`, bytes);
+    repairedKeys.push(`${folder}repaired/${name}`);
+  }
+  const reportJson = JSON.stringify(report, null, 2);
+  if (!(await store.put(reportKey, reportJson, { createOnly: true, contentType: 'application/json' }))) {
+    // Another worker's report landed first (its lease ran out under it): theirs stands.
+    const theirs = await store.get(reportKey);
+    if (theirs === null) throw new TransientError('report.json refused as existing but cannot be read');
+    const report2 = JSON.parse(decoder.decode(theirs.body)) as ScanReport;
+    return { status: 'already-scanned', verdict: report2.verdict, folder };
+  }
+  const outputs = await mark(store, job, folder, report, repairedKeys, deps);
+  await record(deps, job, attempt, { state: 'done', verdict: report.verdict, reason: report.reason, outputs });
+  // The report now stops every later attempt; the lease has no more work to guard.
+  await store.delete(`${folder}.lease`);
+  return { status: 'scanned', verdict: report.verdict, folder };
+}
+
+/**
+ * The last delivery of a job failed on storage: leave an "error" report where the outputs would be (when
+ * the object's version is known) and its marks, so a deployment gate sees a verdict, never silence.
+ */
+export async function failJob(job: ScanJob, attempt: number, cause: unknown, deps: JobDeps): Promise<void> {
+  const reason = `gave up after ${attempt} attempts: ${cause instanceof Error ? cause.message : String(cause)}`;
+  const store = deps.stores(job.object.bucket);
+  let outputs: ScanRecord['outputs'] = null;
+  if (store !== null && job.object.etag !== undefined) {
+    const folder = outputFolder(deps.config, job.object.key, job.object.etag);
+    try {
+      const report = deps.errorReport(reason);
+      if (await store.put(`${folder}report.json`, JSON.stringify(report, null, 2), { createOnly: true, contentType: 'application/json' })) {
+        outputs = await mark(store, job, folder, report, [], deps);
+      }
+    } catch {
+      // Storage is what failed: the ledger and the dead-letter queue still say so.
+    }
+  }
+  await record(deps, job, attempt, { state: 'failed', verdict: 'error', reason, outputs });
+}
