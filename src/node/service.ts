@@ -46,6 +46,9 @@ function storesFromEnv(env: NodeServiceOptions['env']): StoreResolver {
       ...(env.S3_ENDPOINT ? { endpoint: env.S3_ENDPOINT } : {}),
       forcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',
       maxAttempts: 3,
+      // A stalled connection must fail (and be retried), not hold the job forever.
+      requestHandler: { requestTimeout: Number(env.S3_REQUEST_TIMEOUT_MS ?? 30_000), connectionTimeout: 5_000, throwOnRequestTimeout: true },
+      ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY } } : {}),
     });
     for (const b of buckets) stores.set(b, new S3Store(client, b));
   } else if (env.STORAGE === undefined || env.STORAGE === 'local') {

@@ -26,6 +26,8 @@ export interface ServiceConfig {
   maxAttempts: number;
   /** Seconds a job may hold an object before another worker may take it over. */
   leaseSeconds: number;
+  /** First retry delay after a storage fault, doubled per attempt (capped at 5 minutes). */
+  retryBaseSeconds: number;
   /** Seconds before looking again for weight shards or a Keras config still being uploaded. */
   notReadyDelaySeconds: number;
 }
@@ -76,6 +78,7 @@ export function configFromEnv(env: EnvLike): ServiceConfig {
     scan: { seed: num(env, 'SCAN_SEED', 1, 0, 2 ** 31), budgetSeconds, maxEvals },
     maxAttempts: num(env, 'MAX_ATTEMPTS', 5, 1, 100),
     leaseSeconds: num(env, 'LEASE_SECONDS', Math.max(300, budgetSeconds * 4), 10, 86400),
+    retryBaseSeconds: num(env, 'RETRY_BASE_SECONDS', 5, 0, 300),
     notReadyDelaySeconds: num(env, 'NOT_READY_DELAY_SECONDS', 30, 0, 3600),
   };
 }

@@ -5,9 +5,9 @@ import { failJob, runJob, type JobDeps, type JobOutcome } from './process-job.ts
 /** What the queue should do with a delivery: acknowledge it, or redeliver it later, or dead-letter it. */
 export type Decision = { ack: true; outcome: JobOutcome } | { ack: false; deadLetter: boolean; retryAfterSeconds: number; error: string };
 
-/** Exponential backoff for storage faults: 5 s, 10 s, 20 s … capped at 5 minutes. */
-export function backoffSeconds(attempt: number): number {
-  return Math.min(300, 5 * 2 ** Math.max(0, attempt - 1));
+/** Exponential backoff for storage faults: base, 2×base, 4×base … capped at 5 minutes. */
+export function backoffSeconds(attempt: number, baseSeconds: number): number {
+  return Math.min(300, baseSeconds * 2 ** Math.max(0, attempt - 1));
 }
 
 /**
@@ -24,6 +24,6 @@ export async function deliver(job: ScanJob, attempt: number, deps: JobDeps): Pro
       await failJob(job, attempt, err, deps).catch(() => undefined);
       return { ack: false, deadLetter: true, retryAfterSeconds: 0, error };
     }
-    return { ack: false, deadLetter: false, retryAfterSeconds: err instanceof NotReadyError ? err.delaySeconds : backoffSeconds(attempt), error };
+    return { ack: false, deadLetter: false, retryAfterSeconds: err instanceof NotReadyError ? err.delaySeconds : backoffSeconds(attempt, deps.config.retryBaseSeconds), error };
   }
 }

@@ -50,7 +50,7 @@ async function takeLease(store: ObjectStore, key: string, deps: JobDeps): Promis
   if (held === null) throw new NotReadyError('lease vanished while taking it', 1);
   const current = JSON.parse(decoder.decode(held.body)) as Lease;
   if (current.owner !== deps.workerId && Date.parse(current.expiresAt) > now.getTime()) {
-    throw new NotReadyError(`another worker (${current.owner}) is scanning this object until ${current.expiresAt}`, Math.min(60, deps.config.leaseSeconds));
+    throw new NotReadyError(`another worker (${current.owner}) is scanning this object until ${current.expiresAt}`, deps.config.notReadyDelaySeconds);
   }
   if (!(await store.put(key, lease, { ifMatch: held.etag, contentType: 'application/json' }))) {
     throw new NotReadyError('another worker took the expired lease first', 5);
@@ -107,33 +107,46 @@ export async function runJob(job: ScanJob, attempt: number, deps: JobDeps): Prom
   }
   const folder = outputFolder(deps.config, job.object.key, model.version);
   const reportKey = `${folder}report.json`;
-  const existing = await store.get(reportKey);
-  if (existing !== null) {
+  const finished = async (): Promise<JobOutcome | null> => {
+    const existing = await store.get(reportKey);
+    if (existing === null) return null;
     const report = JSON.parse(decoder.decode(existing.body)) as ScanReport;
     const outputs = await mark(store, job, folder, report, await store.list(`${folder}repaired/`), deps);
     await record(deps, job, attempt, { state: 'done', verdict: report.verdict, reason: report.reason, outputs });
     return { status: 'already-scanned', verdict: report.verdict, folder };
-  }
+  };
+  const before = await finished();
+  if (before) return before;
   await takeLease(store, `${folder}.lease`, deps);
+  // Checked again under the lease: a worker that finished meanwhile has released its lease to us.
+  const meanwhile = await finished();
+  if (meanwhile) {
+    await store.delete(`${folder}.lease`);
+    return meanwhile;
+  }
   const { report, repaired } = await deps.scan(model.files, model.entry);
   const repairedKeys: string[] = [];
   for (const [name, bytes] of repaired ?? []) {
     await writeRepaired(store, `${folder}repaired/${name}`, bytes);
     repairedKeys.push(`${folder}repaired/${name}`);
   }
+  let stored = report;
+  let ours = true;
   const reportJson = JSON.stringify(report, null, 2);
   if (!(await store.put(reportKey, reportJson, { createOnly: true, contentType: 'application/json' }))) {
-    // Another worker's report landed first (its lease ran out under it): theirs stands.
+    // A report is there already: ours from a write whose answer was lost (the connection cut after the
+    // server stored it), or another worker's whose lease ran out under it. The stored one stands.
     const theirs = await store.get(reportKey);
     if (theirs === null) throw new TransientError('report.json refused as existing but cannot be read');
-    const report2 = JSON.parse(decoder.decode(theirs.body)) as ScanReport;
-    return { status: 'already-scanned', verdict: report2.verdict, folder };
+    const text = decoder.decode(theirs.body);
+    stored = JSON.parse(text) as ScanReport;
+    ours = text === reportJson;
   }
-  const outputs = await mark(store, job, folder, report, repairedKeys, deps);
-  await record(deps, job, attempt, { state: 'done', verdict: report.verdict, reason: report.reason, outputs });
+  const outputs = await mark(store, job, folder, stored, repairedKeys, deps);
+  await record(deps, job, attempt, { state: 'done', verdict: stored.verdict, reason: stored.reason, outputs });
   // The report now stops every later attempt; the lease has no more work to guard.
   await store.delete(`${folder}.lease`);
-  return { status: 'scanned', verdict: report.verdict, folder };
+  return { status: ours ? 'scanned' : 'already-scanned', verdict: stored.verdict, folder };
 }
 
 /**
