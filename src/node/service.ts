@@ -8,7 +8,7 @@ import { initWasmBackend } from '../core/backend.ts';
 import { createApp } from '../service/app.ts';
 import { configFromEnv, type ServiceConfig } from '../service/config.ts';
 import type { JobDeps } from '../service/process-job.ts';
-import { makeScanner } from '../service/scanner.ts';
+import { makeScanner, scanOptions } from '../service/scanner.ts';
 import type { ObjectStore, StoreResolver } from '../service/storage/object-store.ts';
 import { S3Store } from '../service/storage/s3.ts';
 import type { CertFetcher } from '../service/verify/sns.ts';
@@ -16,6 +16,7 @@ import { TOOL_VERSION } from '../service/version.ts';
 import { cachingCertFetcher, subscriptionConfirmer } from './cert-fetcher.ts';
 import { JobRunner, type RunnerEvents } from './job-runner.ts';
 import { LocalStore } from './local-store.ts';
+import { ScanThread } from './scan-thread.ts';
 import { SqliteState } from './sqlite-state.ts';
 import { nodeWasmPath } from './wasm-path.ts';
 
@@ -81,6 +82,10 @@ export function createNodeService(options: NodeServiceOptions): NodeService {
   const stores = storesFromEnv(env);
   const log = options.log ?? (() => undefined);
   const scanner = makeScanner(config, TOOL_VERSION, () => initWasmBackend({ wasmPath: nodeWasmPath() }), (err) => log({ level: 'error', msg: 'scan internal error', error: String(err) }));
+  // Scans run in a worker thread so webhooks are answered while one runs; SHAPGUARD_SCAN_THREAD=off keeps
+  // them on the main thread (debugging).
+  const thread = env.SHAPGUARD_SCAN_THREAD === 'off' ? null : new ScanThread(scanOptions(config, TOOL_VERSION));
+  if (thread) scanner.scan = thread.scan;
   const deps: JobDeps = { config, stores, ledger: state, ...scanner, workerId: nodeWorkerId(statePath), now: () => new Date() };
   const runner = new JobRunner(state, deps, Number(env.SHAPGUARD_CONCURRENCY ?? 1), options.events);
   const app = createApp({
@@ -104,6 +109,7 @@ export function createNodeService(options: NodeServiceOptions): NodeService {
     stores,
     close: () => {
       runner.stop();
+      void thread?.close();
       state.close();
     },
   };

@@ -39,7 +39,7 @@ export async function bundle(entry, outfile) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const entries = process.argv.slice(2);
-  const list = entries.length > 0 ? entries : ['src/node/cli.ts', 'src/node/serve.ts'];
+  const list = entries.length > 0 ? entries : ['src/node/cli.ts', 'src/node/serve.ts', 'src/node/scan-worker.ts'];
   for (const entry of list) {
     const out = join(root, 'dist', basename(entry).replace(/\.ts$/, '.mjs'));
     await bundle(join(root, entry), out);
