@@ -32,7 +32,7 @@ export async function bundle(entry, outfile) {
       ].join(' '),
     },
     // Native addons cannot be bundled: better-sqlite3 loads its .node file from its own package.
-    external: ['esbuild', 'vitest', 'better-sqlite3'],
+    external: ['esbuild', 'vitest', 'better-sqlite3', 'miniflare', 'wrangler'],
   });
   return outfile;
 }
