@@ -8,9 +8,9 @@ import type { ScanRequest } from './scan-worker.ts';
 
 type Reply = { id: number; report: ScanReport; repaired: [string, Uint8Array][] | null } | { id: number; error: string };
 
-/** The bundled worker script: beside this file in dist/, or in dist/ when running from the sources. */
+/** The bundled worker script: beside this file in dist/, else in dist/ from the sources or a script bundle. */
 function workerScript(): string {
-  for (const rel of ['./scan-worker.mjs', '../../dist/scan-worker.mjs']) {
+  for (const rel of ['./scan-worker.mjs', '../../dist/scan-worker.mjs', '../../../dist/scan-worker.mjs']) {
     const path = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(path)) return path;
   }
@@ -48,7 +48,11 @@ export class ScanThread {
 
   readonly scan: ScanFn = async (files, entry) => {
     const id = this.next++;
-    const { onProgress: _p, onInternalError: _e, now: _n, ...options } = this.options;
+    // Functions cannot cross to the thread; the service sets none of them.
+    const options: ScanRequest['options'] = { ...this.options };
+    delete (options as ScanOptions).onProgress;
+    delete (options as ScanOptions).onInternalError;
+    delete (options as ScanOptions).now;
     const request: ScanRequest = { id, files: [...files], entry, options };
     const reply = await new Promise<Reply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
