@@ -5,11 +5,13 @@ import { HttpError } from './errors.ts';
 import { isModelKey, jobsFor, type ObjectRef, type ScanJob, type SourceName } from './job.ts';
 import type { Ledger } from './ledger.ts';
 import { objectsOfEventBridge } from './sources/eventbridge.ts';
+import { objectsOfHubWebhook } from './sources/huggingface.ts';
+import { objectsOfMlflowWebhook } from './sources/mlflow.ts';
 import { field, parseJsonObject } from './sources/parse-json.ts';
 import { objectsOfS3Event } from './sources/s3-event.ts';
 import { handleSns } from './sources/sns.ts';
 import { objectsOfStandardWebhook } from './sources/standard.ts';
-import { STANDARD_WEBHOOK_HEADERS, verifySignedWebhook } from './verify/signed-webhook.ts';
+import { MLFLOW_WEBHOOK_HEADERS, STANDARD_WEBHOOK_HEADERS, verifySignedWebhook } from './verify/signed-webhook.ts';
 import type { CertFetcher } from './verify/sns.ts';
 import { bearerToken, verifyToken } from './verify/token.ts';
 
@@ -113,6 +115,18 @@ export function createApp(deps: AppDeps): Hono {
     // MinIO has no delivery id; the first record's sequencer names the event.
     const sequencer = field(field(event, 'Records'), '0', 's3', 'object', 'sequencer');
     return accept(c, 'minio', typeof sequencer === 'string' ? `${String(field(event, 'Key'))}@${sequencer}` : null, objectsOfS3Event(event, 'MinIO event'));
+  });
+
+  app.post('/webhooks/huggingface', async (c) => {
+    // The Hub sends the secret itself, verbatim (no HMAC): all a constant-time compare can do.
+    await verifyToken(c.req.header('x-webhook-secret'), requireEnabled(config.secrets.huggingface, 'huggingface'), 'X-Webhook-Secret header');
+    return accept(c, 'huggingface', null, objectsOfHubWebhook(parseJsonObject(decoder.decode(await raw(c)), 'Hugging Face')));
+  });
+
+  app.post('/webhooks/mlflow', async (c) => {
+    const body = await raw(c);
+    const id = await verifySignedWebhook(c.req.raw.headers, body, requireEnabled(config.secrets.mlflow, 'mlflow'), MLFLOW_WEBHOOK_HEADERS, deps.now().getTime() / 1000);
+    return accept(c, 'mlflow', id, objectsOfMlflowWebhook(parseJsonObject(decoder.decode(body), 'MLflow')));
   });
 
   app.post('/webhooks/standard', async (c) => {

@@ -11,6 +11,10 @@ export interface ServiceConfig {
     standardWebhooks: string[];
     mlflow: string[];
     huggingface: string | null;
+    /** Hub read token for private repos. */
+    hubToken: string | null;
+    /** Bearer token for the MLflow tracking server. */
+    mlflowToken: string | null;
     minio: string | null;
     eventbridge: string | null;
     /** Bearer token of the status API. */
@@ -21,6 +25,12 @@ export interface ServiceConfig {
   snsTopics: string[];
   /** The bucket POST /v1/scans uses when none is named. */
   defaultBucket: string | null;
+  /** Where outputs of registry sources (Hugging Face, MLflow) go. */
+  outputBucket: string | null;
+  /** The Hugging Face Hub (or a mirror); the only host called for Hub sources. */
+  hubEndpoint: string;
+  /** The MLflow tracking server; the only host called for MLflow sources (null: MLflow off). */
+  mlflowTrackingUri: string | null;
   scan: { seed: number; budgetSeconds: number; maxEvals: number | null };
   /** Deliveries of one job before it goes to the dead-letter queue with an "error" report. */
   maxAttempts: number;
@@ -51,6 +61,20 @@ function num(env: EnvLike, name: string, fallback: number, min: number, max: num
   return v;
 }
 
+/** A base URL (no trailing slash); plain http only for loopback hosts (local stand-ins). */
+function httpsBase(env: EnvLike, name: string, fallback: string): string {
+  const raw = str(env, name) ?? fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`${name}=${raw}: not a URL`);
+  }
+  const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new Error(`${name}=${raw}: must be https`);
+  return raw.replace(/\/+$/, '');
+}
+
 /**
  * Reads the configuration from environment variables (names in the README). Wrong values fail at start,
  * with the variable's name; secret values are never echoed.
@@ -68,6 +92,8 @@ export function configFromEnv(env: EnvLike): ServiceConfig {
       standardWebhooks: list(env, 'STANDARD_WEBHOOK_SECRETS'),
       mlflow: list(env, 'MLFLOW_WEBHOOK_SECRETS'),
       huggingface: str(env, 'HF_WEBHOOK_SECRET'),
+      hubToken: str(env, 'HF_TOKEN'),
+      mlflowToken: str(env, 'MLFLOW_TRACKING_TOKEN'),
       minio: str(env, 'MINIO_AUTH_TOKEN'),
       eventbridge: str(env, 'EVENTBRIDGE_API_KEY'),
       api: str(env, 'SHAPGUARD_API_TOKEN'),
@@ -75,6 +101,9 @@ export function configFromEnv(env: EnvLike): ServiceConfig {
     eventbridgeHeader: (str(env, 'EVENTBRIDGE_API_KEY_HEADER') ?? 'x-shapguard-api-key').toLowerCase(),
     snsTopics: list(env, 'SNS_TOPIC_ARNS'),
     defaultBucket: str(env, 'DEFAULT_BUCKET'),
+    outputBucket: str(env, 'OUTPUT_BUCKET'),
+    hubEndpoint: httpsBase(env, 'HF_ENDPOINT', 'https://huggingface.co'),
+    mlflowTrackingUri: str(env, 'MLFLOW_TRACKING_URI') === null ? null : httpsBase(env, 'MLFLOW_TRACKING_URI', ''),
     scan: { seed: num(env, 'SCAN_SEED', 1, 0, 2 ** 31), budgetSeconds, maxEvals },
     maxAttempts: num(env, 'MAX_ATTEMPTS', 5, 1, 100),
     leaseSeconds: num(env, 'LEASE_SECONDS', Math.max(300, budgetSeconds * 4), 10, 86400),

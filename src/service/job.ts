@@ -2,7 +2,7 @@ import { toHex, utf8 } from './bytes.ts';
 import type { ServiceConfig } from './config.ts';
 
 /** Where a delivery came from; also the webhook route's last segment. */
-export type SourceName = 'sns' | 'eventbridge' | 'minio' | 'r2' | 'standard' | 'api';
+export type SourceName = 'sns' | 'eventbridge' | 'minio' | 'r2' | 'standard' | 'huggingface' | 'mlflow' | 'api';
 
 /** An object in a bucket as an event names it. The ETag (or version) makes a scan of it idempotent. */
 export interface ObjectRef {
@@ -56,6 +56,7 @@ export async function jobIdFor(object: ObjectRef): Promise<string> {
  * folder's config.json its model.weights.h5 (the ETag is then unknown and read at scan time).
  */
 export function modelOfPart(object: ObjectRef): ObjectRef {
+  if (object.key === '') return object;
   const folder = object.key.slice(0, object.key.lastIndexOf('/') + 1);
   const name = object.key.slice(folder.length);
   if (name.toLowerCase().endsWith('.bin')) return { bucket: object.bucket, key: `${folder}model.json` };
@@ -70,7 +71,9 @@ export async function jobsFor(objects: readonly ObjectRef[], via: SourceName, de
   for (const part of objects) {
     if (part.key.startsWith(config.outputPrefix)) continue;
     const object = modelOfPart(part);
-    if (!isModelKey(object.key, config)) continue;
+    // An empty key names a whole registry source (a Hub repo at a commit): its models are listed at scan time.
+    const wholeSource = object.key === '' && (object.bucket.startsWith('hf:') || object.bucket.startsWith('mlflow:'));
+    if (!wholeSource && !isModelKey(object.key, config)) continue;
     const ref: ObjectRef = { ...object };
     if (object.etag !== undefined) ref.etag = bareEtag(object.etag);
     const id = await jobIdFor(ref);

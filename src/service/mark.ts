@@ -46,6 +46,8 @@ export function mergeTags(existing: Record<string, string>, ours: Record<string,
  */
 export async function mark(
   store: ObjectStore,
+  /** The store holding the original: tagged where it has tags (S3 objects, MLflow model versions). */
+  original: ObjectStore | null,
   job: ScanJob,
   folder: string,
   report: ScanReport,
@@ -66,9 +68,9 @@ export async function mark(
     markedAt: deps.now().toISOString(),
   };
   await store.put(`${folder}verdict.json`, JSON.stringify(verdict, null, 2), { contentType: 'application/json' });
-  if (store.tags) {
-    const merged = mergeTags(await store.tags.get(job.object.key), verdictTags(report, job.id));
-    if (merged !== null) await store.tags.put(job.object.key, merged);
+  if (original?.tags) {
+    const merged = mergeTags(await original.tags.get(job.object.key), verdictTags(report, job.id));
+    if (merged !== null) await original.tags.put(job.object.key, merged);
   }
   return { report: verdict.report, verdict: `${folder}verdict.json`, repaired };
 }

@@ -2,10 +2,11 @@ import type { ScanResult } from '../core/scan.ts';
 import type { ScanReport } from '../core/report.ts';
 import type { ServiceConfig } from './config.ts';
 import { NotReadyError, TransientError } from './errors.ts';
-import { outputFolder, type ScanJob } from './job.ts';
+import { isModelKey, jobIdFor, modelOfPart, outputFolder, type ScanJob } from './job.ts';
 import type { Ledger, ScanRecord } from './ledger.ts';
 import { mark } from './mark.ts';
 import { PermanentJobError, readModelFiles } from './model-files.ts';
+import { placementOf, type Placement, type RegistryResolver } from './placement.ts';
 import type { ObjectStore, StoreResolver } from './storage/object-store.ts';
 
 /** Runs the engine on a model's files; the runtime binds the wasm backend, seed and budget. */
@@ -17,6 +18,8 @@ export type ErrorReportFn = (reason: string) => ScanReport;
 export interface JobDeps {
   config: ServiceConfig;
   stores: StoreResolver;
+  /** Registry sources (Hugging Face Hub repos, MLflow versions); absent where none is configured. */
+  registry?: RegistryResolver;
   ledger: Ledger;
   scan: ScanFn;
   errorReport: ErrorReportFn;
@@ -28,6 +31,8 @@ export interface JobDeps {
 /** What became of one delivery of a job. */
 export type JobOutcome =
   | { status: 'scanned' | 'already-scanned'; verdict: string; folder: string }
+  /** Another worker holds a live lease on this version: it writes the outputs; this delivery is done. */
+  | { status: 'busy'; owner: string; folder: string }
   | { status: 'failed'; reason: string; folder: string | null };
 
 interface Lease {
@@ -37,24 +42,31 @@ interface Lease {
 
 const decoder = new TextDecoder();
 
+/** Someone else's unexpired lease on the folder, or null. */
+async function liveLease(store: ObjectStore, key: string, deps: JobDeps): Promise<(Lease & { etag: string }) | null> {
+  const held = await store.get(key);
+  if (held === null) return null;
+  const lease = JSON.parse(decoder.decode(held.body)) as Lease;
+  return lease.owner !== deps.workerId && Date.parse(lease.expiresAt) > deps.now().getTime() ? { ...lease, etag: held.etag } : null;
+}
+
 /**
- * Takes the object's scan for this worker: a create-only lease object, or an expired one replaced by
- * If-Match so two takers cannot both win. Someone else's live lease → NotReadyError (look again later:
- * either their report is there by then or their lease has run out).
+ * Takes the object's scan for this worker: a create-only lease object, or an expired one (or our own,
+ * left by a crash) replaced by If-Match so two takers cannot both win. Returns the owner of a live lease
+ * instead: that worker writes the outputs, and if it dies its own delivery is retried, so this one is done.
  */
-async function takeLease(store: ObjectStore, key: string, deps: JobDeps): Promise<void> {
+async function takeLease(store: ObjectStore, key: string, deps: JobDeps): Promise<string | null> {
   const now = deps.now();
   const lease = JSON.stringify({ owner: deps.workerId, expiresAt: new Date(now.getTime() + deps.config.leaseSeconds * 1000).toISOString() } satisfies Lease);
-  if (await store.put(key, lease, { createOnly: true, contentType: 'application/json' })) return;
+  if (await store.put(key, lease, { createOnly: true, contentType: 'application/json' })) return null;
   const held = await store.get(key);
   if (held === null) throw new NotReadyError('lease vanished while taking it', 1);
   const current = JSON.parse(decoder.decode(held.body)) as Lease;
-  if (current.owner !== deps.workerId && Date.parse(current.expiresAt) > now.getTime()) {
-    throw new NotReadyError(`another worker (${current.owner}) is scanning this object until ${current.expiresAt}`, deps.config.notReadyDelaySeconds);
-  }
+  if (current.owner !== deps.workerId && Date.parse(current.expiresAt) > now.getTime()) return current.owner;
   if (!(await store.put(key, lease, { ifMatch: held.etag, contentType: 'application/json' }))) {
-    throw new NotReadyError('another worker took the expired lease first', 5);
+    throw new NotReadyError('another worker took the expired lease first', deps.config.notReadyDelaySeconds);
   }
+  return null;
 }
 
 /** Writes a repaired file create-only; a leftover of a crashed attempt of ours (we hold the lease) is replaced. */
@@ -84,40 +96,63 @@ async function record(deps: JobDeps, job: ScanJob, attempt: number, patch: Parti
 }
 
 /**
- * Runs one delivery of a scan job: read the model, skip it if this version's report already exists, take
- * the lease, scan, write repaired files, then the report create-only (its presence means the outputs are
- * complete), then the gating marks. The original object is only ever read. Storage faults and a model
- * still uploading are thrown for the queue to retry; a job that can never succeed is reported "failed".
+ * Runs one delivery of a scan job. A job naming a whole registry source (a Hub repo at a commit) scans
+ * every model in it, each as its own job; otherwise see scanObject.
  */
 export async function runJob(job: ScanJob, attempt: number, deps: JobDeps): Promise<JobOutcome> {
-  const store = deps.stores(job.object.bucket);
-  if (store === null) {
-    const reason = `bucket ${job.object.bucket} is not configured for this service`;
-    await record(deps, job, attempt, { state: 'failed', reason });
-    return { status: 'failed', reason, folder: null };
+  const placement = placementOf(job.object, deps.stores, deps.registry, deps.config);
+  if (typeof placement === 'string') {
+    await record(deps, job, attempt, { state: 'failed', reason: placement });
+    return { status: 'failed', reason: placement, folder: null };
   }
+  if (job.object.key !== '') return scanObject(job, attempt, placement, deps);
+  await record(deps, job, attempt, { state: 'running' });
+  const keys = [...new Set((await placement.source.list('')).map((key) => modelOfPart({ bucket: job.object.bucket, key }).key))].filter((k) => isModelKey(k, deps.config));
+  const outcomes: JobOutcome[] = [];
+  for (const key of keys.sort()) {
+    const object = { bucket: job.object.bucket, key, ...(job.object.versionId ? { versionId: job.object.versionId } : {}) };
+    const sub: ScanJob = { ...job, id: await jobIdFor(object), object };
+    outcomes.push(await scanObject(sub, attempt, { ...placement, outputKey: `${placement.outputKey}${key}` }, deps));
+  }
+  const verdicts = outcomes.filter((o) => o.status !== 'busy').map((o) => ('verdict' in o ? o.verdict : 'error'));
+  const worst = (['error', 'backdoor', 'incomplete', 'unsupported', 'clean'] as const).find((v) => verdicts.includes(v)) ?? null;
+  const reason = keys.length === 0 ? 'no model files (model.json, .h5, .hdf5, .keras) at this revision' : `${keys.length} model(s): ${keys.join(', ')}`;
+  await record(deps, job, attempt, { state: 'done', verdict: worst, reason });
+  return worst === null ? { status: 'failed', reason, folder: null } : { status: outcomes.some((o) => o.status === 'scanned') ? 'scanned' : 'already-scanned', verdict: worst, folder: `${deps.config.outputPrefix}${placement.outputKey}` };
+}
+
+/**
+ * Scans one model object: read it, skip it if this version's report already exists, take the lease, scan,
+ * write repaired files, then the report create-only (its presence means the outputs are complete), then
+ * the gating marks. The original object is only ever read. Storage faults and a model still uploading are
+ * thrown for the queue to retry; a job that can never succeed is reported "failed".
+ */
+async function scanObject(job: ScanJob, attempt: number, placement: Placement, deps: JobDeps): Promise<JobOutcome> {
+  const { source, output: store } = placement;
   await record(deps, job, attempt, { state: 'running' });
   let model;
   try {
-    model = await readModelFiles(store, job.object.key, deps.config.notReadyDelaySeconds);
+    model = await readModelFiles(source, job.object.key, deps.config.notReadyDelaySeconds);
   } catch (err) {
     if (!(err instanceof PermanentJobError)) throw err;
     await record(deps, job, attempt, { state: 'failed', reason: err.message });
     return { status: 'failed', reason: err.message, folder: null };
   }
-  const folder = outputFolder(deps.config, job.object.key, model.version);
+  const folder = outputFolder(deps.config, placement.outputKey, model.version);
   const reportKey = `${folder}report.json`;
+  const marks = (report: ScanReport, repaired: string[]) => mark(store, source, job, folder, report, repaired, deps);
   const finished = async (): Promise<JobOutcome | null> => {
     const existing = await store.get(reportKey);
     if (existing === null) return null;
     const report = JSON.parse(decoder.decode(existing.body)) as ScanReport;
-    const outputs = await mark(store, job, folder, report, await store.list(`${folder}repaired/`), deps);
+    const outputs = await marks(report, await store.list(`${folder}repaired/`));
     await record(deps, job, attempt, { state: 'done', verdict: report.verdict, reason: report.reason, outputs });
     return { status: 'already-scanned', verdict: report.verdict, folder };
   };
   const before = await finished();
   if (before) return before;
-  await takeLease(store, `${folder}.lease`, deps);
+  const owner = await takeLease(store, `${folder}.lease`, deps);
+  if (owner !== null) return { status: 'busy', owner, folder };
   // Checked again under the lease: a worker that finished meanwhile has released its lease to us.
   const meanwhile = await finished();
   if (meanwhile) {
@@ -142,7 +177,7 @@ export async function runJob(job: ScanJob, attempt: number, deps: JobDeps): Prom
     stored = JSON.parse(text) as ScanReport;
     ours = text === reportJson;
   }
-  const outputs = await mark(store, job, folder, stored, repairedKeys, deps);
+  const outputs = await marks(stored, repairedKeys);
   await record(deps, job, attempt, { state: 'done', verdict: stored.verdict, reason: stored.reason, outputs });
   // The report now stops every later attempt; the lease has no more work to guard.
   await store.delete(`${folder}.lease`);
@@ -155,14 +190,17 @@ export async function runJob(job: ScanJob, attempt: number, deps: JobDeps): Prom
  */
 export async function failJob(job: ScanJob, attempt: number, cause: unknown, deps: JobDeps): Promise<void> {
   const reason = `gave up after ${attempt} attempts: ${cause instanceof Error ? cause.message : String(cause)}`;
-  const store = deps.stores(job.object.bucket);
+  const placement = placementOf(job.object, deps.stores, deps.registry, deps.config);
   let outputs: ScanRecord['outputs'] = null;
-  if (store !== null && job.object.etag !== undefined) {
-    const folder = outputFolder(deps.config, job.object.key, job.object.etag);
+  const version = job.object.etag ?? job.object.versionId;
+  if (typeof placement !== 'string' && version !== undefined && job.object.key !== '') {
+    const folder = outputFolder(deps.config, placement.outputKey, version);
     try {
+      // A live lease means another worker is still scanning this version: its report must not be pre-empted.
+      if ((await liveLease(placement.output, `${folder}.lease`, deps)) !== null) throw new Error('busy');
       const report = deps.errorReport(reason);
-      if (await store.put(`${folder}report.json`, JSON.stringify(report, null, 2), { createOnly: true, contentType: 'application/json' })) {
-        outputs = await mark(store, job, folder, report, [], deps);
+      if (await placement.output.put(`${folder}report.json`, JSON.stringify(report, null, 2), { createOnly: true, contentType: 'application/json' })) {
+        outputs = await mark(placement.output, placement.source, job, folder, report, [], deps);
       }
     } catch {
       // Storage is what failed: the ledger and the dead-letter queue still say so.

@@ -6,6 +6,7 @@ import { deliver } from '../service/deliver.ts';
 import { jobsFor, type ScanJob } from '../service/job.ts';
 import { ObjectLedger } from '../service/ledger.ts';
 import type { JobDeps } from '../service/process-job.ts';
+import { registriesFor } from '../service/registries.ts';
 import { makeScanner } from '../service/scanner.ts';
 import { isR2Event, objectsOfR2Event } from '../service/sources/r2.ts';
 import { R2Store, type R2BucketLike } from '../service/storage/r2.ts';
@@ -32,6 +33,7 @@ function runtimeFor(env: Env): Runtime {
   const deps: JobDeps = {
     config,
     stores: (bucket) => (bucket === store.bucket ? store : null),
+    registry: registriesFor(config, (input, init) => fetch(input, init)),
     ledger: new ObjectLedger(store, `${config.outputPrefix}.state/`),
     ...scanner,
     workerId: `worker-${crypto.randomUUID().slice(0, 8)}`,

@@ -157,8 +157,10 @@ describe('faults and concurrency', () => {
     const answers = await Promise.all([a, b].map((s) => s.app.request('/webhooks/sns', { method: 'POST', body, headers: {} })));
     expect(answers.map((r) => r.status)).toEqual([202, 202]);
     await settle(a, b);
-    const mine = events.slice(before).map((e) => e.status).sort();
-    expect(mine).toEqual(['already-scanned', 'scanned']);
+    // The second either finds the first one's live lease (busy) or, later, its report (already-scanned).
+    const mine = events.slice(before).map((e) => e.status);
+    expect(mine.filter((s) => s === 'scanned')).toHaveLength(1);
+    expect(mine.filter((s) => s === 'busy' || s === 'already-scanned')).toHaveLength(1);
     expect((await json(`shapguard/${key}/${etag.replace(/"/g, '')}/report.json`)).verdict).toBe('clean');
   }, 900_000);
 

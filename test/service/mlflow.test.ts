@@ -1,0 +1,73 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeService, type NodeService } from '../../src/node/service.ts';
+import { MlflowStandIn } from '../helpers/mlflow-standin.ts';
+import { signStandard } from '../helpers/webhooks.ts';
+
+// MLflow model-registry webhooks → the version's artifacts through a local stand-in of the tracking
+// server's REST API → scanned → outputs in OUTPUT_BUCKET and the verdict set as model-version tags.
+
+const SECRET = 'mlflow-webhook-secret';
+const TOKEN = 'mlflow-tracking-token';
+const recorded = readFileSync('webhooks/mlflow/model-version-created.json', 'utf8');
+let mlflow: MlflowStandIn;
+let svc: NodeService;
+let dir: string;
+const done: string[] = [];
+
+function headers(id: string, body: string, timestamp = Math.floor(Date.now() / 1000)): Record<string, string> {
+  return { 'content-type': 'application/json', 'x-mlflow-delivery-id': id, 'x-mlflow-timestamp': String(timestamp), 'x-mlflow-signature': signStandard(SECRET, id, timestamp, body) };
+}
+const post = (body: string, h: Record<string, string>) => svc.app.request('/webhooks/mlflow', { method: 'POST', body, headers: h });
+
+beforeAll(async () => {
+  mlflow = new MlflowStandIn(TOKEN);
+  await mlflow.listen();
+  mlflow.register('digits-classifier', '3', '1/4f1e2d3c4b5a69788796a5b4c3d2e1f0/artifacts/model', {
+    MLmodel: new TextEncoder().encode('flavors:\n  keras:\n    data: data\n    keras_version: 3.6.0\n'),
+    'requirements.txt': new TextEncoder().encode('keras==3.6.0\n'),
+    'data/model.keras': new Uint8Array(readFileSync('test/fixtures/keras/mnist-badnets.keras')),
+  });
+  dir = mkdtempSync(join(tmpdir(), 'sg-mlflow-'));
+  svc = createNodeService({
+    env: { SHAPGUARD_DATA_DIR: join(dir, 'b'), SHAPGUARD_STATE_DB: join(dir, 's.db'), BUCKETS: 'scans', OUTPUT_BUCKET: 'scans', MLFLOW_WEBHOOK_SECRETS: SECRET, MLFLOW_TRACKING_URI: mlflow.endpoint, MLFLOW_TRACKING_TOKEN: TOKEN, SCAN_BUDGET_SECONDS: '600' },
+    events: { onDone: (_id, verdict, status) => done.push(`${status}:${verdict}`) },
+  });
+  svc.runner.start();
+});
+afterAll(() => {
+  svc.close();
+  mlflow.close();
+});
+
+describe('MLflow webhooks', () => {
+  it('reject a bad signature, a stale timestamp and a body changed after signing; nothing queued or fetched', async () => {
+    const h = headers('d-1', recorded);
+    expect((await post(recorded, { ...h, 'x-mlflow-signature': signStandard('other', 'd-1', Number(h['x-mlflow-timestamp']), recorded) })).status).toBe(401);
+    expect((await post(recorded, headers('d-1', recorded, Math.floor(Date.now() / 1000) - 600))).status).toBe(401);
+    expect((await post(recorded.replace('"3"', '"4"'), h)).status).toBe(401);
+    expect(svc.state.counts().pending ?? 0).toBe(0);
+    expect(mlflow.seen).toEqual([]);
+  });
+
+  it('scan the new version through the tracking server, write outputs, and tag the version with the verdict', async () => {
+    const res = await post(recorded, headers('d-2', recorded));
+    expect(res.status).toBe(202);
+    // MLflow retries a delivery it thinks failed: the same delivery id queues nothing more.
+    expect(await (await post(recorded, headers('d-2', recorded))).json()).toMatchObject({ duplicate: true });
+    await new Promise((r) => setTimeout(r, 50));
+    await svc.runner.idle();
+    expect(done).toEqual(['scanned:backdoor']);
+    const folder = join(dir, 'b/scans/shapguard/mlflow/digits-classifier/3/data/model.keras/v3');
+    expect(JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8')).input.format).toBe('keras-zip');
+    expect(readdirSync(join(folder, 'repaired'))).toEqual(['model.keras']);
+    expect(existsSync(join(folder, 'verdict.json'))).toBe(true);
+    const tags = mlflow.tagsOf('digits-classifier', '3');
+    expect(tags['shapguard.verdict']).toBe('backdoor');
+    expect(tags['shapguard.scan']).toMatch(/^scan_/);
+    expect(mlflow.seen.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
+    expect(mlflow.seen.some((r) => r.path.startsWith('/api/2.0/mlflow/model-versions/get-download-uri?name=digits-classifier&version=3'))).toBe(true);
+  });
+});
