@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import type { Hono } from 'hono';
 import { initWasmBackend } from '../core/backend.ts';
 import { createApp } from '../service/app.ts';
@@ -12,6 +11,7 @@ import { registriesFor } from '../service/registries.ts';
 import { makeScanner, scanOptions } from '../service/scanner.ts';
 import type { ObjectStore, StoreResolver } from '../service/storage/object-store.ts';
 import { S3Store } from '../service/storage/s3.ts';
+import { s3ClientFromEnv } from '../service/storage/s3-client.ts';
 import type { CertFetcher } from '../service/verify/sns.ts';
 import { TOOL_VERSION } from '../service/version.ts';
 import { cachingCertFetcher, subscriptionConfirmer } from './cert-fetcher.ts';
@@ -45,15 +45,7 @@ function storesFromEnv(env: NodeServiceOptions['env']): StoreResolver {
   const buckets = (env.BUCKETS ?? 'models').split(/[\s,]+/).filter(Boolean);
   const stores = new Map<string, ObjectStore>();
   if ((env.STORAGE ?? 'local') === 's3') {
-    const client = new S3Client({
-      region: env.S3_REGION ?? env.AWS_REGION ?? 'us-east-1',
-      ...(env.S3_ENDPOINT ? { endpoint: env.S3_ENDPOINT } : {}),
-      forcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',
-      maxAttempts: 3,
-      // A stalled connection must fail (and be retried), not hold the job forever.
-      requestHandler: { requestTimeout: Number(env.S3_REQUEST_TIMEOUT_MS ?? 30_000), connectionTimeout: 5_000, throwOnRequestTimeout: true },
-      ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY } } : {}),
-    });
+    const client = s3ClientFromEnv(env);
     for (const b of buckets) stores.set(b, new S3Store(client, b));
   } else if (env.STORAGE === undefined || env.STORAGE === 'local') {
     const root = resolve(env.SHAPGUARD_DATA_DIR ?? '.shapguard/buckets');

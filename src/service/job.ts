@@ -2,7 +2,7 @@ import { toHex, utf8 } from './bytes.ts';
 import type { ServiceConfig } from './config.ts';
 
 /** Where a delivery came from; also the webhook route's last segment. */
-export type SourceName = 'sns' | 'eventbridge' | 'minio' | 'r2' | 'standard' | 'huggingface' | 'mlflow' | 'api';
+export type SourceName = 'sns' | 'eventbridge' | 'minio' | 'r2' | 'standard' | 'huggingface' | 'mlflow' | 'lambda' | 'api';
 
 /** An object in a bucket as an event names it. The ETag (or version) makes a scan of it idempotent. */
 export interface ObjectRef {
