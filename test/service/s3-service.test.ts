@@ -164,6 +164,32 @@ describe('faults and concurrency', () => {
     expect((await json(`shapguard/${key}/${etag.replace(/"/g, '')}/report.json`)).verdict).toBe('clean');
   }, 900_000);
 
+  it('a job that keeps failing is dead-lettered after MAX_ATTEMPTS and leaves an "error" report and mark', async () => {
+    const key = 'dead/mnist-clean-1.h5';
+    const etag = await upload(key, 'test/fixtures/keras/mnist-clean-1.h5');
+    // Every read of the model fails: 2 job attempts × 3 client attempts.
+    for (let i = 0; i < 6; i++) proxy.inject({ kind: 'http-503' }, (head) => head.startsWith(`GET /${BUCKET}/dead/`));
+    const dead: string[] = [];
+    const svc = createNodeService({
+      env: { STORAGE: 's3', S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: creds.accessKeyId, AWS_SECRET_ACCESS_KEY: creds.secretAccessKey, BUCKETS: BUCKET, SHAPGUARD_STATE_DB: join(dir, 'state-dead.db'), SNS_TOPIC_ARNS: TOPIC, MAX_ATTEMPTS: '2', RETRY_BASE_SECONDS: '0.1' },
+      fetchCert: async () => cert.certPem,
+      events: { onDead: (id, attempt, error) => dead.push(`${attempt}:${error}`) },
+    });
+    services.push(svc);
+    svc.runner.start();
+    expect((await svc.app.request('/webhooks/sns', { method: 'POST', body: snsNotification(cert.keyPem, s3Event(BUCKET, key, etag)), headers: {} })).status).toBe(202);
+    await settle(svc);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatch(/^2:TransientError: S3 GET dead\/mnist-clean-1\.h5 failed/);
+    expect(svc.state.counts()).toMatchObject({ dead: 1 });
+    const folder = `shapguard/${key}/${etag.replace(/"/g, '')}/`;
+    const report = await json(`${folder}report.json`);
+    expect(report.verdict).toBe('error');
+    expect(report.reason).toMatch(/gave up after 2 attempts/);
+    expect(await json(`${folder}verdict.json`)).toMatchObject({ verdict: 'error', deployable: false });
+    expect((await tagsOf(key))['shapguard-verdict']).toBe('error');
+  }, 120_000);
+
   it('create-only writes are refused by the server when the key exists', async () => {
     const store = new S3Store(direct, BUCKET);
     expect(await store.put('probe/create-only', 'first', { createOnly: true })).toBe(true);

@@ -96,6 +96,20 @@ describe('Standard Webhooks', () => {
     expect(queued()).toBe(0);
   });
 
+  it('scans only keys under MODEL_PREFIXES when they are set', async () => {
+    const scoped = createNodeService({ env: { SHAPGUARD_DATA_DIR: join(dir, 'buckets'), SHAPGUARD_STATE_DB: join(dir, 'scoped.db'), STANDARD_WEBHOOK_SECRETS: secret, MODEL_PREFIXES: 'prod/,staging/' } });
+    try {
+      const send = async (key: string, id: string) => {
+        const b = modelUploaded('models', key);
+        return (await (await scoped.app.request('/webhooks/standard', { method: 'POST', body: b, headers: standardHeaders(secret, id, b) })).json()) as { accepted: number };
+      };
+      expect((await send('prod/m/model.json', 'p1')).accepted).toBe(1);
+      expect((await send('scratch/m/model.json', 'p2')).accepted).toBe(0);
+    } finally {
+      scoped.close();
+    }
+  });
+
   it('answers 413 to an oversize body before verifying anything', async () => {
     const big = JSON.stringify({ type: 'model.uploaded', data: { bucket: 'models', key: 'm.h5', pad: 'x'.repeat(5000) } });
     const res = await post('/webhooks/standard', big, standardHeaders(secret, 'msg_6', big));
