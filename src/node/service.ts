@@ -81,7 +81,7 @@ export function createNodeService(options: NodeServiceOptions): NodeService {
   // them on the main thread (debugging).
   const thread = env.SHAPGUARD_SCAN_THREAD === 'off' ? null : new ScanThread(scanOptions(config, TOOL_VERSION));
   if (thread) scanner.scan = thread.scan;
-  const deps: JobDeps = { config, stores, registry: registriesFor(config, options.fetch ?? fetch), ledger: state, ...scanner, workerId: nodeWorkerId(statePath), now: () => new Date() };
+  const deps: JobDeps = { config, stores, registry: registriesFor(config, options.fetch ?? fetch, stores), ledger: state, ...scanner, workerId: nodeWorkerId(statePath), now: () => new Date() };
   const runner = new JobRunner(state, deps, Number(env.SHAPGUARD_CONCURRENCY ?? 1), options.events);
   const app = createApp({
     config,

@@ -107,7 +107,15 @@ export async function runJob(job: ScanJob, attempt: number, deps: JobDeps): Prom
   }
   if (job.object.key !== '') return scanObject(job, attempt, placement, deps);
   await record(deps, job, attempt, { state: 'running' });
-  const keys = [...new Set((await placement.source.list('')).map((key) => modelOfPart({ bucket: job.object.bucket, key }).key))].filter((k) => isModelKey(k, deps.config));
+  let listed: string[];
+  try {
+    listed = await placement.source.list('');
+  } catch (err) {
+    if (!(err instanceof PermanentJobError)) throw err;
+    await record(deps, job, attempt, { state: 'failed', reason: err.message });
+    return { status: 'failed', reason: err.message, folder: null };
+  }
+  const keys = [...new Set(listed.map((key) => modelOfPart({ bucket: job.object.bucket, key }).key))].filter((k) => isModelKey(k, deps.config));
   const outcomes: JobOutcome[] = [];
   for (const key of keys.sort()) {
     const object = { bucket: job.object.bucket, key, ...(job.object.versionId ? { versionId: job.object.versionId } : {}) };

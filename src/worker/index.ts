@@ -29,11 +29,12 @@ function runtimeFor(env: Env): Runtime {
   if (runtime) return runtime;
   const config = configFromEnv(env);
   const store = new R2Store(env.MODELS as unknown as R2BucketLike, env.MODELS_BUCKET_NAME);
+  const stores = (bucket: string) => (bucket === store.bucket ? store : null);
   const scanner = makeScanner(config, TOOL_VERSION, () => initWasmBackend({ simdModule: simd }), (err) => console.error('scan internal error', String(err)));
   const deps: JobDeps = {
     config,
-    stores: (bucket) => (bucket === store.bucket ? store : null),
-    registry: registriesFor(config, (input, init) => fetch(input, init)),
+    stores,
+    registry: registriesFor(config, (input, init) => fetch(input, init), stores),
     ledger: new ObjectLedger(store, `${config.outputPrefix}.state/`),
     ...scanner,
     workerId: `worker-${crypto.randomUUID().slice(0, 8)}`,

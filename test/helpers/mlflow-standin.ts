@@ -32,9 +32,11 @@ export class MlflowStandIn {
     return this.endpoint;
   }
 
+  /** A version whose artifacts the proxy serves under `artifactRoot`, or (a full URI) live elsewhere. */
   register(name: string, version: string, artifactRoot: string, files: Record<string, Uint8Array>): void {
     const prefixed = new Map(Object.entries(files).map(([p, b]) => [`${artifactRoot}/${p}`, b]));
-    this.versions.set(`${name}@${version}`, { artifactUri: `mlflow-artifacts:/${artifactRoot}`, files: prefixed, tags: {} });
+    const uri = artifactRoot.includes('://') ? artifactRoot : `mlflow-artifacts:/${artifactRoot}`;
+    this.versions.set(`${name}@${version}`, { artifactUri: uri, files: artifactRoot.includes('://') ? new Map() : prefixed, tags: {} });
   }
 
   tagsOf(name: string, version: string): Record<string, string> {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,11 @@ beforeAll(async () => {
     'data/model.keras': new Uint8Array(readFileSync('test/fixtures/keras/mnist-badnets.keras')),
   });
   dir = mkdtempSync(join(tmpdir(), 'sg-mlflow-'));
+  // Version 4's artifacts are in an S3 artifact store the service reads itself (here: the local bucket).
+  mlflow.register('digits-classifier', '4', 's3://scans/mlruns/2/77aa/artifacts/model', {});
+  mkdirSync(join(dir, 'b/scans/mlruns/2/77aa/artifacts/model/data'), { recursive: true });
+  copyFileSync('test/fixtures/keras/mnist-clean-1.keras', join(dir, 'b/scans/mlruns/2/77aa/artifacts/model/data/model.keras'));
+  mlflow.register('digits-classifier', '5', 's3://elsewhere/mlruns/9/artifacts/model', {});
   svc = createNodeService({
     env: { SHAPGUARD_DATA_DIR: join(dir, 'b'), SHAPGUARD_STATE_DB: join(dir, 's.db'), BUCKETS: 'scans', OUTPUT_BUCKET: 'scans', MLFLOW_WEBHOOK_SECRETS: SECRET, MLFLOW_TRACKING_URI: mlflow.endpoint, MLFLOW_TRACKING_TOKEN: TOKEN, SCAN_BUDGET_SECONDS: '600' },
     events: { onDone: (_id, verdict, status) => done.push(`${status}:${verdict}`) },
@@ -69,5 +74,20 @@ describe('MLflow webhooks', () => {
     expect(tags['shapguard.scan']).toMatch(/^scan_/);
     expect(mlflow.seen.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
     expect(mlflow.seen.some((r) => r.path.startsWith('/api/2.0/mlflow/model-versions/get-download-uri?name=digits-classifier&version=3'))).toBe(true);
+  });
+
+  it('read an s3:// artifact location straight from a configured bucket, and refuse one in any other bucket', async () => {
+    for (const [id, version] of [['d-4', '4'], ['d-5', '5']] as const) {
+      const body = recorded.replace('"version": "3"', `"version": "${version}"`);
+      expect((await post(body, headers(id, body))).status).toBe(202);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    await svc.runner.idle();
+    expect(JSON.parse(readFileSync(join(dir, 'b/scans/shapguard/mlflow/digits-classifier/4/data/model.keras/v4/report.json'), 'utf8')).verdict).toBe('clean');
+    expect(mlflow.tagsOf('digits-classifier', '4')['shapguard.verdict']).toBe('clean');
+    const refused = (await svc.state.byObject('mlflow:digits-classifier', ''))!.find((r) => r.object.versionId === '5')!;
+    expect(refused).toMatchObject({ state: 'failed' });
+    expect(refused.reason).toMatch(/s3:\/\/elsewhere\/mlruns\/9\/artifacts\/model are neither behind the tracking server's artifact proxy nor in a bucket/);
+    expect(mlflow.tagsOf('digits-classifier', '5')).toEqual({});
   });
 });

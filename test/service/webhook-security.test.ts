@@ -117,6 +117,21 @@ describe('Standard Webhooks', () => {
     expect(queued()).toBe(0);
   });
 
+  it('answers 413 to a streamed body with no Content-Length once it passes the limit', async () => {
+    const chunk = new TextEncoder().encode('x'.repeat(1024));
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 64) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const res = await svc.app.request('/webhooks/standard', { method: 'POST', body: stream, headers: standardHeaders(secret, 'msg_stream', ''), duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(sent).toBeLessThan(64);
+    expect(queued()).toBe(0);
+  });
+
   it('answers 400 to a signed body that is not JSON, and queues nothing for keys that are not models or are our outputs', async () => {
     expect((await post('/webhooks/standard', 'not json', standardHeaders(secret, 'msg_7', 'not json'))).status).toBe(400);
     for (const [i, key] of ['notes/readme.txt', 'shapguard/team/a/model.json/abc/repaired/model.json'].entries()) {

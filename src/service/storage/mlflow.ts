@@ -1,5 +1,6 @@
 import { TransientError } from '../errors.ts';
-import type { ObjectStore, StoredObject } from './object-store.ts';
+import { PermanentJobError } from '../model-files.ts';
+import type { ObjectStore, StoreResolver, StoredObject } from './object-store.ts';
 
 /** Where and how to reach the MLflow tracking server. */
 export interface MlflowConfig {
@@ -7,7 +8,12 @@ export interface MlflowConfig {
   trackingUri: string;
   token: string | null;
   fetch: typeof fetch;
+  /** Buckets the service may read: an `s3://` artifact location is read directly when its bucket is one. */
+  buckets: StoreResolver;
 }
+
+/** Where a version's artifacts are: behind the tracking server's artifact proxy, or in a bucket we read. */
+type Location = { kind: 'proxy'; root: string } | { kind: 'bucket'; store: ObjectStore; root: string };
 
 /** Registered model names and versions come from webhook bodies; only these shapes reach a URL. */
 export const MLFLOW_NAME = /^[\w .\-/]{1,256}$/;
@@ -23,12 +29,12 @@ interface ArtifactFile {
  * One registered model version's artifacts, read through the tracking server's REST API (MLflow docs,
  * "REST API": `GET /api/2.0/mlflow/model-versions/get-download-uri`, and the artifact proxy
  * `GET /api/2.0/mlflow-artifacts/artifacts?path=` to list, `GET /api/2.0/mlflow-artifacts/artifacts/<path>`
- * to download). Model versions are immutable, so the version number names the content. Its tags are the
+ * to download), or straight from an S3 bucket the service reads. Model versions are immutable, so the version number names the content. Its tags are the
  * version's tags (`POST /api/2.0/mlflow/model-versions/set-tag`): the gating mark MLflow users see.
  */
 export class MlflowStore implements ObjectStore {
   readonly bucket: string;
-  private root: Promise<string> | undefined;
+  private root: Promise<Location> | undefined;
   private sizes: Map<string, number> | undefined;
 
   constructor(
@@ -58,15 +64,22 @@ export class MlflowStore implements ObjectStore {
     return res;
   }
 
-  /** The version's artifact root inside the artifact proxy ("mlflow-artifacts:/<path>" → "<path>"). */
-  private artifactRoot(): Promise<string> {
-    this.root ??= (async () => {
+  /**
+   * Where the version's artifacts are, asked of the tracking server (it resolves models:/ and runs:/
+   * sources): "mlflow-artifacts:/<path>" through the proxy, "s3://<bucket>/<path>" directly from a bucket
+   * the service is configured for. Anything else is refused by name, never fetched.
+   */
+  private location(): Promise<Location> {
+    this.root ??= (async (): Promise<Location> => {
       const res = await this.call(`/api/2.0/mlflow/model-versions/get-download-uri?name=${encodeURIComponent(this.name)}&version=${this.version}`);
-      if (res === null) throw new Error(`MLflow has no ${this.name} version ${this.version}`);
+      if (res === null) throw new PermanentJobError(`MLflow has no ${this.name} version ${this.version}`);
       const uri = ((await res.json()) as { artifact_uri?: string }).artifact_uri ?? '';
-      const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(uri);
-      if (!m) throw new Error(`${this.name} v${this.version}: artifact URI ${uri} is not served by the tracking server's artifact proxy (s3:// sources: give the bucket to the service and use an S3 event)`);
-      return m[1]!.replace(/\/+$/, '');
+      const proxied = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(uri);
+      if (proxied) return { kind: 'proxy', root: proxied[1]!.replace(/\/+$/, '') };
+      const s3 = /^s3a?:\/\/([^/]+)\/(.*)$/.exec(uri);
+      const store = s3 ? this.config.buckets(s3[1]!) : null;
+      if (s3 && store) return { kind: 'bucket', store, root: s3[2]!.replace(/\/+$/, '') };
+      throw new PermanentJobError(`${this.name} v${this.version}: artifacts at ${uri} are neither behind the tracking server's artifact proxy nor in a bucket this service may read (BUCKETS)`);
     })();
     return this.root;
   }
@@ -83,10 +96,11 @@ export class MlflowStore implements ObjectStore {
 
   private async files(): Promise<Map<string, number>> {
     if (this.sizes) return this.sizes;
-    const root = await this.artifactRoot();
+    const where = await this.location();
     const all = new Map<string, number>();
-    await this.listDir(root, all, 0);
-    this.sizes = new Map([...all].map(([p, s]) => [p.slice(root.length + 1), s]));
+    if (where.kind === 'proxy') await this.listDir(where.root, all, 0);
+    else for (const key of await where.store.list(`${where.root}/`)) all.set(key, (await where.store.head(key))?.size ?? 0);
+    this.sizes = new Map([...all].map(([p, s]) => [p.slice(where.root.length + 1), s]));
     return this.sizes;
   }
 
@@ -101,7 +115,12 @@ export class MlflowStore implements ObjectStore {
 
   async get(key: string): Promise<StoredObject | null> {
     if (!(await this.files()).has(key)) return null;
-    const path = `${await this.artifactRoot()}/${key}`.split('/').map(encodeURIComponent).join('/');
+    const where = await this.location();
+    if (where.kind === 'bucket') {
+      const got = await where.store.get(`${where.root}/${key}`);
+      return got === null ? null : { body: got.body, etag: `v${this.version}` };
+    }
+    const path = `${where.root}/${key}`.split('/').map(encodeURIComponent).join('/');
     const res = await this.call(`/api/2.0/mlflow-artifacts/artifacts/${path}`);
     return res === null ? null : { body: new Uint8Array(await res.arrayBuffer()), etag: `v${this.version}` };
   }
