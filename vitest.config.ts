@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 
@@ -19,10 +20,16 @@ export default defineConfig({
         extends: true,
         // The Worker itself, in workerd through Miniflare: R2, Queues and tfjs on wasm from the imported module.
         plugins: [
-          cloudflareTest({
+          cloudflareTest(({ inject }) => ({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
               bindings: {
+                // moto's S3 server, started by test/worker/global-setup.ts.
+                S3_BUCKETS: 'models-s3',
+                S3_ENDPOINT: inject('s3Endpoint'),
+                S3_FORCE_PATH_STYLE: 'true',
+                AWS_ACCESS_KEY_ID: 'test',
+                AWS_SECRET_ACCESS_KEY: 'test',
                 STANDARD_WEBHOOK_SECRETS: 'whsec_dGVzdC1zZWNyZXQtZm9yLXdvcmtlcmQtdGVzdHMtb25seQ==',
                 SHAPGUARD_API_TOKEN: 'worker-test-token',
                 SCAN_MAX_EVALS: '',
@@ -32,9 +39,11 @@ export default defineConfig({
                 FIXTURE_SHARD_B64: readFileSync(`${fixture}/group1-shard1of1.bin`).toString('base64'),
               },
             },
-          }),
+          })),
         ],
-        test: { name: 'workers', include: ['test/worker/**/*.test.ts'] },
+        // As wrangler.toml's [alias]: the SDK's browser XML parser needs DOMParser, which workerd lacks.
+        resolve: { alias: { '@aws-sdk/xml-builder': resolve('node_modules/@aws-sdk/xml-builder/dist-cjs/index.js') } },
+        test: { name: 'workers', include: ['test/worker/**/*.test.ts'], globalSetup: ['test/worker/global-setup.ts'] },
       },
     ],
   },

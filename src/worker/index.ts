@@ -10,6 +10,8 @@ import { registriesFor } from '../service/registries.ts';
 import { makeScanner } from '../service/scanner.ts';
 import { isR2Event, objectsOfR2Event } from '../service/sources/r2.ts';
 import { R2Store, type R2BucketLike } from '../service/storage/r2.ts';
+import { S3Store } from '../service/storage/s3.ts';
+import { s3ClientFromEnv } from '../service/storage/s3-client.ts';
 import { TOOL_VERSION } from '../service/version.ts';
 import type { Env, QueueBatch } from './bindings.ts';
 // Workers must import wasm as a precompiled module (wrangler's CompiledWasm rule).
@@ -29,7 +31,12 @@ function runtimeFor(env: Env): Runtime {
   if (runtime) return runtime;
   const config = configFromEnv(env);
   const store = new R2Store(env.MODELS as unknown as R2BucketLike, env.MODELS_BUCKET_NAME);
-  const stores = (bucket: string) => (bucket === store.bucket ? store : null);
+  // S3 buckets named in S3_BUCKETS are read and written through @aws-sdk/client-s3 (wrangler's alias
+  // gives it an XML builder that works in workerd).
+  const s3Buckets = new Set(String(env.S3_BUCKETS ?? '').split(/[\s,]+/).filter(Boolean));
+  const s3 = s3Buckets.size > 0 ? s3ClientFromEnv(env as Record<string, string | undefined>) : null;
+  const s3Stores = new Map([...s3Buckets].map((b) => [b, new S3Store(s3!, b)]));
+  const stores = (bucket: string) => (bucket === store.bucket ? store : (s3Stores.get(bucket) ?? null));
   const scanner = makeScanner(config, TOOL_VERSION, () => initWasmBackend({ simdModule: simd }), (err) => console.error('scan internal error', String(err)));
   const deps: JobDeps = {
     config,

@@ -1,0 +1,8 @@
+// Values global setups hand to tests (vitest's provide/inject).
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** moto's S3 endpoint for the workerd tests (test/worker/global-setup.ts). */
+    s3Endpoint: string;
+  }
+}
+export {};
