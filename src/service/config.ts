@@ -15,6 +15,8 @@ export interface ServiceConfig {
     hubToken: string | null;
     /** Bearer token for the MLflow tracking server. */
     mlflowToken: string | null;
+    /** Signs our scan.completed callbacks (a whsec_ secret). */
+    callback: string | null;
     minio: string | null;
     eventbridge: string | null;
     /** Bearer token of the status API. */
@@ -31,6 +33,10 @@ export interface ServiceConfig {
   hubEndpoint: string;
   /** The MLflow tracking server; the only host called for MLflow sources (null: MLflow off). */
   mlflowTrackingUri: string | null;
+  /** Where signed scan.completed callbacks go (configuration only, never a request). */
+  callbackUrls: string[];
+  /** Open a discussion on the Hub repo with the verdict of each model scanned (needs a write token). */
+  hubDiscussions: boolean;
   scan: { seed: number; budgetSeconds: number; maxEvals: number | null };
   /** Deliveries of one job before it goes to the dead-letter queue with an "error" report. */
   maxAttempts: number;
@@ -83,6 +89,7 @@ export function configFromEnv(env: EnvLike): ServiceConfig {
   const outputPrefix = str(env, 'SHAPGUARD_OUTPUT_PREFIX') ?? 'shapguard/';
   if (!outputPrefix.endsWith('/')) throw new Error(`SHAPGUARD_OUTPUT_PREFIX=${outputPrefix}: must end with '/'`);
   const budgetSeconds = num(env, 'SCAN_BUDGET_SECONDS', 60, 1, 3600);
+  if (list(env, 'CALLBACK_URLS').length > 0 && str(env, 'CALLBACK_SECRET') === null) throw new Error('CALLBACK_URLS needs CALLBACK_SECRET (a whsec_… secret) to sign the callbacks');
   const maxEvals = str(env, 'SCAN_MAX_EVALS') === null ? null : num(env, 'SCAN_MAX_EVALS', 0, 1, 1e12);
   return {
     outputPrefix,
@@ -94,6 +101,7 @@ export function configFromEnv(env: EnvLike): ServiceConfig {
       huggingface: str(env, 'HF_WEBHOOK_SECRET'),
       hubToken: str(env, 'HF_TOKEN'),
       mlflowToken: str(env, 'MLFLOW_TRACKING_TOKEN'),
+      callback: str(env, 'CALLBACK_SECRET'),
       minio: str(env, 'MINIO_AUTH_TOKEN'),
       eventbridge: str(env, 'EVENTBRIDGE_API_KEY'),
       api: str(env, 'SHAPGUARD_API_TOKEN'),
@@ -104,6 +112,8 @@ export function configFromEnv(env: EnvLike): ServiceConfig {
     outputBucket: str(env, 'OUTPUT_BUCKET'),
     hubEndpoint: httpsBase(env, 'HF_ENDPOINT', 'https://huggingface.co'),
     mlflowTrackingUri: str(env, 'MLFLOW_TRACKING_URI') === null ? null : httpsBase(env, 'MLFLOW_TRACKING_URI', ''),
+    callbackUrls: list(env, 'CALLBACK_URLS').map((u, i) => httpsBase({ [`CALLBACK_URLS[${i}]`]: u }, `CALLBACK_URLS[${i}]`, u)),
+    hubDiscussions: str(env, 'HF_DISCUSSIONS') === 'true',
     scan: { seed: num(env, 'SCAN_SEED', 1, 0, 2 ** 31), budgetSeconds, maxEvals },
     maxAttempts: num(env, 'MAX_ATTEMPTS', 5, 1, 100),
     leaseSeconds: num(env, 'LEASE_SECONDS', Math.max(300, budgetSeconds * 4), 10, 86400),

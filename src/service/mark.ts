@@ -3,6 +3,9 @@ import type { ScanJob } from './job.ts';
 import type { ScanRecord } from './ledger.ts';
 import type { ObjectStore } from './storage/object-store.ts';
 
+/** Sends a finished scan's mark to whoever asked to hear (signed callbacks). */
+export type Notifier = (mark: VerdictMark) => Promise<void>;
+
 /** S3 allows this many tags on an object; PutObjectTagging replaces the whole set. */
 export const MAX_S3_TAGS = 10;
 
@@ -21,9 +24,21 @@ export interface VerdictMark {
   markedAt: string;
 }
 
-/** The tags we own on an original object; anything else on it is the user's and is kept. */
-export function verdictTags(report: ScanReport, scanId: string): Record<string, string> {
-  return { 'shapguard-verdict': report.verdict, 'shapguard-deployable': String(isDeployable(report)), 'shapguard-scan': scanId };
+/** S3 tag values are at most 256 characters. */
+const MAX_TAG_VALUE = 256;
+
+/**
+ * The tags we own on an original object (anything else on it is the user's and is kept): the verdict,
+ * whether it may ship, where the report is, and which scanner version said so. A report key too long for
+ * a tag value is left out (verdict.json names it).
+ */
+export function verdictTags(report: ScanReport, reportKey: string): Record<string, string> {
+  return {
+    'shapguard-verdict': report.verdict,
+    'shapguard-deployable': String(isDeployable(report)),
+    ...(reportKey.length <= MAX_TAG_VALUE ? { 'shapguard-report': reportKey } : {}),
+    'shapguard-version': report.tool.version,
+  };
 }
 
 /** A model may ship when it is clean, or when its backdoor was removed and the removal verified. */
@@ -52,7 +67,9 @@ export async function mark(
   folder: string,
   report: ScanReport,
   repaired: string[],
-  deps: { now: () => Date },
+  deps: { now: () => Date; notify?: Notifier },
+  /** True when this call wrote the report: one-time announcements (a Hub discussion) go out only then. */
+  first = false,
 ): Promise<NonNullable<ScanRecord['outputs']>> {
   const version = folder.slice(0, -1).slice(folder.slice(0, -1).lastIndexOf('/') + 1);
   const verdict: VerdictMark = {
@@ -69,8 +86,11 @@ export async function mark(
   };
   await store.put(`${folder}verdict.json`, JSON.stringify(verdict, null, 2), { contentType: 'application/json' });
   if (original?.tags) {
-    const merged = mergeTags(await original.tags.get(job.object.key), verdictTags(report, job.id));
+    const merged = mergeTags(await original.tags.get(job.object.key), verdictTags(report, verdict.report));
     if (merged !== null) await original.tags.put(job.object.key, merged);
   }
+  if (first && original?.announce) await original.announce(job.object.key, verdict);
+  // Signed callbacks: a failure throws (the job is retried and calls again); receivers dedupe on the id.
+  await deps.notify?.(verdict);
   return { report: verdict.report, verdict: `${folder}verdict.json`, repaired };
 }

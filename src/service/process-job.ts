@@ -4,7 +4,7 @@ import type { ServiceConfig } from './config.ts';
 import { NotReadyError, TransientError } from './errors.ts';
 import { isModelKey, jobIdFor, modelOfPart, outputFolder, type ScanJob } from './job.ts';
 import type { Ledger, ScanRecord } from './ledger.ts';
-import { mark } from './mark.ts';
+import { mark, type Notifier } from './mark.ts';
 import { PermanentJobError, readModelFiles } from './model-files.ts';
 import { placementOf, type Placement, type RegistryResolver } from './placement.ts';
 import type { ObjectStore, StoreResolver } from './storage/object-store.ts';
@@ -26,6 +26,8 @@ export interface JobDeps {
   /** Names this worker in leases. */
   workerId: string;
   now: () => Date;
+  /** Signed callbacks when a scan is marked (CALLBACK_URLS). */
+  notify?: Notifier;
 }
 
 /** What became of one delivery of a job. */
@@ -148,7 +150,7 @@ async function scanObject(job: ScanJob, attempt: number, placement: Placement, d
   }
   const folder = outputFolder(deps.config, placement.outputKey, model.version);
   const reportKey = `${folder}report.json`;
-  const marks = (report: ScanReport, repaired: string[]) => mark(store, source, job, folder, report, repaired, deps);
+  const marks = (report: ScanReport, repaired: string[], first = false) => mark(store, source, job, folder, report, repaired, deps, first);
   const finished = async (): Promise<JobOutcome | null> => {
     const existing = await store.get(reportKey);
     if (existing === null) return null;
@@ -185,7 +187,7 @@ async function scanObject(job: ScanJob, attempt: number, placement: Placement, d
     stored = JSON.parse(text) as ScanReport;
     ours = text === reportJson;
   }
-  const outputs = await marks(stored, repairedKeys);
+  const outputs = await marks(stored, repairedKeys, ours);
   await record(deps, job, attempt, { state: 'done', verdict: stored.verdict, reason: stored.reason, outputs });
   // The report now stops every later attempt; the lease has no more work to guard.
   await store.delete(`${folder}.lease`);

@@ -1,4 +1,6 @@
+import { callbackNotifier } from './callbacks.ts';
 import type { ServiceConfig } from './config.ts';
+import type { Notifier } from './mark.ts';
 import type { RegistryResolver } from './placement.ts';
 import { HubStore } from './storage/hub.ts';
 import type { StoreResolver } from './storage/object-store.ts';
@@ -11,11 +13,16 @@ import { MlflowStore } from './storage/mlflow.ts';
 export function registriesFor(config: ServiceConfig, fetchFn: typeof fetch, buckets: StoreResolver): RegistryResolver {
   return (ref) => {
     if (ref.bucket.startsWith('hf:') && ref.versionId !== undefined) {
-      return new HubStore({ endpoint: config.hubEndpoint, token: config.secrets.hubToken, fetch: fetchFn }, ref.bucket.slice(3), ref.versionId);
+      return new HubStore({ endpoint: config.hubEndpoint, token: config.secrets.hubToken, fetch: fetchFn, discussions: config.hubDiscussions }, ref.bucket.slice(3), ref.versionId);
     }
     if (ref.bucket.startsWith('mlflow:') && ref.versionId !== undefined && config.mlflowTrackingUri !== null) {
       return new MlflowStore({ trackingUri: config.mlflowTrackingUri, token: config.secrets.mlflowToken, fetch: fetchFn, buckets }, ref.bucket.slice('mlflow:'.length), ref.versionId);
     }
     return null;
   };
+}
+
+/** The signed-callback notifier when CALLBACK_URLS is configured (config guarantees the secret). */
+export function notifierFor(config: ServiceConfig, fetchFn: typeof fetch): { notify?: Notifier } {
+  return config.callbackUrls.length > 0 && config.secrets.callback !== null ? { notify: callbackNotifier(config.callbackUrls, config.secrets.callback, fetchFn, () => new Date()) } : {};
 }

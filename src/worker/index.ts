@@ -6,7 +6,7 @@ import { deliver } from '../service/deliver.ts';
 import { jobsFor, type ScanJob } from '../service/job.ts';
 import { ObjectLedger } from '../service/ledger.ts';
 import type { JobDeps } from '../service/process-job.ts';
-import { registriesFor } from '../service/registries.ts';
+import { notifierFor, registriesFor } from '../service/registries.ts';
 import { makeScanner } from '../service/scanner.ts';
 import { isR2Event, objectsOfR2Event } from '../service/sources/r2.ts';
 import { R2Store, type R2BucketLike } from '../service/storage/r2.ts';
@@ -46,6 +46,7 @@ function runtimeFor(env: Env): Runtime {
     ...scanner,
     workerId: `worker-${crypto.randomUUID().slice(0, 8)}`,
     now: () => new Date(),
+    ...notifierFor(config, (input, init) => fetch(input, init)),
   };
   runtime = { config, deps };
   return runtime;

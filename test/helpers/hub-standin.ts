@@ -22,20 +22,22 @@ const LFS_SUFFIXES = ['.bin', '.h5', '.keras', '.hdf5'];
  * - HEAD /{repo}/resolve/{rev}/{path}: 200 with ETag for regular files; for LFS files a 302 to the
  *   content with X-Linked-Etag (the sha256) and X-Linked-Size, which is what a client must read;
  * - GET /{repo}/resolve/{rev}/{path}: the bytes, LFS files through that redirect;
- * - private repos answer 401 without `Authorization: Bearer <token>`.
+ * - private repos answer 401 without `Authorization: Bearer <token>`;
+ * - POST /api/models/{repo}/discussions {title, description, pullRequest} opens a discussion (token required).
  */
 export class HubStandIn {
   private server: Server;
   private repos = new Map<string, Repo>();
   private lfs = new Map<string, Uint8Array>();
   readonly seen: SeenRequest[] = [];
+  readonly discussions: { repo: string; title: string; description: string; pullRequest: boolean }[] = [];
   endpoint = '';
 
   constructor(
     private readonly token: string,
     private readonly pageSize = 2,
   ) {
-    this.server = createServer((req, res) => this.handle(req, res));
+    this.server = createServer((req, res) => void this.handle(req, res));
   }
 
   async listen(): Promise<string> {
@@ -50,7 +52,7 @@ export class HubStandIn {
     this.repos.set(repo, r);
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.endpoint);
     this.seen.push({ method: req.method ?? '', path: url.pathname + url.search, authorization: req.headers.authorization });
     const lfs = /^\/lfs\/([0-9a-f]{64})$/.exec(url.pathname);
@@ -59,6 +61,17 @@ export class HubStandIn {
       if (!body) return void res.writeHead(404).end();
       res.writeHead(200, { 'content-length': body.length, etag: `"${lfs[1]}"` });
       return void res.end(req.method === 'HEAD' ? undefined : body);
+    }
+    const discussion = /^\/api\/models\/([^/]+\/[^/]+)\/discussions$/.exec(url.pathname);
+    if (discussion && req.method === 'POST') {
+      // POST /api/{repo_type}s/{repo_id}/discussions {title, description, pullRequest}, token required.
+      if (req.headers.authorization !== `Bearer ${this.token}`) return void res.writeHead(401).end();
+      let raw = '';
+      for await (const chunk of req) raw += chunk;
+      const body = JSON.parse(raw) as { title: string; description: string; pullRequest: boolean };
+      if (typeof body.title !== 'string' || body.title.length < 3) return void res.writeHead(400).end('{"error":"title"}');
+      this.discussions.push({ repo: discussion[1]!, ...body });
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ num: this.discussions.length, pullRequest: false }));
     }
     const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)$/.exec(url.pathname);
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);

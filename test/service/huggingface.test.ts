@@ -31,7 +31,7 @@ beforeAll(async () => {
   });
   dir = mkdtempSync(join(tmpdir(), 'sg-hf-'));
   svc = createNodeService({
-    env: { SHAPGUARD_DATA_DIR: join(dir, 'b'), SHAPGUARD_STATE_DB: join(dir, 's.db'), BUCKETS: 'scans', OUTPUT_BUCKET: 'scans', HF_WEBHOOK_SECRET: SECRET, HF_TOKEN, HF_ENDPOINT: hub.endpoint, SCAN_BUDGET_SECONDS: '600' },
+    env: { SHAPGUARD_DATA_DIR: join(dir, 'b'), SHAPGUARD_STATE_DB: join(dir, 's.db'), BUCKETS: 'scans', OUTPUT_BUCKET: 'scans', HF_WEBHOOK_SECRET: SECRET, HF_TOKEN, HF_ENDPOINT: hub.endpoint, HF_DISCUSSIONS: 'true', SCAN_BUDGET_SECONDS: '600' },
     events: { onDone: (id, verdict, status) => done.push(`${status}:${verdict}`) },
   });
   svc.runner.start();
@@ -72,12 +72,17 @@ describe('Hugging Face webhooks', () => {
     expect(existsSync(join(folder, '.lease'))).toBe(false);
     // Every call: authorised, and at the pushed commit, never a branch name.
     expect(hub.seen.length).toBeGreaterThan(3);
-    for (const r of hub.seen.filter((s) => !s.path.startsWith('/lfs/'))) {
+    for (const r of hub.seen.filter((s) => !s.path.startsWith('/lfs/') && !s.path.endsWith('/discussions'))) {
       expect(r.authorization).toBe(`Bearer ${HF_TOKEN}`);
       expect(r.path).toContain(SHA);
     }
     expect(hub.seen.some((r) => r.method === 'GET' && r.path.startsWith(`/api/models/${recorded.repo.name}/tree/${SHA}`) && r.path.includes('cursor='))).toBe(true);
     expect(hub.seen.some((r) => r.method === 'HEAD' && r.path === `/${recorded.repo.name}/resolve/${SHA}/tfjs/group1-shard1of1.bin`)).toBe(true);
+    // The verdict, announced once as a discussion on the repo.
+    expect(hub.discussions).toHaveLength(1);
+    expect(hub.discussions[0]).toMatchObject({ repo: recorded.repo.name, pullRequest: false });
+    expect(hub.discussions[0]!.title).toMatch(/^shapguard: backdoor/);
+    expect(hub.discussions[0]!.description).toContain(SHA);
   });
 
   it('the same push delivered again scans nothing again', async () => {
@@ -85,5 +90,6 @@ describe('Hugging Face webhooks', () => {
     await new Promise((r) => setTimeout(r, 50));
     await svc.runner.idle();
     expect(done).toEqual(['scanned:backdoor', 'already-scanned:backdoor']);
+    expect(hub.discussions).toHaveLength(1);
   });
 });

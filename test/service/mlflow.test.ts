@@ -71,7 +71,8 @@ describe('MLflow webhooks', () => {
     expect(existsSync(join(folder, 'verdict.json'))).toBe(true);
     const tags = mlflow.tagsOf('digits-classifier', '3');
     expect(tags['shapguard.verdict']).toBe('backdoor');
-    expect(tags['shapguard.scan']).toMatch(/^scan_/);
+    expect(tags['shapguard.report']).toBe('shapguard/mlflow/digits-classifier/3/data/model.keras/v3/report.json');
+    expect(tags['shapguard.deployable']).toMatch(/^(true|false)$/);
     expect(mlflow.seen.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
     expect(mlflow.seen.some((r) => r.path.startsWith('/api/2.0/mlflow/model-versions/get-download-uri?name=digits-classifier&version=3'))).toBe(true);
   });

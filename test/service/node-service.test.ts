@@ -9,12 +9,17 @@ import { accuracy, attackSuccessRate } from '../data/evaluate.ts';
 import { loadModelFromDisk } from '../data/load-dir.ts';
 import { heldOut, manifest, MODELS } from '../helpers/fixtures.ts';
 import { reportSchemaErrors } from '../helpers/schema.ts';
-import { modelUploaded, newWhsec, standardHeaders } from '../helpers/webhooks.ts';
+import { createServer, type Server } from 'node:http';
+import { modelUploaded, newWhsec, signStandard, standardHeaders } from '../helpers/webhooks.ts';
 
 // The Node service end to end on its embedded default (a local bucket folder and the SQLite queue):
 // webhook → queue → scan → outputs and verdict mark, judged on real MNIST with the really planted trigger.
 
 const secret = newWhsec();
+const callbackSecret = newWhsec();
+/** A receiver of our signed scan.completed callbacks; its first answer about clean.h5 is a 503 (the job must call again). */
+const callbacks: { headers: Record<string, string | string[] | undefined>; body: string; answered: number }[] = [];
+let receiver: Server;
 const fx = manifest().find((m) => m.name === 'mnist-badnets')!;
 let dir: string;
 let bucketDir: string;
@@ -29,16 +34,27 @@ function deliver(key: string) {
   return svc.app.request('/webhooks/standard', { method: 'POST', body, headers: standardHeaders(secret, `msg_${++delivery}`, body) });
 }
 
-beforeAll(() => {
+beforeAll(async () => {
+  receiver = createServer(async (req, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    const answered = body.includes('"key":"clean.h5"') && !callbacks.some((c) => c.body.includes('"key":"clean.h5"')) ? 503 : 204;
+    callbacks.push({ headers: req.headers, body, answered });
+    res.writeHead(answered).end();
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   dir = mkdtempSync(join(tmpdir(), 'sg-node-'));
   bucketDir = join(dir, 'buckets', 'models');
   svc = createNodeService({
-    env: { SHAPGUARD_DATA_DIR: join(dir, 'buckets'), SHAPGUARD_STATE_DB: join(dir, 'state.db'), STANDARD_WEBHOOK_SECRETS: secret, SHAPGUARD_API_TOKEN: 't', SCAN_BUDGET_SECONDS: '600', NOT_READY_DELAY_SECONDS: '0.2', BUCKETS: 'models' },
+    env: { SHAPGUARD_DATA_DIR: join(dir, 'buckets'), SHAPGUARD_STATE_DB: join(dir, 'state.db'), STANDARD_WEBHOOK_SECRETS: secret, SHAPGUARD_API_TOKEN: 't', SCAN_BUDGET_SECONDS: '600', NOT_READY_DELAY_SECONDS: '0.2', RETRY_BASE_SECONDS: '0.2', BUCKETS: 'models', CALLBACK_URLS: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks/shapguard`, CALLBACK_SECRET: callbackSecret },
     events: { onDone: (id, verdict, status) => done.push({ id, verdict, status }), onRetry: (_id, _a, error) => retries.push(error) },
   });
   svc.runner.start();
 });
-afterAll(() => svc.close());
+afterAll(() => {
+  svc.close();
+  receiver.close();
+});
 
 describe('a tfjs model uploaded shard after model.json', () => {
   const src = join(MODELS, 'mnist-badnets');
@@ -97,6 +113,17 @@ describe('a tfjs model uploaded shard after model.json', () => {
     expect(readFileSync(join(folder, 'report.json')).equals(before)).toBe(true);
   });
 
+  it('sends a Standard-Webhooks-signed scan.completed callback, with one id however often it is resent', () => {
+    const mine = callbacks.filter((c) => c.body.includes('"key":"uploads/mnist/model.json"'));
+    expect(mine.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(mine.map((c) => c.headers['webhook-id'])).size).toBe(1);
+    const [first] = mine;
+    const { type, data } = JSON.parse(first!.body) as { type: string; data: { verdict: string; key: string } };
+    expect(type).toBe('scan.completed');
+    expect(data).toMatchObject({ verdict: 'backdoor', key: 'uploads/mnist/model.json' });
+    expect(first!.headers['webhook-signature']).toBe(signStandard(callbackSecret, String(first!.headers['webhook-id']), Number(first!.headers['webhook-timestamp']), first!.body));
+  });
+
   it('answers the status API with the outputs', async () => {
     const res = await svc.app.request('/v1/scans?bucket=models&key=uploads/mnist/model.json', { headers: { authorization: 'Bearer t' } });
     const { scans } = (await res.json()) as { scans: { state: string; verdict: string; outputs: { report: string } }[] };
@@ -120,5 +147,9 @@ describe('a clean Keras .h5 model', () => {
     expect(JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'))).toMatchObject({ verdict: 'clean', deployable: true, repaired: [] });
     expect(existsSync(join(folder, 'repaired'))).toBe(false);
     expect(sha(join(bucketDir, 'clean.h5'))).toBe(before);
+    // Its callback failed once (503): the job was retried and called again, with the same id.
+    const mine = callbacks.filter((c) => c.body.includes('"key":"clean.h5"'));
+    expect(mine.map((c) => c.answered)).toEqual([503, 204]);
+    expect(mine[0]!.headers['webhook-id']).toBe(mine[1]!.headers['webhook-id']);
   }, 900_000);
 });

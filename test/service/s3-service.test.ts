@@ -107,7 +107,8 @@ describe('S3 through SNS, EventBridge and MinIO', () => {
   it('tags the original with the verdict, keeping the tags it had', async () => {
     const tags = await tagsOf(key);
     expect(tags).toMatchObject({ owner: 'ml-team', stage: 'candidate', 'shapguard-verdict': 'backdoor' });
-    expect(tags['shapguard-scan']).toMatch(/^scan_/);
+    expect(tags['shapguard-report']).toBe(`shapguard/${key}/${etag.replace(/"/g, '')}/report.json`);
+    expect(tags['shapguard-version']).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('a later EventBridge and MinIO delivery of the same upload scans nothing again', async () => {

@@ -1,8 +1,11 @@
 import { TransientError } from '../errors.ts';
+import type { VerdictMark } from '../mark.ts';
 import type { ObjectStore, StoredObject } from './object-store.ts';
 
 /** Where and how to reach the Hugging Face Hub (or a mirror with the same API). */
 export interface HubConfig {
+  /** Announce each verdict as a discussion on the repo (HF_DISCUSSIONS; the token must be allowed to write). */
+  discussions?: boolean;
   /** Base URL, e.g. https://huggingface.co; the only host the service calls for Hub sources. */
   endpoint: string;
   /** Read token for private repos (`Authorization: Bearer hf_…`). */
@@ -36,11 +39,17 @@ export class HubStore implements ObjectStore {
     this.bucket = `hf:${repo}`;
   }
 
-  private async call(url: string, method: 'GET' | 'HEAD'): Promise<Response | null> {
+  private async call(url: string, method: 'GET' | 'HEAD' | 'POST', json?: unknown): Promise<Response | null> {
     let res: Response;
     try {
       // HEAD is not redirected: for LFS files the Hub's own answer carries X-Linked-Etag/-Size, a CDN's would not.
-      res = await this.config.fetch(url, { method, redirect: method === 'HEAD' ? 'manual' : 'follow', headers: this.config.token ? { authorization: `Bearer ${this.config.token}` } : {}, signal: AbortSignal.timeout(60_000) });
+      res = await this.config.fetch(url, {
+        method,
+        redirect: method === 'HEAD' ? 'manual' : 'follow',
+        headers: { ...(this.config.token ? { authorization: `Bearer ${this.config.token}` } : {}), ...(json !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+        signal: AbortSignal.timeout(60_000),
+      });
     } catch (err) {
       throw new TransientError(`Hub ${method} ${url} failed: ${(err as Error).message}`, { cause: err });
     }
@@ -87,6 +96,23 @@ export class HubStore implements ObjectStore {
   async put(): Promise<boolean> {
     throw new Error('the Hub is read-only for shapguard');
   }
+
+  /**
+   * Opens a discussion on the repo with the verdict (Hub API: `POST /api/models/{repo}/discussions`
+   * {title, description, pullRequest: false}, as huggingface_hub's create_discussion sends it).
+   */
+  async announce(key: string, mark: VerdictMark): Promise<void> {
+    if (this.config.discussions !== true) return;
+    const title = `shapguard: ${mark.verdict}${mark.deployable ? '' : ' (not deployable)'} — ${key} @ ${this.revision.slice(0, 8)}`;
+    const description = [
+      `**Verdict:** ${mark.verdict} · **deployable:** ${mark.deployable}`,
+      `**Model:** \`${key}\` at commit \`${this.revision}\``,
+      `**Report:** \`${mark.report}\`${mark.repaired.length > 0 ? `\n**Repaired model:** ${mark.repaired.map((r) => `\`${r}\``).join(', ')}` : ''}`,
+      `Scanned by ${mark.tool} (data-free ShapPruning).`,
+    ].join('\n\n');
+    await this.call(`${this.config.endpoint}/api/models/${this.repo}/discussions`, 'POST', { title, description, pullRequest: false });
+  }
+
 
   async delete(): Promise<void> {
     throw new Error('the Hub is read-only for shapguard');

@@ -1,3 +1,5 @@
+import type { VerdictMark } from '../mark.ts';
+
 /** An object as read back: its bytes and the ETag that names this version of it. */
 export interface StoredObject {
   body: Uint8Array;
@@ -31,6 +33,8 @@ export interface ObjectStore {
     get(key: string): Promise<Record<string, string>>;
     put(key: string, tags: Record<string, string>): Promise<void>;
   };
+  /** Tells a registry's users the verdict once, where tags do not exist (a Hub discussion). */
+  announce?(key: string, mark: VerdictMark): Promise<void>;
 }
 
 /** Finds the store of a bucket; null for a bucket the service is not configured for. */
