@@ -15,6 +15,11 @@ export function exitCodeFor(verdict: Verdict): 0 | 1 | 2 | 3 {
   return verdict === 'clean' ? 0 : verdict === 'backdoor' ? 1 : verdict === 'unsupported' ? 3 : 2;
 }
 
+/** A model may ship when it is clean, or when its backdoor was removed and the removal verified (ship the repaired one). */
+export function isDeployable(report: Pick<ScanReport, 'verdict' | 'repair'>): boolean {
+  return report.verdict === 'clean' || (report.verdict === 'backdoor' && report.repair?.status === 'repaired');
+}
+
 export interface ScanConfigReport {
   seed: number;
   budgetSeconds: number;

@@ -47,10 +47,26 @@ export interface ScanOptions {
   pruning?: Partial<PruneConfig>;
 }
 
+/** A flagged target's reverse-engineered trigger, for people to look at (report.html). */
+export interface TriggerEvidence {
+  target: number;
+  /** [height, width, channels] of the model's input. */
+  shape: [number, number, number];
+  /** height × width, in [0, 1]. */
+  mask: Float32Array;
+  /** height × width × channels, in [0, 1] (the engine's unit range). */
+  pattern: Float32Array;
+  /** A synthesized input of another class, and the same with the trigger stamped on it. */
+  input: Float32Array;
+  stamped: Float32Array;
+}
+
 export interface ScanResult {
   report: ScanReport;
   /** The repaired model's files (same names as the input), only when a repair was made. */
   repaired: Map<string, Uint8Array> | null;
+  /** The flagged targets' triggers as found before any pruning (empty when nothing was flagged). */
+  evidence: TriggerEvidence[];
 }
 
 /**
@@ -142,6 +158,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
   let range = report.config.inputRange;
   const memory = report.config.memoryBudgetBytes;
   let repaired: Map<string, Uint8Array> | null = null;
+  const evidence: TriggerEvidence[] = [];
   let loaded: LoadedModel | undefined;
   let clock = now();
   const lap = (name: StageName) => {
@@ -246,6 +263,13 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     lap('detection');
 
     const flaggedTriggers = rev.triggers.filter((t) => flagged.includes(t.target));
+    for (const t of flaggedTriggers) {
+      const px = info.shape[0] * info.shape[1] * info.shape[2];
+      const i = Array.from(synth.ver.labels).findIndex((l) => l !== t.target);
+      if (i < 0) continue;
+      const one = { images: synth.ver.images.slice(i * px, (i + 1) * px), labels: Int32Array.of(synth.ver.labels[i]!), count: 1 };
+      evidence.push({ target: t.target, shape: info.shape, mask: t.mask.slice(), pattern: t.pattern.slice(), input: one.images, stamped: stampReversed(one, info.shape, t.mask, t.pattern, t.target) });
+    }
     const before = measure(info.graph, synth.ver, info.shape, flaggedTriggers, null);
     report.verification = { images: synth.ver.count, before: roundMetrics(before.metrics), after: null };
 
@@ -310,7 +334,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     loaded?.model.dispose();
   }
   report.timings.totalSeconds = (now() - t0) / 1000;
-  return { report, repaired };
+  return { report, repaired, evidence };
 }
 
 interface PruneOutcome {

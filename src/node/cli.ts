@@ -4,6 +4,7 @@ import { resolve, sep } from 'node:path';
 import { initWasmBackend } from '../core/backend.ts';
 import { exitCodeFor, type ScanReport } from '../core/report.ts';
 import { scanModel, type ScanOptions } from '../core/scan.ts';
+import { renderReportHtml } from '../core/report-html.ts';
 import { nodeWasmPath } from './wasm-path.ts';
 import { ModelTooLargeError, readModelFiles } from './read-model.ts';
 import { writeFileAtomic, writeOutputs } from './write-outputs.ts';
@@ -130,14 +131,14 @@ export async function main(argv: string[]): Promise<number> {
     readError = err instanceof ModelTooLargeError ? err.message : `cannot read ${args.model}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
     process.stderr.write(`${readError}\n`);
   }
-  const { report, repaired } = await scanModel(files, { ...args.options, entry, toolVersion: toolVersion(), onProgress: progress, onInternalError: (e) => { if (process.env.SHAPGUARD_DEBUG) console.error(e); } });
+  const { report, repaired, evidence } = await scanModel(files, { ...args.options, entry, toolVersion: toolVersion(), onProgress: progress, onInternalError: (e) => { if (process.env.SHAPGUARD_DEBUG) console.error(e); } });
   if (files.size === 0) {
     report.verdict = 'error';
     report.reason = readError ?? `cannot read ${args.model}`;
   }
   progress?.('save', 0);
   const json = JSON.stringify(report, null, 2) + '\n';
-  await writeOutputs(resolve(args.out), json, repaired);
+  await writeOutputs(resolve(args.out), json, repaired, await renderReportHtml(report, evidence));
   // The signing key comes from --sign-key <pem file> or SHAPGUARD_SIGNING_KEY (the PEM itself); never logged.
   try {
     const keyPem = args.signKey !== undefined ? await readFile(resolve(args.signKey), 'utf8') : process.env.SHAPGUARD_SIGNING_KEY;

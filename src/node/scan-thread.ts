@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ScanReport } from '../core/report.ts';
-import type { ScanOptions } from '../core/scan.ts';
+import type { ScanOptions, TriggerEvidence } from '../core/scan.ts';
 import type { ScanFn } from '../service/process-job.ts';
 import type { ScanRequest } from './scan-worker.ts';
 
-type Reply = { id: number; report: ScanReport; repaired: [string, Uint8Array][] | null } | { id: number; error: string };
+type Reply = { id: number; report: ScanReport; repaired: [string, Uint8Array][] | null; evidence: TriggerEvidence[] } | { id: number; error: string };
 
 /** The bundled worker script: beside this file in dist/, else in dist/ from the sources or a script bundle. */
 function workerScript(): string {
@@ -59,7 +59,7 @@ export class ScanThread {
       this.ensure().postMessage(request);
     });
     if ('error' in reply) throw new Error(`scan thread: ${reply.error}`);
-    return { report: reply.report, repaired: reply.repaired ? new Map(reply.repaired) : null };
+    return { report: reply.report, repaired: reply.repaired ? new Map(reply.repaired) : null, evidence: reply.evidence };
   };
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { ScanReport } from '../core/report.ts';
+import { isDeployable, type ScanReport } from '../core/report.ts';
 import type { ScanJob } from './job.ts';
 import type { ScanRecord } from './ledger.ts';
 import type { ObjectStore } from './storage/object-store.ts';
@@ -39,11 +39,6 @@ export function verdictTags(report: ScanReport, reportKey: string): Record<strin
     ...(reportKey.length <= MAX_TAG_VALUE ? { 'shapguard-report': reportKey } : {}),
     'shapguard-version': report.tool.version,
   };
-}
-
-/** A model may ship when it is clean, or when its backdoor was removed and the removal verified. */
-export function isDeployable(report: ScanReport): boolean {
-  return report.verdict === 'clean' || (report.verdict === 'backdoor' && report.repair?.status === 'repaired');
 }
 
 /**

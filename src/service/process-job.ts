@@ -1,5 +1,6 @@
 import type { ScanResult } from '../core/scan.ts';
 import type { ScanReport } from '../core/report.ts';
+import { renderReportHtml } from '../core/report-html.ts';
 import type { ServiceConfig } from './config.ts';
 import { NotReadyError, TransientError } from './errors.ts';
 import { isModelKey, jobIdFor, modelOfPart, outputFolder, type ScanJob } from './job.ts';
@@ -169,12 +170,14 @@ async function scanObject(job: ScanJob, attempt: number, placement: Placement, d
     await store.delete(`${folder}.lease`);
     return meanwhile;
   }
-  const { report, repaired } = await deps.scan(model.files, model.entry);
+  const { report, repaired, evidence } = await deps.scan(model.files, model.entry);
   const repairedKeys: string[] = [];
   for (const [name, bytes] of repaired ?? []) {
     await writeRepaired(store, `${folder}repaired/${name}`, bytes);
     repairedKeys.push(`${folder}repaired/${name}`);
   }
+  // The human-readable page, before the report: a visible report.json means report.html is there too.
+  await store.put(`${folder}report.html`, await renderReportHtml(report, evidence), { contentType: 'text/html; charset=utf-8' });
   let stored = report;
   let ours = true;
   const reportJson = JSON.stringify(report, null, 2);

@@ -1,12 +1,14 @@
 // `pretest`: the Debian packages the test suite needs, installed by the project itself so a fresh
-// machine passes: python3-h5py (an HDF5 reader independent of ours, run with /usr/bin/python3) and
-// dataset-fashion-mnist (real Fashion-MNIST for the genuine Keras models). Installs only as root.
+// machine passes: python3-h5py (an HDF5 reader independent of ours, run with /usr/bin/python3),
+// dataset-fashion-mnist (real Fashion-MNIST for the genuine Keras models) and chromium (report.html is
+// checked in a real headless browser). Installs only as root.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const needs = [];
 if (spawnSync('/usr/bin/python3', ['-c', 'import h5py'], { stdio: 'ignore' }).status !== 0) needs.push('python3-h5py');
 if (!existsSync('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz')) needs.push('dataset-fashion-mnist');
+if (!existsSync('/usr/bin/chromium')) needs.push('chromium');
 
 if (needs.length > 0) {
   if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {

@@ -50,7 +50,7 @@ describe('the Lambda bundle', () => {
   it('scans the object of a recorded S3 → Lambda event and writes the outputs back to S3', async () => {
     expect(await invoke(recorded('s3-put.json'))).toEqual({ batchItemFailures: [] });
     const out = await keys('shapguard/lambda/clean model.h5/');
-    expect(out.map((k) => k.slice(k.lastIndexOf('/') + 1)).sort()).toEqual(['report.json', 'verdict.json']);
+    expect(out.map((k) => k.slice(k.lastIndexOf('/') + 1)).sort()).toEqual(['report.html', 'report.json', 'verdict.json']);
     const report = JSON.parse(await (await direct.send(new GetObjectCommand({ Bucket: 'models', Key: out.find((k) => k.endsWith('report.json'))! }))).Body!.transformToString());
     expect(report.verdict).toBe('clean');
     expect(report.backend).toMatchObject({ name: 'wasm', simd: true });

@@ -78,7 +78,7 @@ it('a job accepted before a SIGKILL mid-scan completes once after the restart', 
   }
   expect(s).toMatchObject({ state: 'done', attempts: 2, verdict: 'backdoor' });
   expect(readdirSync(outputs)).toEqual([version]);
-  expect(readdirSync(join(outputs, version!)).sort()).toEqual(['repaired', 'report.json', 'verdict.json']);
+  expect(readdirSync(join(outputs, version!)).sort()).toEqual(['repaired', 'report.html', 'report.json', 'verdict.json']);
   expect(JSON.parse(readFileSync(join(outputs, version!, 'report.json'), 'utf8')).verdict).toBe('backdoor');
   expect(logs.match(/"msg":"job done"/g)).toHaveLength(1);
 }, 900_000);

@@ -97,7 +97,7 @@ describe('S3 through SNS, EventBridge and MinIO', () => {
 
   it('writes the repaired .h5, the report and verdict.json under the output prefix; the original keeps its ETag', async () => {
     const folder = `shapguard/${key}/${etag.replace(/"/g, '')}/`;
-    expect((await keysUnder(folder)).sort()).toEqual([`${folder}repaired/mnist-badnets.h5`, `${folder}report.json`, `${folder}verdict.json`]);
+    expect((await keysUnder(folder)).sort()).toEqual([`${folder}repaired/mnist-badnets.h5`, `${folder}report.html`, `${folder}report.json`, `${folder}verdict.json`]);
     const report = await json(`${folder}report.json`);
     expect(report.verdict).toBe('backdoor');
     expect(report.input.format).toBe('keras-h5');
@@ -141,7 +141,7 @@ describe('faults and concurrency', () => {
     expect(proxy.pending()).toBe(0);
     expect(retries.some((r) => /TransientError: S3 GET clean\/mnist-clean-1\.h5 failed/.test(r)), retries.join('\n')).toBe(true);
     expect(events.slice(before).map((e) => e.status)).toEqual(['scanned']);
-    expect((await keysUnder(folder)).sort()).toEqual([`${folder}report.json`, `${folder}verdict.json`]);
+    expect((await keysUnder(folder)).sort()).toEqual([`${folder}report.html`, `${folder}report.json`, `${folder}verdict.json`]);
     expect((await json(`${folder}report.json`)).verdict).toBe('clean');
     expect(await json(`${folder}verdict.json`)).toMatchObject({ verdict: 'clean', deployable: true });
     // Nine user tags + three of ours would pass S3's ten: the user's tags are kept, ours left off.

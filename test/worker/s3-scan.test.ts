@@ -14,7 +14,7 @@ it('scans a model in an S3 bucket from workerd and writes outputs and merged tag
   const s3 = new S3Client({ endpoint: env.S3_ENDPOINT as string, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   const keys = ((await s3.send(new ListObjectsV2Command({ Bucket: 'models-s3', Prefix: 'shapguard/uploads/badnets.h5/' }))).Contents ?? []).map((o) => o.Key!);
   const folder = keys.find((k) => k.endsWith('/report.json'))!.replace(/report\.json$/, '');
-  expect(keys.sort()).toEqual([`${folder}repaired/badnets.h5`, `${folder}report.json`, `${folder}verdict.json`]);
+  expect(keys.sort()).toEqual([`${folder}repaired/badnets.h5`, `${folder}report.html`, `${folder}report.json`, `${folder}verdict.json`]);
   const report = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: 'models-s3', Key: keys.find((k) => k.endsWith('report.json'))! }))).Body!.transformToString());
   expect(report.verdict).toBe('backdoor');
   const tags = Object.fromEntries(((await s3.send(new GetObjectTaggingCommand({ Bucket: 'models-s3', Key: 'uploads/badnets.h5' }))).TagSet ?? []).map((t) => [t.Key, t.Value]));
