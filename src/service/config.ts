@@ -17,6 +17,8 @@ export interface ServiceConfig {
     mlflowToken: string | null;
     /** Signs our scan.completed callbacks (a whsec_ secret). */
     callback: string | null;
+    /** Ed25519 private key (PKCS#8 PEM) that signs attestation.dsse.json beside each report. */
+    signingKey: string | null;
     minio: string | null;
     eventbridge: string | null;
     /** Bearer token of the status API. */
@@ -102,6 +104,7 @@ export function configFromEnv(env: EnvLike): ServiceConfig {
       hubToken: str(env, 'HF_TOKEN'),
       mlflowToken: str(env, 'MLFLOW_TRACKING_TOKEN'),
       callback: str(env, 'CALLBACK_SECRET'),
+      signingKey: str(env, 'SHAPGUARD_SIGNING_KEY'),
       minio: str(env, 'MINIO_AUTH_TOKEN'),
       eventbridge: str(env, 'EVENTBRIDGE_API_KEY'),
       api: str(env, 'SHAPGUARD_API_TOKEN'),

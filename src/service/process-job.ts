@@ -5,6 +5,7 @@ import type { ServiceConfig } from './config.ts';
 import { NotReadyError, TransientError } from './errors.ts';
 import { isModelKey, jobIdFor, modelOfPart, outputFolder, type ScanJob } from './job.ts';
 import type { Ledger, ScanRecord } from './ledger.ts';
+import { ensureAttestation, type AttestationSigner } from './attestation.ts';
 import { mark, type Notifier } from './mark.ts';
 import { PermanentJobError, readModelFiles } from './model-files.ts';
 import { placementOf, type Placement, type RegistryResolver } from './placement.ts';
@@ -29,6 +30,8 @@ export interface JobDeps {
   now: () => Date;
   /** Signed callbacks when a scan is marked (CALLBACK_URLS). */
   notify?: Notifier;
+  /** Signs attestation.dsse.json beside each report (SHAPGUARD_SIGNING_KEY). */
+  sign?: AttestationSigner;
 }
 
 /** What became of one delivery of a job. */
@@ -156,6 +159,7 @@ async function scanObject(job: ScanJob, attempt: number, placement: Placement, d
     const existing = await store.get(reportKey);
     if (existing === null) return null;
     const report = JSON.parse(decoder.decode(existing.body)) as ScanReport;
+    if (deps.sign) await ensureAttestation(store, folder, existing.body, report, deps.sign);
     const outputs = await marks(report, await store.list(`${folder}repaired/`));
     await record(deps, job, attempt, { state: 'done', verdict: report.verdict, reason: report.reason, outputs });
     return { status: 'already-scanned', verdict: report.verdict, folder };
@@ -181,6 +185,7 @@ async function scanObject(job: ScanJob, attempt: number, placement: Placement, d
   let stored = report;
   let ours = true;
   const reportJson = JSON.stringify(report, null, 2);
+  let storedBytes = new TextEncoder().encode(reportJson);
   if (!(await store.put(reportKey, reportJson, { createOnly: true, contentType: 'application/json' }))) {
     // A report is there already: ours from a write whose answer was lost (the connection cut after the
     // server stored it), or another worker's whose lease ran out under it. The stored one stands.
@@ -188,8 +193,10 @@ async function scanObject(job: ScanJob, attempt: number, placement: Placement, d
     if (theirs === null) throw new TransientError('report.json refused as existing but cannot be read');
     const text = decoder.decode(theirs.body);
     stored = JSON.parse(text) as ScanReport;
+    storedBytes = theirs.body as Uint8Array<ArrayBuffer>;
     ours = text === reportJson;
   }
+  if (deps.sign) await ensureAttestation(store, folder, storedBytes, stored, deps.sign);
   const outputs = await marks(stored, repairedKeys, ours);
   await record(deps, job, attempt, { state: 'done', verdict: stored.verdict, reason: stored.reason, outputs });
   // The report now stops every later attempt; the lease has no more work to guard.

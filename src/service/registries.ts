@@ -1,3 +1,4 @@
+import { attestationSigner, type AttestationSigner } from './attestation.ts';
 import { callbackNotifier } from './callbacks.ts';
 import type { ServiceConfig } from './config.ts';
 import type { Notifier } from './mark.ts';
@@ -22,7 +23,13 @@ export function registriesFor(config: ServiceConfig, fetchFn: typeof fetch, buck
   };
 }
 
-/** The signed-callback notifier when CALLBACK_URLS is configured (config guarantees the secret). */
-export function notifierFor(config: ServiceConfig, fetchFn: typeof fetch): { notify?: Notifier } {
-  return config.callbackUrls.length > 0 && config.secrets.callback !== null ? { notify: callbackNotifier(config.callbackUrls, config.secrets.callback, fetchFn, () => new Date()) } : {};
+/**
+ * What a finished scan sends out besides its outputs: signed callbacks when CALLBACK_URLS is configured
+ * (config guarantees the secret), and an attestation when SHAPGUARD_SIGNING_KEY is.
+ */
+export function notifierFor(config: ServiceConfig, fetchFn: typeof fetch): { notify?: Notifier; sign?: AttestationSigner } {
+  return {
+    ...(config.callbackUrls.length > 0 && config.secrets.callback !== null ? { notify: callbackNotifier(config.callbackUrls, config.secrets.callback, fetchFn, () => new Date()) } : {}),
+    ...(config.secrets.signingKey !== null ? { sign: attestationSigner(config.secrets.signingKey) } : {}),
+  };
 }

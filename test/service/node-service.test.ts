@@ -10,6 +10,9 @@ import { loadModelFromDisk } from '../data/load-dir.ts';
 import { heldOut, manifest, MODELS } from '../helpers/fixtures.ts';
 import { reportSchemaErrors } from '../helpers/schema.ts';
 import { createServer, type Server } from 'node:http';
+import { generateKeyPairSync } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { modelUploaded, newWhsec, signStandard, standardHeaders } from '../helpers/webhooks.ts';
 
 // The Node service end to end on its embedded default (a local bucket folder and the SQLite queue):
@@ -17,6 +20,7 @@ import { modelUploaded, newWhsec, signStandard, standardHeaders } from '../helpe
 
 const secret = newWhsec();
 const callbackSecret = newWhsec();
+const signing = generateKeyPairSync('ed25519', { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
 /** A receiver of our signed scan.completed callbacks; its first answer about clean.h5 is a 503 (the job must call again). */
 const callbacks: { headers: Record<string, string | string[] | undefined>; body: string; answered: number }[] = [];
 let receiver: Server;
@@ -46,7 +50,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sg-node-'));
   bucketDir = join(dir, 'buckets', 'models');
   svc = createNodeService({
-    env: { SHAPGUARD_DATA_DIR: join(dir, 'buckets'), SHAPGUARD_STATE_DB: join(dir, 'state.db'), STANDARD_WEBHOOK_SECRETS: secret, SHAPGUARD_API_TOKEN: 't', SCAN_BUDGET_SECONDS: '600', NOT_READY_DELAY_SECONDS: '0.2', RETRY_BASE_SECONDS: '0.2', BUCKETS: 'models', CALLBACK_URLS: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks/shapguard`, CALLBACK_SECRET: callbackSecret },
+    env: { SHAPGUARD_DATA_DIR: join(dir, 'buckets'), SHAPGUARD_STATE_DB: join(dir, 'state.db'), STANDARD_WEBHOOK_SECRETS: secret, SHAPGUARD_API_TOKEN: 't', SCAN_BUDGET_SECONDS: '600', NOT_READY_DELAY_SECONDS: '0.2', RETRY_BASE_SECONDS: '0.2', BUCKETS: 'models', CALLBACK_URLS: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks/shapguard`, CALLBACK_SECRET: callbackSecret, SHAPGUARD_SIGNING_KEY: signing.privateKey },
     events: { onDone: (id, verdict, status) => done.push({ id, verdict, status }), onRetry: (_id, _a, error) => retries.push(error) },
   });
   svc.runner.start();
@@ -122,6 +126,16 @@ describe('a tfjs model uploaded shard after model.json', () => {
     expect(type).toBe('scan.completed');
     expect(data).toMatchObject({ verdict: 'backdoor', key: 'uploads/mnist/model.json' });
     expect(first!.headers['webhook-signature']).toBe(signStandard(callbackSecret, String(first!.headers['webhook-id']), Number(first!.headers['webhook-timestamp']), first!.body));
+  });
+
+  it('signs an attestation beside the report that `shapguard verify` accepts for the upload and the report', () => {
+    writeFileSync(join(dir, 'public.pem'), signing.publicKey);
+    const verify = (report: string) =>
+      spawnSync(process.execPath, ['dist/cli.mjs', 'verify', join(folder, 'attestation.dsse.json'), '--key', join(dir, 'public.pem'), '--model', join(bucketDir, 'uploads/mnist/model.json'), '--report', report], { encoding: 'utf8' });
+    const ok = verify(join(folder, 'report.json'));
+    expect(ok.status, ok.stderr + ok.stdout).toBe(0);
+    writeFileSync(join(dir, 'tampered.json'), readFileSync(join(folder, 'report.json'), 'utf8').replace('"backdoor"', '"clean"'));
+    expect(verify(join(dir, 'tampered.json')).status).not.toBe(0);
   });
 
   it('answers the status API with the outputs', async () => {

@@ -43,6 +43,10 @@ describe('the Worker in workerd', () => {
     const mark = JSON.parse((await text(await env.MODELS.get(keys.find((k) => k.endsWith('/verdict.json'))!)))!);
     expect(mark).toMatchObject({ verdict: 'backdoor', bucket: 'shapguard-models', key: recorded.object.key });
     expect(keys.some((k) => k.endsWith('/.lease'))).toBe(false);
+    // report.html rendered inside workerd, trigger PNGs included.
+    const page = await text(await env.MODELS.get(keys.find((k) => k.endsWith('/report.html'))!));
+    expect(page).toContain('id="verdict">backdoor</div>');
+    expect(page!.match(/src="data:image\/png;base64,/g)).toHaveLength(4);
     expect(await text(await env.MODELS.get(recorded.object.key))).toBe(env.FIXTURE_MODEL_JSON);
 
     // The same event again (Queues deliver at least once): acknowledged without a second scan.
