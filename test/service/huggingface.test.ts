@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeService, type NodeService } from '../../src/node/service.ts';
 import { HubStandIn } from '../helpers/hub-standin.ts';
+import { reportSchemaErrors } from '../helpers/schema.ts';
 
 // Hugging Face Hub webhooks → the repo's models at the pushed commit, read through a local stand-in of the
 // Hub API (test/helpers/hub-standin.ts documents the endpoints) → scanned → outputs in OUTPUT_BUCKET.
@@ -66,7 +67,9 @@ describe('Hugging Face webhooks', () => {
     const base = join(dir, 'b/scans/shapguard/huggingface', recorded.repo.name, 'tfjs/model.json');
     const [version] = readdirSync(base);
     const folder = join(base, version!);
-    expect(JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8')).verdict).toBe('backdoor');
+    const report = JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8'));
+    expect(reportSchemaErrors(report)).toEqual([]);
+    expect(report.verdict).toBe('backdoor');
     expect(readdirSync(join(folder, 'repaired')).sort()).toEqual(['group1-shard1of1.bin', 'model.json']);
     expect(JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'))).toMatchObject({ bucket: `hf:${recorded.repo.name}`, key: 'tfjs/model.json' });
     expect(existsSync(join(folder, '.lease'))).toBe(false);

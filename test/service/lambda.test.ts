@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { createHandler as CreateHandler, LambdaEvent } from '../../src/lambda/handler.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { startMoto } from '../helpers/moto.ts';
+import { reportSchemaErrors } from '../helpers/schema.ts';
 
 // The deployable Lambda bundle (npm run build:lambda → dist/lambda/index.mjs with the .wasm files beside
 // it) invoked with the recorded S3 → Lambda and S3 → SQS → Lambda events, on moto's S3 behind the fault proxy.
@@ -52,6 +53,7 @@ describe('the Lambda bundle', () => {
     const out = await keys('shapguard/lambda/clean model.h5/');
     expect(out.map((k) => k.slice(k.lastIndexOf('/') + 1)).sort()).toEqual(['report.html', 'report.json', 'verdict.json']);
     const report = JSON.parse(await (await direct.send(new GetObjectCommand({ Bucket: 'models', Key: out.find((k) => k.endsWith('report.json'))! }))).Body!.transformToString());
+    expect(reportSchemaErrors(report)).toEqual([]);
     expect(report.verdict).toBe('clean');
     expect(report.backend).toMatchObject({ name: 'wasm', simd: true });
   }, 900_000);

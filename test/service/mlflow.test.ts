@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeService, type NodeService } from '../../src/node/service.ts';
 import { MlflowStandIn } from '../helpers/mlflow-standin.ts';
 import { signStandard } from '../helpers/webhooks.ts';
+import { reportSchemaErrors } from '../helpers/schema.ts';
 
 // MLflow model-registry webhooks → the version's artifacts through a local stand-in of the tracking
 // server's REST API → scanned → outputs in OUTPUT_BUCKET and the verdict set as model-version tags.
@@ -66,7 +67,9 @@ describe('MLflow webhooks', () => {
     await svc.runner.idle();
     expect(done).toEqual(['scanned:backdoor']);
     const folder = join(dir, 'b/scans/shapguard/mlflow/digits-classifier/3/data/model.keras/v3');
-    expect(JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8')).input.format).toBe('keras-zip');
+    const report = JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8'));
+    expect(reportSchemaErrors(report)).toEqual([]);
+    expect(report.input.format).toBe('keras-zip');
     expect(readdirSync(join(folder, 'repaired'))).toEqual(['model.keras']);
     expect(existsSync(join(folder, 'verdict.json'))).toBe(true);
     const tags = mlflow.tagsOf('digits-classifier', '3');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freePort } from '../helpers/moto.ts';
 import { modelUploaded, newWhsec, standardHeaders } from '../helpers/webhooks.ts';
+import { reportSchemaErrors } from '../helpers/schema.ts';
 
 // `npm start`'s server as a real process, killed with SIGKILL in the middle of a scan and started again on
 // the same state: the accepted job must complete, once.
@@ -79,6 +80,8 @@ it('a job accepted before a SIGKILL mid-scan completes once after the restart', 
   expect(s).toMatchObject({ state: 'done', attempts: 2, verdict: 'backdoor' });
   expect(readdirSync(outputs)).toEqual([version]);
   expect(readdirSync(join(outputs, version!)).sort()).toEqual(['repaired', 'report.html', 'report.json', 'verdict.json']);
-  expect(JSON.parse(readFileSync(join(outputs, version!, 'report.json'), 'utf8')).verdict).toBe('backdoor');
+  const report = JSON.parse(readFileSync(join(outputs, version!, 'report.json'), 'utf8'));
+  expect(reportSchemaErrors(report)).toEqual([]);
+  expect(report.verdict).toBe('backdoor');
   expect(logs.match(/"msg":"job done"/g)).toHaveLength(1);
 }, 900_000);

@@ -157,7 +157,9 @@ describe('a clean Keras .h5 model', () => {
     const [version] = readdirSync(join(bucketDir, 'shapguard/clean.h5'));
     const folder = join(bucketDir, 'shapguard/clean.h5', version!);
     expect(version).toBe(createHash('md5').update(readFileSync(join(bucketDir, 'clean.h5'))).digest('hex'));
-    expect(JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8')).verdict).toBe('clean');
+    const report = JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8'));
+    expect(reportSchemaErrors(report)).toEqual([]);
+    expect(report.verdict).toBe('clean');
     expect(JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'))).toMatchObject({ verdict: 'clean', deployable: true, repaired: [] });
     expect(existsSync(join(folder, 'repaired'))).toBe(false);
     expect(sha(join(bucketDir, 'clean.h5'))).toBe(before);

@@ -8,6 +8,7 @@ import { S3Store } from '../../src/service/storage/s3.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { startMoto } from '../helpers/moto.ts';
 import { CERT_URL, makeSigningCert, s3Event, snsNotification, TOPIC } from '../helpers/sns.ts';
+import { reportSchemaErrors } from '../helpers/schema.ts';
 
 // The Node service on S3: moto's S3-protocol server on 127.0.0.1 (it enforces If-None-Match), reached
 // through a TCP proxy that injects 5xx answers, stalls and cut connections. Deliveries come as SNS,
@@ -99,6 +100,7 @@ describe('S3 through SNS, EventBridge and MinIO', () => {
     const folder = `shapguard/${key}/${etag.replace(/"/g, '')}/`;
     expect((await keysUnder(folder)).sort()).toEqual([`${folder}repaired/mnist-badnets.h5`, `${folder}report.html`, `${folder}report.json`, `${folder}verdict.json`]);
     const report = await json(`${folder}report.json`);
+    expect(reportSchemaErrors(report)).toEqual([]);
     expect(report.verdict).toBe('backdoor');
     expect(report.input.format).toBe('keras-h5');
     expect((await direct.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).ETag).toBe(etag);
@@ -143,6 +145,7 @@ describe('faults and concurrency', () => {
     expect(events.slice(before).map((e) => e.status)).toEqual(['scanned']);
     expect((await keysUnder(folder)).sort()).toEqual([`${folder}report.html`, `${folder}report.json`, `${folder}verdict.json`]);
     expect((await json(`${folder}report.json`)).verdict).toBe('clean');
+    expect(reportSchemaErrors(await json(`${folder}report.json`))).toEqual([]);
     expect(await json(`${folder}verdict.json`)).toMatchObject({ verdict: 'clean', deployable: true });
     // Nine user tags + three of ours would pass S3's ten: the user's tags are kept, ours left off.
     expect(await tagsOf(key)).toEqual(userTags);
@@ -185,6 +188,7 @@ describe('faults and concurrency', () => {
     expect(svc.state.counts()).toMatchObject({ dead: 1 });
     const folder = `shapguard/${key}/${etag.replace(/"/g, '')}/`;
     const report = await json(`${folder}report.json`);
+    expect(reportSchemaErrors(report)).toEqual([]);
     expect(report.verdict).toBe('error');
     expect(report.reason).toMatch(/gave up after 2 attempts/);
     expect(await json(`${folder}verdict.json`)).toMatchObject({ verdict: 'error', deployable: false });
