@@ -1,4 +1,5 @@
-import type { ModelDigest } from './digest.ts';
+import { sha256Hex, type ModelDigest } from './digest.ts';
+import { toBase64 } from './encoding.ts';
 import { ShapguardError } from './errors.ts';
 import type { ScanReport } from './report.ts';
 
@@ -25,23 +26,12 @@ export interface Envelope {
 const PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 const encoder = new TextEncoder();
 
-function b64(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-}
-
 function unb64(text: string, what: string): Uint8Array {
   try {
     return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
   } catch {
     throw new ShapguardError('input', `the attestation's ${what} is not valid base64`);
   }
-}
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const copy = new Uint8Array(bytes);
-  return Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', copy)), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** DSSE's pre-authentication encoding: what is actually signed, binding the payload to its type. */
@@ -61,7 +51,7 @@ function pae(payload: Uint8Array): Uint8Array {
 export async function buildStatement(report: ScanReport, reportBytes: Uint8Array, repaired: ModelDigest | null): Promise<Statement> {
   const subject: Statement['subject'] = [];
   for (const f of report.input?.digest.files ?? []) subject.push({ name: `model/${f.path}`, digest: { sha256: f.sha256 } });
-  subject.push({ name: 'report.json', digest: { sha256: await sha256(reportBytes) } });
+  subject.push({ name: 'report.json', digest: { sha256: await sha256Hex(reportBytes) } });
   for (const f of repaired?.files ?? []) subject.push({ name: `repaired/${f.path}`, digest: { sha256: f.sha256 } });
   const config = encoder.encode(JSON.stringify(report.config));
   const clean = report.verdict === 'clean';
@@ -74,7 +64,7 @@ export async function buildStatement(report: ScanReport, reportBytes: Uint8Array
       configuration: [
         {
           name: 'shapguard-scan-config',
-          digest: { sha256: await sha256(config) },
+          digest: { sha256: await sha256Hex(config) },
           annotations: { verdict: report.verdict, reason: report.reason, tool: report.tool, libraries: report.libraries, config: report.config, flagged: report.detection?.flagged ?? [], repair: report.repair?.status ?? null },
         },
       ],
@@ -93,14 +83,14 @@ export async function publicKeyOf(privateKey: CryptoKey): Promise<CryptoKey> {
 
 /** The key id: sha256 of the raw public key, so a verifier can tell which key signed. */
 export async function keyId(publicKey: CryptoKey): Promise<string> {
-  return sha256(new Uint8Array(await crypto.subtle.exportKey('raw', publicKey)));
+  return sha256Hex(new Uint8Array(await crypto.subtle.exportKey('raw', publicKey)));
 }
 
 /** Signs the statement as a DSSE envelope with an Ed25519 key (WebCrypto: Node and workerd alike). */
 export async function signStatement(statement: Statement, privateKey: CryptoKey, keyid: string): Promise<Envelope> {
   const payload = encoder.encode(JSON.stringify(statement));
   const sig = new Uint8Array(await crypto.subtle.sign('Ed25519', privateKey, new Uint8Array(pae(payload))));
-  return { payloadType: PAYLOAD_TYPE, payload: b64(payload), signatures: [{ keyid, sig: b64(sig) }] };
+  return { payloadType: PAYLOAD_TYPE, payload: toBase64(payload), signatures: [{ keyid, sig: toBase64(sig) }] };
 }
 
 /** Checks the envelope's signature with the public key and returns the statement it carries. */

@@ -1,3 +1,5 @@
+import { toHex } from './encoding.ts';
+
 /** sha256 of every file and one combined digest over the sorted lines "<relative path> <sha256>". */
 export interface ModelDigest {
   files: { path: string; sha256: string; bytes: number }[];
@@ -9,7 +11,7 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const view = new Uint8Array(bytes.byteLength);
   view.set(bytes);
   const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', view));
-  return Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('');
+  return toHex(hash);
 }
 
 /** The digest a report records for a model's files, so a reader can tie the verdict to exact bytes. */

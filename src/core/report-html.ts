@@ -1,3 +1,4 @@
+import { toBase64 } from './encoding.ts';
 import { encodePng } from './png.ts';
 import { isDeployable, type ClassReport, type ScanReport, type ShapleyReport } from './report.ts';
 import type { TriggerEvidence } from './scan.ts';
@@ -55,10 +56,7 @@ function shapleySection(report: ScanReport): string {
 }
 
 async function pngDataUrl(width: number, height: number, channels: 1 | 3, pixels: Float32Array): Promise<string> {
-  const png = await encodePng(width, height, channels, pixels);
-  let bin = '';
-  for (const b of png) bin += String.fromCharCode(b);
-  return `data:image/png;base64,${btoa(bin)}`;
+  return `data:image/png;base64,${toBase64(await encodePng(width, height, channels, pixels))}`;
 }
 
 async function triggerSection(evidence: readonly TriggerEvidence[]): Promise<string> {

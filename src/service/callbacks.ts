@@ -1,4 +1,5 @@
-import { toBase64, utf8 } from './bytes.ts';
+import { toBase64 } from '../core/encoding.ts';
+import { utf8 } from './bytes.ts';
 import { TransientError } from './errors.ts';
 import type { Notifier, VerdictMark } from './mark.ts';
 import { secretKeyBytes } from './verify/signed-webhook.ts';

@@ -1,4 +1,5 @@
-import { toHex, utf8 } from './bytes.ts';
+import { sha256Hex } from '../core/digest.ts';
+import { utf8 } from './bytes.ts';
 import type { ServiceConfig } from './config.ts';
 
 /** Where a delivery came from; also the webhook route's last segment. */
@@ -47,8 +48,7 @@ export function isModelKey(key: string, config: Pick<ServiceConfig, 'outputPrefi
  */
 export async function jobIdFor(object: ObjectRef): Promise<string> {
   const identity = [object.bucket, object.key, bareEtag(object.etag) ?? '', object.versionId ?? ''].join('\n');
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(identity)));
-  return `scan_${toHex(digest.subarray(0, 12))}`;
+  return `scan_${(await sha256Hex(utf8(identity))).slice(0, 24)}`;
 }
 
 /**

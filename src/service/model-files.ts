@@ -1,6 +1,7 @@
 import { IO_LIMITS, resolveRelative } from '../core/model-io.ts';
 import { KERAS_LIMITS } from '../core/keras/load.ts';
-import { toHex, utf8 } from './bytes.ts';
+import { sha256Hex } from '../core/digest.ts';
+import { utf8 } from './bytes.ts';
 import { NotReadyError } from './errors.ts';
 import type { ObjectStore } from './storage/object-store.ts';
 
@@ -25,8 +26,7 @@ export class PermanentJobError extends Error {
 
 async function versionOf(entryEtag: string, otherEtags: string[]): Promise<string> {
   if (otherEtags.length === 0) return entryEtag;
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(otherEtags.join('\n'))));
-  return `${entryEtag}-${toHex(digest.subarray(0, 6))}`;
+  return `${entryEtag}-${(await sha256Hex(utf8(otherEtags.join('\n')))).slice(0, 12)}`;
 }
 
 function folderOf(key: string): string {

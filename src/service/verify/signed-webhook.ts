@@ -1,4 +1,5 @@
-import { fromBase64, utf8 } from '../bytes.ts';
+import { fromBase64 } from '../../core/encoding.ts';
+import { utf8 } from '../bytes.ts';
 import { HttpError } from '../errors.ts';
 
 /** Header names of a "id.timestamp.body" HMAC-SHA256 scheme; Standard Webhooks and MLflow differ only here. */
