@@ -72,6 +72,28 @@ function parseJson(bytes: Uint8Array, entry: string): ModelJson {
   return j as ModelJson;
 }
 
+/**
+ * The weight files a model.json's manifest names (the first `limit` of them), resolved relative to the
+ * entry's folder, so a reader (disk, bucket) can fetch them before loading. Unparsable JSON and bad paths
+ * give nothing here: loading the model reports them precisely.
+ */
+export function shardPaths(entry: string, json: Uint8Array, limit = Infinity): string[] {
+  let paths: string[];
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(json)) as { weightsManifest?: { paths?: unknown }[] };
+    paths = (parsed.weightsManifest ?? []).flatMap((g) => (Array.isArray(g?.paths) ? g.paths.filter((p): p is string => typeof p === 'string') : []));
+  } catch {
+    return [];
+  }
+  return paths.slice(0, limit).flatMap((p) => {
+    try {
+      return [resolveRelative(entry, p)];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** Normalises a shard path relative to the folder of the entry, refusing anything that escapes it. */
 export function resolveRelative(entry: string, path: string): string {
   if (path.startsWith('/') || /^[a-z][a-z0-9+.-]*:/i.test(path) || path.includes('\\')) fail(`weight path "${path}" must be relative to ${entry}`);

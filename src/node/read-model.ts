@@ -1,7 +1,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { KERAS_LIMITS } from '../core/keras/load.ts';
-import { IO_LIMITS, resolveRelative } from '../core/model-io.ts';
+import { IO_LIMITS, shardPaths } from '../core/model-io.ts';
 
 /** A model file over its size cap: refused before a byte of it is read. */
 export class ModelTooLargeError extends Error {
@@ -55,20 +55,7 @@ export async function readModelFiles(modelPath: string): Promise<{ files: Map<st
   }
   const json = await readCapped(modelPath, IO_LIMITS.modelJsonBytes);
   files.set(entry, json);
-  let paths: string[];
-  try {
-    const parsed = JSON.parse(new TextDecoder().decode(json)) as { weightsManifest?: { paths?: unknown }[] };
-    paths = (parsed.weightsManifest ?? []).flatMap((g) => (Array.isArray(g?.paths) ? g.paths.filter((p): p is string => typeof p === 'string') : []));
-  } catch {
-    return { files, entry };
-  }
-  for (const p of paths) {
-    let rel: string;
-    try {
-      rel = resolveRelative(entry, p);
-    } catch {
-      continue;
-    }
+  for (const rel of shardPaths(entry, json)) {
     try {
       const s = await stat(join(dir, rel));
       if (s.isFile() && s.size <= IO_LIMITS.weightBytes) files.set(rel, new Uint8Array(await readFile(join(dir, rel))));

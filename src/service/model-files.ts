@@ -1,4 +1,4 @@
-import { IO_LIMITS, resolveRelative } from '../core/model-io.ts';
+import { IO_LIMITS, shardPaths } from '../core/model-io.ts';
 import { KERAS_LIMITS } from '../core/keras/load.ts';
 import { sha256Hex } from '../core/digest.ts';
 import { utf8 } from './bytes.ts';
@@ -57,20 +57,7 @@ export async function readModelFiles(store: ObjectStore, key: string, notReadyDe
     const files = new Map<string, Uint8Array>([['model.json', json.body]]);
     const keys = [key];
     const etags: string[] = [];
-    let paths: string[] = [];
-    try {
-      const parsed = JSON.parse(new TextDecoder().decode(json.body)) as { weightsManifest?: { paths?: unknown }[] };
-      paths = (parsed.weightsManifest ?? []).flatMap((g) => (Array.isArray(g?.paths) ? g.paths.filter((p): p is string => typeof p === 'string') : []));
-    } catch {
-      // Not JSON: the engine says so precisely in the report.
-    }
-    for (const p of paths.slice(0, IO_LIMITS.shards)) {
-      let rel: string;
-      try {
-        rel = resolveRelative('model.json', p);
-      } catch {
-        continue; // the engine reports the bad path
-      }
+    for (const rel of shardPaths('model.json', json.body, IO_LIMITS.shards)) {
       const shard = await read(store, folder + rel, IO_LIMITS.weightBytes, () => new NotReadyError(`weight shard ${folder + rel} is not uploaded yet`, notReadyDelaySeconds));
       files.set(rel, shard.body);
       keys.push(folder + rel);
