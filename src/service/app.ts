@@ -23,8 +23,8 @@ export interface AppDeps {
   fetchCert: CertFetcher;
   /** GETs an SNS SubscribeURL. */
   confirmSubscription: (url: string) => Promise<void>;
-  /** Work that may finish after the response (Workers: ctx.waitUntil). */
-  background: (work: Promise<unknown>) => void;
+  /** Work that may finish after the response (Workers: the request's ctx.waitUntil, from `c.executionCtx`). */
+  background: (work: Promise<unknown>, c: Context) => void;
   now: () => Date;
   /** Sees unexpected errors (never request bodies or secrets). */
   onError?: (err: unknown) => void;
@@ -82,6 +82,7 @@ export function createApp(deps: AppDeps): Hono {
           deps.ledger.put({ id: j.id, state: 'queued', object: j.object, via: j.via, receivedAt: j.receivedAt, updatedAt: j.receivedAt, attempts: 0, verdict: null, reason: null, outputs: null }),
         ),
       ),
+      c,
     );
     return c.json({ accepted: jobs.length, jobs: jobs.map((j) => j.id) }, 202);
   }

@@ -1,5 +1,6 @@
 import type { ExecutionContext, ExportedHandler, Request as CfRequest } from '@cloudflare/workers-types/index.ts';
 import { initWasmBackend } from '../core/backend.ts';
+import type { Hono } from 'hono';
 import { createApp } from '../service/app.ts';
 import { configFromEnv, type ServiceConfig } from '../service/config.ts';
 import { deliver } from '../service/deliver.ts';
@@ -13,6 +14,7 @@ import { R2Store, type R2BucketLike } from '../service/storage/r2.ts';
 import { S3Store } from '../service/storage/s3.ts';
 import { s3ClientFromEnv } from '../service/storage/s3-client.ts';
 import { TOOL_VERSION } from '../service/version.ts';
+import { cachingCertFetcher, subscriptionConfirmer } from '../service/verify/sns-fetch.ts';
 import type { Env, QueueBatch } from './bindings.ts';
 // Workers must import wasm as a precompiled module (wrangler's CompiledWasm rule).
 import simd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm';
@@ -22,11 +24,15 @@ export type { Env } from './bindings.ts';
 interface Runtime {
   config: ServiceConfig;
   deps: JobDeps;
+  app: Hono;
 }
 
 let runtime: Runtime | undefined;
 
-/** Config, storage and engine for this isolate; built once, since env does not change within an isolate. */
+/**
+ * Config, storage, engine and the webhook app for this isolate; built once, since env does not change
+ * within an isolate (the request's ExecutionContext reaches the app through Hono's `c.executionCtx`).
+ */
 function runtimeFor(env: Env): Runtime {
   if (runtime) return runtime;
   const config = configFromEnv(env);
@@ -38,17 +44,31 @@ function runtimeFor(env: Env): Runtime {
   const s3Stores = new Map([...s3Buckets].map((b) => [b, new S3Store(s3!, b)]));
   const stores = (bucket: string) => (bucket === store.bucket ? store : (s3Stores.get(bucket) ?? null));
   const scanner = makeScanner(config, TOOL_VERSION, () => initWasmBackend({ simdModule: simd }), (err) => console.error('scan internal error', String(err)));
+  const platformFetch: typeof fetch = (input, init) => fetch(input, init);
   const deps: JobDeps = {
     config,
     stores,
-    registry: registriesFor(config, (input, init) => fetch(input, init), stores),
+    registry: registriesFor(config, platformFetch, stores),
     ledger: new ObjectLedger(store, `${config.outputPrefix}.state/`),
     ...scanner,
     workerId: `worker-${crypto.randomUUID().slice(0, 8)}`,
     now: () => new Date(),
-    ...notifierFor(config, (input, init) => fetch(input, init)),
+    ...notifierFor(config, platformFetch),
   };
-  runtime = { config, deps };
+  const app = createApp({
+    config,
+    ledger: deps.ledger,
+    enqueue: async (jobs) => {
+      await env.JOBS.sendBatch(jobs.map((body) => ({ body, contentType: 'json' as const })));
+    },
+    // Cached per isolate: SNS rotates its signing certificates rarely.
+    fetchCert: cachingCertFetcher(platformFetch),
+    confirmSubscription: subscriptionConfirmer(platformFetch),
+    background: (work, c) => c.executionCtx.waitUntil(work),
+    now: () => new Date(),
+    onError: (err) => console.error('request failed', err instanceof Error ? err.message : String(err)),
+  });
+  runtime = { config, deps, app };
   return runtime;
 }
 
@@ -66,27 +86,8 @@ export default {
       await initWasmBackend({ simdModule: simd });
       return Response.json({ ok: true, backend: 'wasm' }) as unknown as ReturnType<NonNullable<ExportedHandler<Env>['fetch']>>;
     }
-    const { config, deps } = runtimeFor(env);
-    const app = createApp({
-      config,
-      ledger: deps.ledger,
-      enqueue: async (jobs) => {
-        await env.JOBS.sendBatch(jobs.map((body) => ({ body, contentType: 'json' as const })));
-      },
-      fetchCert: async (certUrl) => {
-        const r = await fetch(certUrl, { redirect: 'error', cf: { cacheTtl: 86400 } } as RequestInit);
-        if (!r.ok) throw new Error(`certificate fetch answered ${r.status}`);
-        return r.text();
-      },
-      confirmSubscription: async (subscribeUrl) => {
-        const r = await fetch(subscribeUrl, { redirect: 'error' });
-        if (!r.ok) throw new Error(`SubscribeURL answered ${r.status}`);
-      },
-      background: (work) => ctx.waitUntil(work),
-      now: () => new Date(),
-      onError: (err) => console.error('request failed', err instanceof Error ? err.message : String(err)),
-    });
-    return app.fetch(request as unknown as Request) as unknown as ReturnType<NonNullable<ExportedHandler<Env>['fetch']>>;
+    const { app } = runtimeFor(env);
+    return app.fetch(request as unknown as Request, env, ctx as never) as unknown as ReturnType<NonNullable<ExportedHandler<Env>['fetch']>>;
   },
 
   async queue(batch: QueueBatch, env: Env) {

@@ -1,4 +1,4 @@
-import type { CertFetcher } from '../service/verify/sns.ts';
+import type { CertFetcher } from './sns.ts';
 
 /**
  * Fetches SNS signing certificates with a per-URL cache (SNS rotates them rarely) and a timeout, so a
