@@ -7,7 +7,7 @@ import { deliver } from '../service/deliver.ts';
 import { jobsFor, type ObjectRef, type ScanJob } from '../service/job.ts';
 import { ObjectLedger } from '../service/ledger.ts';
 import type { JobDeps } from '../service/process-job.ts';
-import { notifierFor } from '../service/registries.ts';
+import { afterScanFor } from '../service/registries.ts';
 import { makeScanner } from '../service/scanner.ts';
 import { field } from '../service/sources/parse-json.ts';
 import { objectsOfS3Event } from '../service/sources/s3-event.ts';
@@ -48,7 +48,7 @@ function depsFromEnv(env: Readonly<Record<string, string | undefined>>): JobDeps
     ...makeScanner(config, TOOL_VERSION, () => initWasmBackend({ wasmPath: wasmPath() })),
     workerId: `lambda-${env.AWS_LAMBDA_LOG_STREAM_NAME ?? crypto.randomUUID()}`,
     now: () => new Date(),
-    ...notifierFor(config, fetch),
+    ...afterScanFor(config, fetch),
   };
 }
 

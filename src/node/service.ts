@@ -7,7 +7,7 @@ import { initWasmBackend } from '../core/backend.ts';
 import { createApp } from '../service/app.ts';
 import { configFromEnv, type ServiceConfig } from '../service/config.ts';
 import type { JobDeps } from '../service/process-job.ts';
-import { notifierFor, registriesFor } from '../service/registries.ts';
+import { afterScanFor, registriesFor } from '../service/registries.ts';
 import { makeScanner, scanOptions } from '../service/scanner.ts';
 import type { ObjectStore, StoreResolver } from '../service/storage/object-store.ts';
 import { S3Store } from '../service/storage/s3.ts';
@@ -81,7 +81,7 @@ export function createNodeService(options: NodeServiceOptions): NodeService {
   // them on the main thread (debugging).
   const thread = env.SHAPGUARD_SCAN_THREAD === 'off' ? null : new ScanThread(scanOptions(config, TOOL_VERSION));
   if (thread) scanner.scan = thread.scan;
-  const deps: JobDeps = { config, stores, registry: registriesFor(config, options.fetch ?? fetch, stores), ledger: state, ...scanner, workerId: nodeWorkerId(statePath), now: () => new Date(), ...notifierFor(config, options.fetch ?? fetch) };
+  const deps: JobDeps = { config, stores, registry: registriesFor(config, options.fetch ?? fetch, stores), ledger: state, ...scanner, workerId: nodeWorkerId(statePath), now: () => new Date(), ...afterScanFor(config, options.fetch ?? fetch) };
   const runner = new JobRunner(state, deps, Number(env.SHAPGUARD_CONCURRENCY ?? 1), options.events);
   const app = createApp({
     config,

@@ -1,17 +1,6 @@
-import { toBase64 } from '../core/encoding.ts';
-import { utf8 } from './bytes.ts';
 import { TransientError } from './errors.ts';
 import type { Notifier, VerdictMark } from './mark.ts';
-import { secretKeyBytes } from './verify/signed-webhook.ts';
-
-/**
- * Signs a delivery the Standard Webhooks way (HMAC-SHA256 over "id.timestamp.body"), so a receiver can
- * verify our callbacks with any Standard Webhooks library; the counterpart of verifySignedWebhook.
- */
-export async function signWebhook(secret: string, id: string, timestamp: number, body: string): Promise<string> {
-  const key = await crypto.subtle.importKey('raw', secretKeyBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  return `v1,${toBase64(new Uint8Array(await crypto.subtle.sign('HMAC', key, utf8(`${id}.${timestamp}.${body}`))))}`;
-}
+import { signWebhook } from './verify/signed-webhook.ts';
 
 /**
  * Posts `scan.completed` with the verdict mark to every configured URL, signed with CALLBACK_SECRET. The

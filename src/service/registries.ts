@@ -27,7 +27,7 @@ export function registriesFor(config: ServiceConfig, fetchFn: typeof fetch, buck
  * What a finished scan sends out besides its outputs: signed callbacks when CALLBACK_URLS is configured
  * (config guarantees the secret), and an attestation when SHAPGUARD_SIGNING_KEY is.
  */
-export function notifierFor(config: ServiceConfig, fetchFn: typeof fetch): { notify?: Notifier; sign?: AttestationSigner } {
+export function afterScanFor(config: ServiceConfig, fetchFn: typeof fetch): { notify?: Notifier; sign?: AttestationSigner } {
   return {
     ...(config.callbackUrls.length > 0 && config.secrets.callback !== null ? { notify: callbackNotifier(config.callbackUrls, config.secrets.callback, fetchFn, () => new Date()) } : {}),
     ...(config.secrets.signingKey !== null ? { sign: attestationSigner(config.secrets.signingKey) } : {}),

@@ -7,7 +7,7 @@ import { deliver } from '../service/deliver.ts';
 import { jobsFor, type ScanJob } from '../service/job.ts';
 import { ObjectLedger } from '../service/ledger.ts';
 import type { JobDeps } from '../service/process-job.ts';
-import { notifierFor, registriesFor } from '../service/registries.ts';
+import { afterScanFor, registriesFor } from '../service/registries.ts';
 import { makeScanner } from '../service/scanner.ts';
 import { isR2Event, objectsOfR2Event } from '../service/sources/r2.ts';
 import { R2Store, type R2BucketLike } from '../service/storage/r2.ts';
@@ -53,7 +53,7 @@ function runtimeFor(env: Env): Runtime {
     ...scanner,
     workerId: `worker-${crypto.randomUUID().slice(0, 8)}`,
     now: () => new Date(),
-    ...notifierFor(config, platformFetch),
+    ...afterScanFor(config, platformFetch),
   };
   const app = createApp({
     config,

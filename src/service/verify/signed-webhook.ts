@@ -1,4 +1,4 @@
-import { fromBase64 } from '../../core/encoding.ts';
+import { fromBase64, toBase64 } from '../../core/encoding.ts';
 import { utf8 } from '../bytes.ts';
 import { HttpError } from '../errors.ts';
 
@@ -28,6 +28,28 @@ export function secretKeyBytes(secret: string): Uint8Array<ArrayBuffer> {
   return utf8(secret);
 }
 
+/** What the scheme signs: `${id}.${timestamp}.` followed by the raw body. */
+function signedContent(id: string, timestamp: string, body: Uint8Array): Uint8Array<ArrayBuffer> {
+  const head = utf8(`${id}.${timestamp}.`);
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+
+function hmacKey(secret: string, usage: 'sign' | 'verify'): Promise<CryptoKey> {
+  return crypto.subtle.importKey('raw', secretKeyBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [usage]);
+}
+
+/**
+ * Signs a delivery the same way ("v1,<base64 HMAC-SHA256>"), for our own scan.completed callbacks, so a
+ * receiver verifies them with any Standard Webhooks library.
+ */
+export async function signWebhook(secret: string, id: string, timestamp: number, body: string): Promise<string> {
+  const mac = await crypto.subtle.sign('HMAC', await hmacKey(secret, 'sign'), signedContent(id, String(timestamp), utf8(body)));
+  return `v1,${toBase64(new Uint8Array(mac))}`;
+}
+
 /**
  * Verifies a delivery signed as HMAC-SHA256(secret, `${id}.${timestamp}.${rawBody}`), its signature
  * header a space-separated list of "v1,<base64>" so a sender can sign with old and new keys during a
@@ -53,9 +75,7 @@ export async function verifySignedWebhook(
   if (Math.abs(skew) > TIMESTAMP_TOLERANCE_SECONDS) {
     throw new HttpError(401, 'stale-timestamp', `${names.timestamp} is ${Math.round(Math.abs(skew))} s ${skew > 0 ? 'old' : 'in the future'} (tolerance ${TIMESTAMP_TOLERANCE_SECONDS} s)`);
   }
-  const signed = new Uint8Array(utf8(`${id}.${timestamp}.`).length + rawBody.length);
-  signed.set(utf8(`${id}.${timestamp}.`));
-  signed.set(rawBody, signed.length - rawBody.length);
+  const signed = signedContent(id, timestamp, rawBody);
   const candidates = signature.split(' ').flatMap((part) => {
     const [version, value] = part.split(',', 2);
     const bytes = version === 'v1' && value ? fromBase64(value) : null;
@@ -63,7 +83,7 @@ export async function verifySignedWebhook(
   });
   if (candidates.length === 0) throw new HttpError(401, 'bad-signature', `${names.signature} holds no v1 signature`);
   for (const secret of secrets) {
-    const key = await crypto.subtle.importKey('raw', secretKeyBytes(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    const key = await hmacKey(secret, 'verify');
     for (const candidate of candidates) {
       // subtle.verify compares in constant time.
       if (await crypto.subtle.verify('HMAC', key, candidate, signed)) return id;
