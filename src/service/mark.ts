@@ -66,7 +66,8 @@ export async function mark(
   /** True when this call wrote the report: one-time announcements (a Hub discussion) go out only then. */
   first = false,
 ): Promise<NonNullable<ScanRecord['outputs']>> {
-  const version = folder.slice(0, -1).slice(folder.slice(0, -1).lastIndexOf('/') + 1);
+  // The folder is <prefix><key>/<version>/.
+  const version = folder.split('/').at(-2)!;
   const verdict: VerdictMark = {
     verdict: report.verdict,
     deployable: isDeployable(report),

@@ -63,12 +63,23 @@ export class HubStore implements ObjectStore {
     return `${this.config.endpoint}/${this.repo}/resolve/${this.revision}/${encodePath(key)}`;
   }
 
-  async head(key: string): Promise<{ etag: string; size: number } | null> {
-    const res = await this.call(this.resolveUrl(key), 'HEAD');
-    if (res === null) return null;
-    // LFS files: the Hub names the content by X-Linked-Etag/X-Linked-Size (the body is a redirect's).
-    const etag = (res.headers.get('x-linked-etag') ?? res.headers.get('etag') ?? '').replace(/^W\//, '').replace(/"/g, '');
-    return { etag, size: Number(res.headers.get('x-linked-size') ?? res.headers.get('content-length') ?? 0) };
+  /** Answers per path; the commit is pinned, so they cannot change (a read asks HEAD before GET). */
+  private heads = new Map<string, Promise<{ etag: string; size: number } | null>>();
+
+  head(key: string): Promise<{ etag: string; size: number } | null> {
+    let head = this.heads.get(key);
+    if (head === undefined) {
+      head = this.call(this.resolveUrl(key), 'HEAD').then((res) => {
+        if (res === null) return null;
+        // LFS files: the Hub names the content by X-Linked-Etag/X-Linked-Size (the body is a redirect's).
+        const etag = (res.headers.get('x-linked-etag') ?? res.headers.get('etag') ?? '').replace(/^W\//, '').replace(/"/g, '');
+        return { etag, size: Number(res.headers.get('x-linked-size') ?? res.headers.get('content-length') ?? 0) };
+      });
+      // A failed HEAD (a fault worth a retry) is not remembered.
+      head.catch(() => this.heads.delete(key));
+      this.heads.set(key, head);
+    }
+    return head;
   }
 
   async get(key: string): Promise<StoredObject | null> {
