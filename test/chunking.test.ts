@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
 import { initWasmBackend } from '../src/core/backend.ts';
+import { bnGradients, bnMatchLoss, bnSurrogate, disposeBnGradients } from '../src/core/bn-match.ts';
 import { Budget } from '../src/core/budget.ts';
 import { loadModel } from '../src/core/load-model.ts';
 import { describeModel, type ModelInfo } from '../src/core/model-info.ts';
@@ -11,9 +13,11 @@ import { readDir, writeTinyModel } from './helpers/tiny-model.ts';
 
 // Memory-sized groups must not change the optimisation: the groups' gradients add up to the full one.
 let info: ModelInfo;
+let bnInfo: ModelInfo;
 beforeAll(async () => {
   await initWasmBackend({ wasmPath: nodeWasmPath() });
   info = describeModel((await loadModel(readDir(await writeTinyModel()), 'model.json')).model);
+  bnInfo = describeModel((await loadModel(readDir(await writeTinyModel({ bn: true })), 'model.json')).model);
 });
 
 const stage = () => new Budget(1e9, Infinity).stage(1);
@@ -37,5 +41,43 @@ describe('memory-sized groups', () => {
       expect(grouped.triggers[i]!.steps).toBe(t.steps);
       expect(maxAbs(grouped.triggers[i]!.mask, t.mask)).toBeLessThan(1e-3);
     }
+  });
+
+  it('the BatchNorm term in row groups has the gradient of the whole batch', () => {
+    const n = 10;
+    const x = tf.tensor4d(Float32Array.from({ length: n * 64 }, (_, i) => ((i * 7919) % 101) / 100), [n, 8, 8, 1]);
+    const targets = new Map(bnInfo.bn.map((s) => [s.layer, s]));
+    const tap = { tapClasses: new Set(['BatchNormalization']) };
+    const exact = tf.grad((v: tf.Tensor) => {
+      const terms: tf.Scalar[] = [];
+      bnInfo.graph.run(v, { ...tap, tap: (layer, input) => void terms.push(tf.keep(bnMatchLoss(input, targets.get(layer.name)!))) });
+      return tf.addN(terms);
+    })(x);
+    const grads = bnGradients(bnInfo, (a, g) => tf.slice(x, [a], [g]) as tf.Tensor4D, n, 3, targets);
+    const parts: tf.Tensor[] = [];
+    for (let a = 0; a < n; a += 3) {
+      const g = Math.min(3, n - a);
+      parts.push(
+        tf.grad((v: tf.Tensor) => {
+          const terms: tf.Scalar[] = [];
+          bnInfo.graph.run(v, { ...tap, tap: (layer, input) => void terms.push(tf.keep(bnSurrogate(input, grads.get(layer.name)!))) });
+          return tf.addN(terms);
+        })(tf.slice(x, [a], [g])),
+      );
+    }
+    const grouped = tf.concat(parts);
+    expect(grads.size).toBe(1);
+    expect(tf.max(tf.abs(exact)).dataSync()[0]).toBeGreaterThan(1e-4);
+    expect(maxAbs(grouped.dataSync() as Float32Array, exact.dataSync() as Float32Array)).toBeLessThan(1e-5);
+    disposeBnGradients(grads);
+    tf.dispose([x, exact, grouped, ...parts]);
+  });
+
+  it('synthesis of a BatchNorm model in row groups gives the images of one full batch', () => {
+    const cfg = { ...SYNTH_DEFAULTS, maxSteps: 15, confidence: 1.1, bn: 1 };
+    const whole = synthesize(bnInfo, [0, 1], cfg, new Rng(3), stage());
+    const grouped = synthesize(bnInfo, [0, 1], cfg, new Rng(3), stage(), 4);
+    expect(grouped.steps).toBe(whole.steps);
+    expect(maxAbs(grouped.rev.images, whole.rev.images)).toBeLessThan(1e-3);
   });
 });

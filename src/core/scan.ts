@@ -210,9 +210,8 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     // What one row of a gradient pass really holds in the wasm heap: measured at about 7-8× the sum of the
     // layer outputs (pre-activations, activations, their gradients, the optimiser's copies).
     const passRows = Math.max(1, Math.floor(memory / (rowBytes * 8)));
-    // BatchNorm-statistics matching needs its whole batch (smaller groups gave poorer images and missed
-    // the glyph backdoor), so only models without BatchNorm synthesise in memory-sized groups.
-    const synth = synthesize(info, unit, cfg.synthesis, rng.fork(1), synthStage, info.bn.length > 0 ? Infinity : passRows);
+    // Synthesis runs in memory-sized row groups; BatchNorm-statistics matching still sees the whole batch.
+    const synth = synthesize(info, unit, cfg.synthesis, rng.fork(1), synthStage, passRows);
     stageReport('synthesis', synthStage, synth.steps, synth.stoppedBy);
     lap('synthesis');
 
@@ -282,6 +281,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       report.repair = { status: 'not-needed', reason: null, pruned: [], curve: [], rounds: [], output: null };
     } else {
       report.verdict = 'backdoor';
+      progress('shapley', 0);
       const outcome = shapPrune(info, players, synth, flaggedTriggers, report, cfg, budget, rng, memory, unit, med);
       lap('shapley');
       const { choice } = outcome;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Stage, StopReason } from './budget.ts';
+import { bnGradients, bnSurrogate, disposeBnGradients } from './bn-match.ts';
 import { groupedStep } from './grouped-step.ts';
 import { logProbs, type ModelInfo } from './model-info.ts';
 import type { Rng } from './rng.ts';
@@ -72,8 +73,10 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
   const opt = tf.train.adam(cfg.learningRate);
   const bnTargets = new Map(info.bn.map((s) => [s.layer, s]));
   const bnClasses = new Set(['BatchNormalization']);
-  // Backward costs about twice the forward: a step is 3 full-forward evaluations per row.
-  const stepCost = 3 * n;
+  const useBn = cfg.bn !== 0 && info.bn.length > 0;
+  // Backward costs about twice the forward: a step is 3 full-forward evaluations per row, plus one
+  // forward for the BatchNorm statistics.
+  const stepCost = (useBn ? 4 : 3) * n;
   let steps = 0;
   let confident = 0;
   let stoppedBy: SynthResult['stoppedBy'] = 'steps';
@@ -90,7 +93,10 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
       break;
     }
     // Rows are processed in groups that fit the memory budget; each group's terms are weighted by its
-    // share of the rows, so with one group this is exactly the full-batch objective.
+    // share of the rows, so this is exactly the full-batch objective. The BatchNorm term depends on the
+    // whole batch's statistics: they are measured first, without gradients, and each group then carries a
+    // first-order surrogate whose gradient, summed over the groups, is the full batch's exact gradient.
+    const bnGrad = useBn ? bnGradients(info, (a, g) => toImage(tf.slice(z, [a, 0, 0, 0], [g, -1, -1, -1])), n, rowsPerPass, bnTargets) : null;
     const probParts: tf.Tensor[] = [];
     groupedStep(opt, [z], n, rowsPerPass, (a, g) => {
       const x = toImage(tf.slice(z, [a, 0, 0, 0], [g, -1, -1, -1]));
@@ -98,23 +104,22 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
       const y = info.graph.run(x, {
         tapClasses: bnClasses,
         tap: (layer, input) => {
-          const st = bnTargets.get(layer.name);
-          if (!st || cfg.bn === 0) return;
-          const { mean, variance } = tf.moments(input, [0, 1, 2]);
+          const gr = bnGrad?.get(layer.name);
           // The graph runs inside tidy(): keep the term past it (disposed after the step).
-          bnLosses.push(tf.keep(tf.add(tf.norm(tf.sub(mean, st.mean)), tf.norm(tf.sub(variance, st.variance))) as tf.Scalar));
+          if (gr) bnLosses.push(tf.keep(bnSurrogate(input, gr)));
         },
       });
       const lp = logProbs(info, y);
       const picked = tf.sum(tf.mul(lp, tf.slice(oneHot, [a, 0], [g, -1])), 1);
       probParts.push(tf.keep(tf.exp(picked)));
-      let loss = tf.neg(tf.mean(picked));
-      loss = tf.add(loss, tf.mul(cfg.tv, totalVariation(x)));
-      loss = tf.add(loss, tf.mul(cfg.l2, tf.mean(tf.square(x))));
+      let loss = tf.mul(tf.neg(tf.mean(picked)), g / n);
+      loss = tf.add(loss, tf.mul(cfg.tv * (g / n), totalVariation(x)));
+      loss = tf.add(loss, tf.mul(cfg.l2 * (g / n), tf.mean(tf.square(x))));
       if (bnLosses.length > 0) loss = tf.add(loss, tf.mul(cfg.bn / bnLosses.length, tf.addN(bnLosses)));
       kept.push(...bnLosses);
-      return tf.mul(loss, g / n) as tf.Scalar;
+      return loss as tf.Scalar;
     });
+    if (bnGrad) disposeBnGradients(bnGrad);
     const targetProb = tf.concat(probParts);
     tf.dispose(probParts);
     tf.dispose(kept.splice(0));
@@ -142,3 +147,4 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
   };
   return { rev: split((j) => j < cfg.revPerClass), ver: split((j) => j >= cfg.revPerClass), steps, confident, stoppedBy };
 }
+
