@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { comparableNorms, detectTargets, median } from '../src/core/detect.ts';
+import { comparableNorms, DETECT_DEFAULTS, detectTargets, median } from '../src/core/detect.ts';
 
 describe('MAD detection', () => {
   it('computes the median of odd and even lists', () => {
@@ -29,6 +29,22 @@ describe('MAD detection', () => {
     expect(out.some((c) => c.flagged)).toBe(false);
   });
 
+  it('flags a mid-sized mask only when it is a far stronger outlier', () => {
+    // A 4×4 MNIST patch reversed to 0.26 of the median at anomaly index ≈ 12 here: flagged.
+    const strong = detectTargets([50, 52, 48, 13, 51, 49, 47, 53, 50, 46]);
+    expect(strong[3]!.normRatio).toBeGreaterThan(0.25);
+    expect(strong[3]!.anomalyIndex).toBeGreaterThan(5);
+    expect(strong.filter((c) => c.flagged).map((c) => c.target)).toEqual([3]);
+    // The same ratio in a spread-out set (index ≈ 2.9, like a clean glyph class): not flagged.
+    const spread = detectTargets([30, 60, 40, 13.5, 70, 45, 55, 35, 65, 50, 58]);
+    expect(spread[3]!.normRatio).toBeGreaterThan(0.25);
+    expect(spread[3]!.anomalyIndex).toBeGreaterThan(2);
+    expect(spread[3]!.anomalyIndex).toBeLessThan(5);
+    expect(spread.some((c) => c.flagged)).toBe(false);
+    // A strong outlier above strongMaxNormRatio: not flagged.
+    expect(detectTargets([50, 50.5, 49.5, 22, 50.2, 49.8, 50.1, 49.9, 50, 50.3]).some((c) => c.flagged)).toBe(false);
+  });
+
   it('handles identical norms (MAD = 0) without flagging', () => {
     expect(detectTargets([5, 5, 5, 5]).some((c) => c.flagged)).toBe(false);
   });
@@ -50,8 +66,8 @@ describe('comparable norms after screen-then-refine', () => {
   it('removes the bias that flags a merely-refined clean class', () => {
     // Refinement shrinks every refined mask by about half; raw, the refined clean classes look small.
     const triggers = [t(5, 10, true), t(5.5, 11, true), t(6, 12, true), ...Array.from({ length: 20 }, (_, i) => t(20 + i, 20 + i, false))];
-    const raw = detectTargets(triggers.map((x) => x.norm), { anomalyThreshold: 2, maxNormRatio: 0.25, residualRatio: 0.5 });
-    const fair = detectTargets(comparableNorms(triggers), { anomalyThreshold: 2, maxNormRatio: 0.25, residualRatio: 0.5 });
+    const raw = detectTargets(triggers.map((x) => x.norm), { ...DETECT_DEFAULTS, anomalyThreshold: 2, maxNormRatio: 0.25 });
+    const fair = detectTargets(comparableNorms(triggers), { ...DETECT_DEFAULTS, anomalyThreshold: 2, maxNormRatio: 0.25 });
     expect(raw.some((c) => c.flagged)).toBe(true);
     expect(fair.some((c) => c.flagged)).toBe(false);
   });

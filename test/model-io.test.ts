@@ -34,8 +34,8 @@ describe('tfjs layers model IO', () => {
     const files = readDir(await writeTinyModel({ shards: 3 }));
     const loaded = await loadTfjsModel(files);
     const changed = prunedWeights(loaded, loaded.model, [
-      { layer: 'c2', channel: 1 },
-      { layer: 'c2', channel: 4 },
+      { layer: 'c2', channel: 1, position: null },
+      { layer: 'c2', channel: 4, position: null },
     ]);
     expect([...changed.keys()].sort()).toEqual(['c2/bias', 'c2/kernel']);
     const out = writeTfjsModel(loaded, changed);

@@ -4,7 +4,7 @@ import type { PlayerSet } from './players.ts';
 import type { CoalitionGame } from './shapley.ts';
 
 /**
- * Evaluates many channel coalitions on a fixed image batch in one tail pass: the activations entering the
+ * Evaluates many player coalitions on a fixed image batch in one tail pass: the activations entering the
  * first player layer are computed once, tiled per coalition, masked, and only the rest of the network runs.
  */
 export class TailEvaluator {
@@ -20,10 +20,11 @@ export class TailEvaluator {
     const [h, w, c] = info.shape;
     this.rows = images.length / (h * w * c);
     const x = tf.tensor4d(images, [this.rows, h, w, c]);
-    this.cached = info.graph.prefix(x, players.firstStep);
+    this.cached = players.startsAtInput ? info.graph.prefixInput(x, players.firstStep) : info.graph.prefix(x, players.firstStep);
     x.dispose();
-    // The player layer's own convolution is in the cache; only what follows runs per coalition.
-    const tailMacs = info.stepMacs.slice(players.firstStep + 1).reduce((a, b) => a + b, 0);
+    // Channel players: the player layer's own computation is in the cache, only what follows runs per
+    // coalition. Position players mask the layer's input, so the layer itself runs too.
+    const tailMacs = info.stepMacs.slice(players.startsAtInput ? players.firstStep : players.firstStep + 1).reduce((a, b) => a + b, 0);
     this.tailFraction = tailMacs / info.totalMacs;
   }
 
@@ -39,7 +40,7 @@ export class TailEvaluator {
       const tiled = new Map<number, tf.Tensor>();
       for (const [id, v] of this.cached) tiled.set(id, tf.tile(v, [R, ...Array<number>(v.rank - 1).fill(1)]));
       const masks = this.players.masks(coalitions, this.rows);
-      const y = this.info.graph.tail(tiled, this.players.firstStep, { masks });
+      const y = this.players.startsAtInput ? this.info.graph.tailFrom(tiled, this.players.firstStep, masks) : this.info.graph.tail(tiled, this.players.firstStep, masks);
       return probs(this.info, y);
     });
   }

@@ -20,6 +20,9 @@ interface Step {
   outputIndex: number;
 }
 
+/** Layers that pass their input through unchanged at inference. */
+const IDENTITY_AT_INFERENCE = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianDropout', 'GaussianNoise', 'AlphaDropout']);
+
 /** An activation stand-in that lets a layer compute its pre-activation output. */
 const LINEAR = { getClassName: () => 'linear', apply: (x: tf.Tensor) => x };
 
@@ -35,6 +38,8 @@ export type ChannelMasks = ReadonlyMap<string, tf.Tensor>;
 
 export interface RunOptions {
   masks?: ChannelMasks;
+  /** Row masks multiplied into a layer's (single) input: position players of a Dense layer. */
+  inputMasks?: ChannelMasks;
   /** Called with the input of every layer whose class is listed in `tapClasses` (BN statistics). */
   tap?: (layer: Layer, input: tf.Tensor) => void;
   tapClasses?: ReadonlySet<string>;
@@ -79,6 +84,31 @@ export class Graph {
   }
 
   /**
+   * For a Dense step fed by a Flatten of a [height, width, channels] feature map (through layers that are
+   * the identity at inference, such as Dropout), that grid; else null.
+   */
+  flattenGrid(stepIndex: number): [number, number, number] | null {
+    const step = this.steps[stepIndex]!;
+    if (step.layer.getClassName() !== 'Dense' || step.inputs.length !== 1) return null;
+    let id = step.inputs[0]!;
+    for (;;) {
+      const from = this.steps.find((s) => s.output === id);
+      if (from === undefined || from.inputs.length !== 1) return null;
+      const cls = from.layer.getClassName();
+      if (cls === 'Flatten') {
+        const cfg = from.layer.getConfig() as { dataFormat?: string };
+        const src = this.steps.find((st) => st.output === from.inputs[0]);
+        const shape = (src ? src.layer.outputShape : this.model.inputs[0]!.shape) as (number | null)[];
+        if (cfg.dataFormat === 'channelsFirst' || shape.length !== 4) return null;
+        const [, h, w, c] = shape;
+        return h && w && c ? [h, w, c] : null;
+      }
+      if (!IDENTITY_AT_INFERENCE.has(cls)) return null;
+      id = from.inputs[0]!;
+    }
+  }
+
+  /**
    * The model's own input range. The engine works on images in [0, 1] whatever the model expects, so its
    * step sizes and priors mean the same on a 0–255 model; the graph maps them on the way in.
    */
@@ -118,6 +148,28 @@ export class Graph {
     return keep;
   }
 
+  /** Runs the steps before `stepIndex` and returns every value that step and the rest still need, by id. */
+  prefixInput(x: tf.Tensor, stepIndex: number): Map<number, tf.Tensor> {
+    let keep = new Map<number, tf.Tensor>();
+    tf.tidy(() => {
+      const values = new Map<number, tf.Tensor>([[this.inputId, this.input(x)]]);
+      for (let i = 0; i < stepIndex; i++) this.runStep(this.steps[i]!, values, {});
+      keep = new Map<number, tf.Tensor>();
+      for (let i = stepIndex; i < this.steps.length; i++) {
+        for (const id of this.steps[i]!.inputs) {
+          const v = values.get(id);
+          if (v !== undefined && !keep.has(id)) keep.set(id, tf.keep(v));
+        }
+      }
+    });
+    return keep;
+  }
+
+  /** Runs the graph from step `stepIndex` itself on cached values from `prefixInput`. */
+  tailFrom(cached: ReadonlyMap<number, tf.Tensor>, stepIndex: number, opts: RunOptions = {}): tf.Tensor {
+    return this.execute(new Map(cached), stepIndex, opts);
+  }
+
   /** Runs the graph from step `stepIndex` on cached values from `prefix` (tiled as the caller needs). */
   tail(cached: ReadonlyMap<number, tf.Tensor>, stepIndex: number, opts: RunOptions = {}): tf.Tensor {
     return tf.tidy(() => {
@@ -143,10 +195,13 @@ export class Graph {
   private runStep(step: Step, values: Map<number, tf.Tensor>, opts: RunOptions): void {
     const cls = step.layer.getClassName();
     if (opts.tap && opts.tapClasses?.has(cls)) opts.tap(step.layer, values.get(step.inputs[0]!)!);
+    const inputMask = opts.inputMasks?.get(step.layer.name);
+    // The masked input is for this step alone: other steps reading the same value see it unmasked.
+    const seen = inputMask === undefined ? values : new Map(values).set(step.inputs[0]!, tf.mul(values.get(step.inputs[0]!)!, inputMask));
     if (opts.masks?.has(step.layer.name)) {
-      values.set(step.output, this.finish(step, this.applyLayer(step, values, true), opts));
+      values.set(step.output, this.finish(step, this.applyLayer(step, seen, true), opts));
     } else {
-      values.set(step.output, this.applyLayer(step, values, false));
+      values.set(step.output, this.applyLayer(step, seen, false));
     }
   }
 

@@ -3,6 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { ShapguardError } from './errors.ts';
 import { Graph } from './graph.ts';
 import { PLAYER_LAYERS } from './layers.ts';
+import type { PlayerLayer } from './players.ts';
 
 export interface BnStats {
   layer: string;
@@ -82,18 +83,27 @@ export function probs(info: ModelInfo, y: tf.Tensor): tf.Tensor2D {
   return tf.tidy(() => (info.outputsProbabilities ? y : tf.softmax(y)) as tf.Tensor2D);
 }
 
-/** Player layers: the last convolution by default, or the named Conv2D / Dense layers. */
-export function playerLayers(info: ModelInfo, names?: string[]): string[] {
+/**
+ * Player layers: by default the last Conv2D's channels and, where a Flatten feeds a Dense layer, that
+ * layer's input positions; or the named Conv2D / Dense layers (`name:positions` for position players).
+ */
+export function playerLayers(info: ModelInfo, names?: string[]): PlayerLayer[] {
   if (names && names.length > 0) {
-    for (const n of names) {
-      const step = info.graph.steps[info.graph.stepOf(n)]!;
+    const out = names.map((n): PlayerLayer => {
+      const positions = n.endsWith(':positions');
+      const layer = positions ? n.slice(0, -':positions'.length) : n;
+      const step = info.graph.steps[info.graph.stepOf(layer)]!;
       if (!PLAYER_LAYERS.has(step.layer.getClassName())) {
-        throw new ShapguardError('input', `--layers: "${n}" is a ${step.layer.getClassName()}; players must be Conv2D or Dense layers`);
+        throw new ShapguardError('input', `--layers: "${layer}" is a ${step.layer.getClassName()}; players must be Conv2D or Dense layers`);
       }
-    }
-    return [...names].sort((a, b) => info.graph.stepOf(a) - info.graph.stepOf(b));
+      return { layer, kind: positions ? 'positions' : 'channels' };
+    });
+    return out.sort((a, b) => info.graph.stepOf(a.layer) - info.graph.stepOf(b.layer));
   }
   const convs = info.graph.steps.filter((s) => s.layer.getClassName() === 'Conv2D');
   if (convs.length === 0) throw new ShapguardError('unsupported', 'the model has no Conv2D layer to take players from; name Dense layers with --layers');
-  return [convs.at(-1)!.layer.name];
+  const out: PlayerLayer[] = [{ layer: convs.at(-1)!.layer.name, kind: 'channels' }];
+  const flat = info.graph.steps.findIndex((_, i) => info.graph.flattenGrid(i) !== null);
+  if (flat >= 0 && flat > info.graph.stepOf(out[0]!.layer)) out.push({ layer: info.graph.steps[flat]!.layer.name, kind: 'positions' });
+  return out;
 }

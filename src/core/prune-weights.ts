@@ -5,12 +5,30 @@ import type { Player } from './players.ts';
 
 /**
  * New values for the weights that pruning touches: each pruned channel's kernel slice and bias set to 0,
- * which makes the layer's pre-activation output for that channel exactly 0, as the masks did.
+ * which makes the layer's pre-activation output for that channel exactly 0, as the masks did; for each
+ * pruned position, the Dense kernel's rows that read that position's features set to 0, as if its input
+ * there were 0. `grids` gives each position layer's [height, width, channels] (PlayerSet.grids).
  */
-export function prunedWeights(loaded: LoadedModel, model: tfl.LayersModel, pruned: Player[]): Map<string, Float32Array> {
+export function prunedWeights(loaded: LoadedModel, model: tfl.LayersModel, pruned: Player[], grids: ReadonlyMap<string, [number, number, number]> = new Map()): Map<string, Float32Array> {
   const changed = new Map<string, Float32Array>();
+  const read = (name: string, layerName: string) => {
+    const v = model.getLayer(layerName).weights.find((w) => w.originalName === name);
+    return (changed.get(name) ?? v!.read().dataSync().slice()) as Float32Array;
+  };
+  for (const p of pruned.filter((q) => q.position !== null)) {
+    const grid = grids.get(p.layer);
+    const kernel = model.getLayer(p.layer).weights.find((w) => w.originalName.split('/').at(-1) === 'kernel');
+    const loc = kernel && loaded.weights.find((w) => w.name === kernel.originalName);
+    if (grid === undefined || loc === undefined) throw new ShapguardError('internal', `position player ${p.layer}@${p.position!.join(',')} has no grid or kernel in the manifest`);
+    const [, w, c] = grid;
+    const units = loc.shape.at(-1)!;
+    const values = read(loc.name, p.layer);
+    const first = (p.position![0] * w + p.position![1]) * c;
+    values.fill(0, first * units, (first + c) * units);
+    changed.set(loc.name, values);
+  }
   const byLayer = new Map<string, number[]>();
-  for (const p of pruned) byLayer.set(p.layer, [...(byLayer.get(p.layer) ?? []), p.channel]);
+  for (const p of pruned) if (p.channel !== null) byLayer.set(p.layer, [...(byLayer.get(p.layer) ?? []), p.channel]);
   for (const [layerName, channels] of byLayer) {
     const layer = model.getLayer(layerName);
     for (const v of layer.weights) {
@@ -18,7 +36,7 @@ export function prunedWeights(loaded: LoadedModel, model: tfl.LayersModel, prune
       if (short !== 'kernel' && short !== 'bias') continue;
       const loc = loaded.weights.find((w) => w.name === v.originalName);
       if (loc === undefined) throw new ShapguardError('internal', `weight ${v.originalName} of layer ${layerName} is not in the manifest`);
-      const values = (changed.get(loc.name) ?? v.read().dataSync().slice()) as Float32Array;
+      const values = read(loc.name, layerName);
       const outChannels = loc.shape.at(-1)!;
       for (let i = 0; i < values.length; i++) if (channels.includes(i % outChannels)) values[i] = 0;
       changed.set(loc.name, values);

@@ -1,3 +1,4 @@
+import { playerKey } from './players.ts';
 import { toBase64 } from './encoding.ts';
 import { encodePng } from './png.ts';
 import { isDeployable, type ClassReport, type ScanReport, type ShapleyReport } from './report.ts';
@@ -44,11 +45,11 @@ function anomalySection(report: ScanReport): string {
 
 function shapleySection(report: ScanReport): string {
   if (report.shapley.length === 0) return '';
-  const pruned = new Set((report.repair?.pruned ?? []).map((p) => `${p.layer}:${p.channel}`));
+  const pruned = new Set((report.repair?.pruned ?? []).map(playerKey));
   const charts = report.shapley
     .map((s: ShapleyReport) => {
       const top = s.players.slice(0, 40);
-      const items = top.map((p) => ({ label: String(p.channel), value: p.value, highlight: pruned.has(`${p.layer}:${p.channel}`), title: `${p.layer} channel ${p.channel}: ${num(p.value, 4)}${pruned.has(`${p.layer}:${p.channel}`) ? ' — pruned' : ''}` }));
+      const items = top.map((p) => ({ label: p.position ? `@${p.position.join(',')}` : String(p.channel), value: p.value, highlight: pruned.has(playerKey(p)), title: `${p.layer} ${p.position ? `position ${p.position.join(',')}` : `channel ${p.channel}`}: ${num(p.value, 4)}${pruned.has(playerKey(p)) ? ' — pruned' : ''}` }));
       return `<h3>Target ${esc(s.target)}, round ${esc(s.round)}</h3><p>${esc(s.permutations)} permutations, ${esc(Math.round(s.evaluations))} evaluations, ${s.converged ? 'converged' : `stopped by ${esc(s.stoppedBy)}`}. Top ${top.length} of ${s.players.length} players; pruned in red.</p>${barChart(items, { id: `shapley-${s.target}-${s.round}` })}`;
     })
     .join('');

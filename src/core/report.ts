@@ -51,9 +51,14 @@ export interface ClassReport {
   flagged: boolean;
 }
 
-export interface PlayerValue {
+/** A player (see players.ts): a layer's output channel, or a position of the map a Flatten feeds into it. */
+export interface PlayerRef {
   layer: string;
-  channel: number;
+  channel: number | null;
+  position: [number, number] | null;
+}
+
+export interface PlayerValue extends PlayerRef {
   value: number;
 }
 
@@ -75,7 +80,7 @@ export interface ShapleyReport {
 export interface RoundReport {
   round: number;
   targets: number[];
-  pruned: number[];
+  pruned: PlayerRef[];
   residual: { target: number; maskNorm: number; reached: boolean }[];
 }
 

@@ -10,7 +10,7 @@ import { describeModel, playerLayers, type ModelInfo } from './model-info.ts';
 import { inferInputRange } from './input-range.ts';
 import { loadModel, modelFormat } from './load-model.ts';
 import type { LoadedModel } from './loaded-model.ts';
-import { PlayerSet } from './players.ts';
+import { disposeMasks, playerLayerName, PlayerSet } from './players.ts';
 import type { ProgressFn, StageName } from './progress.ts';
 import { choosePrune, PRUNE_DEFAULTS, type PruneConfig, type PruneResult, type TargetProbe } from './prune.ts';
 import { prunedWeights } from './prune-weights.ts';
@@ -31,7 +31,7 @@ export interface ScanOptions {
   /** Evaluation bound (full-forward row equivalents); deterministic, unlike the clock. */
   maxEvals?: number;
   inputRange?: [number, number];
-  /** Player layers; default the last Conv2D. */
+  /** Player layers (`name`, or `name:positions`); default the last Conv2D and a Flatten-fed Dense's positions. */
   layers?: string[];
   /** Bytes the scan's activations may take; sizes batches. Default fits a 128 MB Worker isolate. */
   memoryBudgetBytes?: number;
@@ -192,7 +192,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       parameters: loaded.model.countParams(),
       outputs: info.outputsProbabilities ? 'probabilities' : 'logits',
       batchNormLayers: info.bn.length,
-      playerLayers: layers,
+      playerLayers: layers.map(playerLayerName),
       players: players.size,
     };
     lap('load');
@@ -298,7 +298,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       // 6. Write the repaired model and verify it, reloaded from its own bytes, on D_ver.
       if (choice.status === 'repaired') {
         progress('verification', 0);
-        const changed = prunedWeights(loaded, loaded.model, choice.pruned.map((k) => players.players[k]!));
+        const changed = prunedWeights(loaded, loaded.model, choice.pruned.map((k) => players.players[k]!), players.grids);
         try {
           repaired = await loaded.write(changed);
         } catch (err) {
@@ -408,10 +408,10 @@ function shapPrune(
     const masks = players.masks([Uint8Array.from({ length: players.size }, (_, k) => (pruned.includes(k) ? 0 : 1))], 1);
     const checkStage = budget.stage(STAGE_SHARES.recheck);
     const again = reverseTriggers(info, synth.rev, range, cfg.triggerReverse, rng.fork(1000 + round), checkStage, { targets: flagged.map((t) => t.target), masks });
-    tf.dispose([...masks.values()]);
+    disposeMasks(masks);
     report.budget.stages.push({ name: `recheck-round-${round}`, evaluations: round6(checkStage.evaluations), steps: again.steps, stoppedBy: again.stoppedBy });
     const residual = again.triggers.filter((t) => t.reached && t.norm < cfg.detection.residualRatio * medianNorm);
-    rounds.push({ round, targets: triggers.map((t) => t.target), pruned: result.pruned, residual: again.triggers.map((t) => ({ target: t.target, maskNorm: round6(t.norm), reached: t.reached })) });
+    rounds.push({ round, targets: triggers.map((t) => t.target), pruned: result.pruned.map((k) => players.players[k]!), residual: again.triggers.map((t) => ({ target: t.target, maskNorm: round6(t.norm), reached: t.reached })) });
     triggers = residual;
   }
   clean.dispose();

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Stage, StopReason } from './budget.ts';
-import type { ChannelMasks } from './graph.ts';
+import type { RunOptions } from './graph.ts';
 import { groupedStep } from './grouped-step.ts';
 import { logProbs, type ModelInfo } from './model-info.ts';
 import type { Rng } from './rng.ts';
@@ -123,7 +123,7 @@ export function reverseTriggers(
   cfg: TriggerConfig,
   rng: Rng,
   stage: Stage,
-  scope: { targets?: number[]; masks?: ChannelMasks; rowsPerPass?: number } = {},
+  scope: { targets?: number[]; masks?: Pick<RunOptions, 'masks' | 'inputMasks'>; rowsPerPass?: number } = {},
 ): TriggerResult {
   const K = info.classes;
   const [h, w, c] = info.shape;
@@ -194,7 +194,7 @@ export function reverseTriggers(
         const x = tf.slice(X, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]);
         const onehot = tf.slice(targetOneHot, [a * rowsPerTarget, 0], [n * rowsPerTarget, -1]);
         const stamped = tf.reshape(tf.add(tf.mul(x, tf.sub(1, m)), tf.mul(m, p)), [n * rowsPerTarget, h, w, c]);
-        const lp = logProbs(info, info.graph.run(stamped, scope.masks ? { masks: scope.masks } : {}));
+        const lp = logProbs(info, info.graph.run(stamped, scope.masks ?? {}));
         const picked = tf.sum(tf.mul(lp, onehot), 1);
         const ce = tf.neg(tf.mean(tf.reshape(picked, [n, rowsPerTarget]), 1));
         const l1 = tf.sum(tf.reshape(m, [n, h * w]), 1);

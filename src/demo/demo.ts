@@ -7,6 +7,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Miniflare } from 'miniflare';
 import { unstable_getMiniflareWorkerOptions } from 'wrangler';
+import { playerKey } from '../core/players.ts';
+import type { ScanReport } from '../core/report.ts';
 
 const root = resolve('.');
 const work = join(root, '.shapguard/demo');
@@ -57,7 +59,7 @@ for (let i = 0; i < 600 && reportKey === undefined; i++) {
 }
 if (reportKey === undefined) throw new Error('no report after 5 minutes');
 const outputs = (await bucket.list({ prefix })).objects.map((o) => o.key);
-const report = JSON.parse(await (await bucket.get(reportKey))!.text());
+const report = JSON.parse(await (await bucket.get(reportKey))!.text()) as ScanReport;
 const verdictMark = JSON.parse(await (await bucket.get(outputs.find((k) => k.endsWith('/verdict.json'))!))!.text());
 
 const out = join(work, 'out');
@@ -74,7 +76,7 @@ const pct = (x: number | undefined) => (x === undefined ? '–' : `${(x * 100).t
 step(`done in ${seconds()}`);
 console.log(`  verdict            ${report.verdict} (deployable: ${verdictMark.deployable})`);
 console.log(`  backdoor target    class ${report.detection?.flagged?.join(', ') || '–'}`);
-console.log(`  repair             ${report.repair?.status}, ${report.repair?.pruned?.length ?? 0} channel(s) pruned in ${report.model?.playerLayers?.join(', ')}`);
+console.log(`  repair             ${report.repair?.status}, ${report.repair?.pruned?.length ?? 0} player(s) pruned (${report.repair?.pruned.map(playerKey).join(', ')}) of ${report.model?.playerLayers?.join(', ')}`);
 if (v) console.log(`  reversed-trigger ASR ${pct(Object.values(v.before.reversedAsr as Record<string, number>)[0])} → ${pct(v.after ? Object.values(v.after.reversedAsr as Record<string, number>)[0] : undefined)} (synthetic check; real-data results: README, Benchmarks)`);
 console.log(`  scan time          ${report.timings.totalSeconds.toFixed(1)} s, ${Math.round(report.budget.evaluationsUsed)} model evaluations, backend ${report.backend.name}${report.backend.simd ? ' SIMD' : ''}`);
 console.log(`  status API         ${JSON.stringify((status as { scans: { id: string; state: string }[] }).scans.map((s) => ({ id: s.id, state: s.state })))}`);

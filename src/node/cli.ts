@@ -1,3 +1,4 @@
+import { playerKey } from '../core/players.ts';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { resolve, sep } from 'node:path';
@@ -92,7 +93,7 @@ function summary(r: ScanReport): string {
   if (r.detection && r.detection.flagged.length > 0) lines.push(`flagged target class(es): ${r.detection.flagged.join(', ')}`);
   if (r.repair && r.repair.status !== 'not-needed') {
     lines.push(`repair: ${r.repair.status}${r.repair.reason ? ` (${r.repair.reason})` : ''}`);
-    if (r.repair.pruned.length > 0) lines.push(`pruned: ${r.repair.pruned.map((p) => `${p.layer}[${p.channel}]`).join(', ')}`);
+    if (r.repair.pruned.length > 0) lines.push(`pruned: ${r.repair.pruned.map(playerKey).join(', ')}`);
   }
   lines.push(`evaluations: ${Math.round(r.budget.evaluationsUsed)}, time: ${r.timings.totalSeconds.toFixed(1)} s`);
   return lines.join('\n');
