@@ -45,11 +45,11 @@ export interface PruneResult {
   curve: PruneStep[];
 }
 
-/** argmax per row of a [rows, K] tensor. */
+/** argmax per row of a [rows, K] tensor, which it disposes (every caller passes a fresh one). */
 function argmaxRows(t: tf.Tensor2D): Int32Array {
   const a = tf.argMax(t, 1);
   const out = a.dataSync() as Int32Array;
-  a.dispose();
+  tf.dispose([a, t]);
   return out;
 }
 

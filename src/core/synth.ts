@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Stage, StopReason } from './budget.ts';
 import { bnGradients, bnSurrogate, disposeBnGradients } from './bn-match.ts';
 import { groupedStep } from './grouped-step.ts';
+import { readAndDispose, variableFrom } from './tensors.ts';
 import { logProbs, type ModelInfo } from './model-info.ts';
 import type { Rng } from './rng.ts';
 
@@ -68,8 +69,8 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
   const n = K * per;
   const labels = Int32Array.from({ length: n }, (_, i) => Math.floor(i / per));
   const [lo, hi] = range;
-  const z = tf.variable(tf.tensor4d(Float32Array.from({ length: n * h * w * c }, () => rng.normal() * 0.5), [n, h, w, c]));
-  const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), K);
+  const z = variableFrom(tf.tensor4d(Float32Array.from({ length: n * h * w * c }, () => rng.normal() * 0.5), [n, h, w, c]));
+  const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), K));
   const opt = tf.train.adam(cfg.learningRate);
   const bnTargets = new Map(info.bn.map((s) => [s.layer, s]));
   const bnClasses = new Set(['BatchNormalization']);
@@ -133,7 +134,7 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
       break;
     }
   }
-  const images = tf.tidy(() => toImage(z)).dataSync() as Float32Array;
+  const images = readAndDispose(tf.tidy(() => toImage(z))) as Float32Array;
   z.dispose();
   oneHot.dispose();
   opt.dispose();

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Stage, StopReason } from './budget.ts';
 import type { RunOptions } from './graph.ts';
 import { groupedStep } from './grouped-step.ts';
+import { readAndDispose, variableFrom } from './tensors.ts';
 import { logProbs, type ModelInfo } from './model-info.ts';
 import type { Rng } from './rng.ts';
 import type { ImageBatch } from './synth.ts';
@@ -167,8 +168,8 @@ export function reverseTriggers(
       const ids = tf.tensor1d(Int32Array.from(active.flatMap((t) => Array<number>(rowsPerTarget).fill(t.target))), 'int32');
       return tf.oneHot(ids, K);
     });
-    const zm = tf.variable(tf.tensor5d(Float32Array.from(active.flatMap((t) => [...zMask.get(t.target)!])), [T, 1, h, w, 1]));
-    const zp = tf.variable(tf.tensor5d(Float32Array.from(active.flatMap((t) => [...zPattern.get(t.target)!])), [T, 1, h, w, c]));
+    const zm = variableFrom(tf.tensor5d(Float32Array.from(active.flatMap((t) => [...zMask.get(t.target)!])), [T, 1, h, w, 1]));
+    const zp = variableFrom(tf.tensor5d(Float32Array.from(active.flatMap((t) => [...zPattern.get(t.target)!])), [T, 1, h, w, c]));
     const opt = tf.train.adam(cfg.learningRate, 0.5, 0.9);
     const stepCost = 3 * T * rowsPerTarget;
     let result: StopReason | 'steps' | 'converged' = 'steps';
@@ -207,7 +208,7 @@ export function reverseTriggers(
       tf.dispose([...hitParts, ...normParts]);
       phaseStage.spend(stepCost);
       totalSteps++;
-      const success = tf.tidy(() => tf.mean(hits, 1)).dataSync();
+      const success = readAndDispose(tf.tidy(() => tf.mean(hits, 1)));
       const normValues = norms.dataSync();
       tf.dispose([hits, norms]);
       let needMasks = false;
@@ -260,8 +261,8 @@ export function reverseTriggers(
 
   /** Keeps, per target, the mask and pattern of its best step so far (or its latest if never reached). */
   const snapshot = (active: Track[], zm: tf.Variable, zp: tf.Variable, success: ArrayLike<number> | null, norms: ArrayLike<number> | null, r: [number, number], onlyImproved: boolean) => {
-    const m = tf.tidy(() => tf.sigmoid(zm)).dataSync() as Float32Array;
-    const p = tf.tidy(() => tf.add(r[0], tf.mul(r[1] - r[0], tf.sigmoid(zp)))).dataSync() as Float32Array;
+    const m = readAndDispose(tf.tidy(() => tf.sigmoid(zm))) as Float32Array;
+    const p = readAndDispose(tf.tidy(() => tf.add(r[0], tf.mul(r[1] - r[0], tf.sigmoid(zp))))) as Float32Array;
     active.forEach((t, i) => {
       const improved = success !== null && norms !== null && success[i]! >= cfg.successTarget && norms[i]! <= t.best;
       if (onlyImproved && !improved) return;
