@@ -107,8 +107,8 @@ export class PlayerSet {
       const shape = b.grid ? [coalitions.length, width] : [coalitions.length, ...Array<number>(b.rank - 2).fill(1), width];
       const mask = tf.tidy(() => {
         const m = tf.tensor(data, shape);
-        // [R, 1.., C] → [R·rowsPer, 1.., C]
-        const tiled = tf.tile(tf.expandDims(m, 1), [1, rowsPer, ...Array<number>(shape.length - 1).fill(1)]);
+        // [R, 1.., C] → [R·rowsPer, 1.., C], by broadcasting (wasm's Tile is a plain loop).
+        const tiled = tf.mul(tf.expandDims(m, 1), tf.ones([1, rowsPer, ...Array<number>(shape.length - 1).fill(1)]));
         return tf.reshape(tiled, [coalitions.length * rowsPer, ...shape.slice(1)]);
       });
       (b.kind === 'positions' ? inputMasks : masks).set(b.layer, mask);
