@@ -162,7 +162,8 @@ if (only.length === 0 || only.includes('mnist-badnets') || only.includes('shaple
   ks.forEach((k, i) => {
     const p = med(plainRuns.map((r) => r[i]!));
     const f = med(fastRuns.map((r) => r[i]!));
-    savingRows.push(`| ${k} | ${refs[i]} | ${Math.round(p)} | ${Math.round(f)} | ${(p / f).toFixed(1)}× |`);
+    const cell = (x: number) => (Number.isFinite(x) ? String(Math.round(x)) : 'not reached in 200 permutations');
+    savingRows.push(`| ${k} | ${refs[i]} | ${cell(p)} | ${cell(f)} | ${Number.isFinite(p) && Number.isFinite(f) ? `${(p / f).toFixed(1)}×` : '–'} |`);
   });
   printTable('Shapley saving (mnist-badnets, target 6, reference = plain sampling, 400 permutations; medians of 9 seeds)', ['k', 'reference top-k', 'plain sampling: evaluations to reach it', 'threshold + ε-greedy: evaluations to reach it', 'saving'], savingRows);
   tail.dispose();
