@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { probs, type ModelInfo } from './model-info.ts';
 import type { PlayerSet } from './players.ts';
 import type { CoalitionGame } from './shapley.ts';
+import { readAndDispose } from './tensors.ts';
 
 /**
  * Evaluates many player coalitions on a fixed image batch in one tail pass: the activations entering the
@@ -79,8 +80,6 @@ export class BackdoorGame implements CoalitionGame {
       const col = tf.slice(p, [0, this.target], [-1, 1]);
       return tf.mean(tf.reshape(col, [coalitions.length, this.tail.rows]), 1);
     });
-    const out = Array.from(t.dataSync());
-    t.dispose();
-    return out;
+    return Array.from(readAndDispose(t));
   }
 }

@@ -18,7 +18,8 @@ export interface BnGradient {
   count: number;
 }
 
-const BN_CLASSES: ReadonlySet<string> = new Set(['BatchNormalization']);
+/** The layer classes whose inputs the BatchNorm term taps. */
+export const BN_CLASSES: ReadonlySet<string> = new Set(['BatchNormalization']);
 
 /** The exact term for one batch held at once (the reference the surrogate reproduces). */
 export function bnMatchLoss(input: tf.Tensor, target: { mean: tf.Tensor1D; variance: tf.Tensor1D }): tf.Scalar {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { layerWeight } from './layers.ts';
 
 /**
  * Forward computations of Conv2D and inference-mode BatchNormalization built from plain tfjs ops, for
@@ -30,8 +31,7 @@ function pair(v: number[] | number): [number, number] {
 }
 
 function weight(layer: tfl.layers.Layer, short: string): tf.Tensor | null {
-  const w = layer.weights.find((v) => v.originalName.split('/').at(-1) === short);
-  return w ? w.read() : null;
+  return layerWeight(layer, short)?.read() ?? null;
 }
 
 /** Conv2D's pre-activation output (convolution plus bias), or null where the layer is not plain NHWC. */

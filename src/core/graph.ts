@@ -132,18 +132,10 @@ export class Graph {
   prefix(x: tf.Tensor, stepIndex: number): Map<number, tf.Tensor> {
     let keep = new Map<number, tf.Tensor>();
     tf.tidy(() => {
-      const values = new Map<number, tf.Tensor>([[this.inputId, this.input(x)]]);
-      for (let i = 0; i < stepIndex; i++) this.runStep(this.steps[i]!, values, {});
+      const values = this.runUpTo(x, stepIndex);
       const step = this.steps[stepIndex]!;
-      const pre = this.applyLayer(step, values, true);
-      // tidy() cannot see tensors inside a Map: keep them by hand.
-      keep = new Map<number, tf.Tensor>([[-1, tf.keep(pre)]]);
-      for (let i = stepIndex + 1; i < this.steps.length; i++) {
-        for (const id of this.steps[i]!.inputs) {
-          const v = values.get(id);
-          if (v !== undefined && id !== step.output && !keep.has(id)) keep.set(id, tf.keep(v));
-        }
-      }
+      keep = this.keepNeeded(values, stepIndex + 1, step.output);
+      keep.set(-1, tf.keep(this.applyLayer(step, values, true)));
     });
     return keep;
   }
@@ -151,17 +143,25 @@ export class Graph {
   /** Runs the steps before `stepIndex` and returns every value that step and the rest still need, by id. */
   prefixInput(x: tf.Tensor, stepIndex: number): Map<number, tf.Tensor> {
     let keep = new Map<number, tf.Tensor>();
-    tf.tidy(() => {
-      const values = new Map<number, tf.Tensor>([[this.inputId, this.input(x)]]);
-      for (let i = 0; i < stepIndex; i++) this.runStep(this.steps[i]!, values, {});
-      keep = new Map<number, tf.Tensor>();
-      for (let i = stepIndex; i < this.steps.length; i++) {
-        for (const id of this.steps[i]!.inputs) {
-          const v = values.get(id);
-          if (v !== undefined && !keep.has(id)) keep.set(id, tf.keep(v));
-        }
+    tf.tidy(() => void (keep = this.keepNeeded(this.runUpTo(x, stepIndex), stepIndex)));
+    return keep;
+  }
+
+  private runUpTo(x: tf.Tensor, stepIndex: number): Map<number, tf.Tensor> {
+    const values = new Map<number, tf.Tensor>([[this.inputId, this.input(x)]]);
+    for (let i = 0; i < stepIndex; i++) this.runStep(this.steps[i]!, values, {});
+    return values;
+  }
+
+  /** The values steps `from` onward read (except `skip`), kept past the enclosing tidy(), which cannot see into a Map. */
+  private keepNeeded(values: ReadonlyMap<number, tf.Tensor>, from: number, skip?: number): Map<number, tf.Tensor> {
+    const keep = new Map<number, tf.Tensor>();
+    for (let i = from; i < this.steps.length; i++) {
+      for (const id of this.steps[i]!.inputs) {
+        const v = values.get(id);
+        if (v !== undefined && id !== skip && !keep.has(id)) keep.set(id, tf.keep(v));
       }
-    });
+    }
     return keep;
   }
 

@@ -1,6 +1,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ShapguardError } from './errors.ts';
 import type { LoadedModel } from './loaded-model.ts';
+import { layerWeight, type LayerWeight } from './layers.ts';
 import type { Player } from './players.ts';
 
 /**
@@ -11,18 +12,16 @@ import type { Player } from './players.ts';
  */
 export function prunedWeights(loaded: LoadedModel, model: tfl.LayersModel, pruned: Player[], grids: ReadonlyMap<string, [number, number, number]> = new Map()): Map<string, Float32Array> {
   const changed = new Map<string, Float32Array>();
-  const read = (name: string, layerName: string) => {
-    const v = model.getLayer(layerName).weights.find((w) => w.originalName === name);
-    return (changed.get(name) ?? v!.read().dataSync().slice()) as Float32Array;
-  };
+  // Keyed by the weight's manifest name, which is its originalName; a weight touched twice keeps both edits.
+  const read = (v: LayerWeight) => (changed.get(v.originalName) ?? v.read().dataSync().slice()) as Float32Array;
   for (const p of pruned.filter((q) => q.position !== null)) {
     const grid = grids.get(p.layer);
-    const kernel = model.getLayer(p.layer).weights.find((w) => w.originalName.split('/').at(-1) === 'kernel');
+    const kernel = layerWeight(model.getLayer(p.layer), 'kernel');
     const loc = kernel && loaded.weights.find((w) => w.name === kernel.originalName);
     if (grid === undefined || loc === undefined) throw new ShapguardError('internal', `position player ${p.layer}@${p.position!.join(',')} has no grid or kernel in the manifest`);
     const [, w, c] = grid;
     const units = loc.shape.at(-1)!;
-    const values = read(loc.name, p.layer);
+    const values = read(kernel!);
     const first = (p.position![0] * w + p.position![1]) * c;
     values.fill(0, first * units, (first + c) * units);
     changed.set(loc.name, values);
@@ -36,7 +35,7 @@ export function prunedWeights(loaded: LoadedModel, model: tfl.LayersModel, prune
       if (short !== 'kernel' && short !== 'bias') continue;
       const loc = loaded.weights.find((w) => w.name === v.originalName);
       if (loc === undefined) throw new ShapguardError('internal', `weight ${v.originalName} of layer ${layerName} is not in the manifest`);
-      const values = read(loc.name, layerName);
+      const values = read(v);
       const outChannels = loc.shape.at(-1)!;
       for (let i = 0; i < values.length; i++) if (channels.includes(i % outChannels)) values[i] = 0;
       changed.set(loc.name, values);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Stage } from './budget.ts';
 import type { TailEvaluator } from './backdoor-game.ts';
 import type { PlayerSet } from './players.ts';
+import { readAndDispose } from './tensors.ts';
 
 export interface PruneConfig {
   /** Reversed-trigger success on D_rev that counts as removed. */
@@ -48,9 +49,8 @@ export interface PruneResult {
 /** argmax per row of a [rows, K] tensor, which it disposes (every caller passes a fresh one). */
 function argmaxRows(t: tf.Tensor2D): Int32Array {
   const a = tf.argMax(t, 1);
-  const out = a.dataSync() as Int32Array;
-  tf.dispose([a, t]);
-  return out;
+  t.dispose();
+  return readAndDispose(a) as Int32Array;
 }
 
 /**

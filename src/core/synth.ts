@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Stage, StopReason } from './budget.ts';
-import { bnGradients, bnSurrogate, disposeBnGradients } from './bn-match.ts';
+import { BN_CLASSES, bnGradients, bnSurrogate, disposeBnGradients } from './bn-match.ts';
 import { groupedStep } from './grouped-step.ts';
 import { readAndDispose, variableFrom } from './tensors.ts';
 import { logProbs, type ModelInfo } from './model-info.ts';
@@ -73,7 +73,6 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
   const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), K));
   const opt = tf.train.adam(cfg.learningRate);
   const bnTargets = new Map(info.bn.map((s) => [s.layer, s]));
-  const bnClasses = new Set(['BatchNormalization']);
   const useBn = cfg.bn !== 0 && info.bn.length > 0;
   // Backward costs about twice the forward: a step is 3 full-forward evaluations per row, plus one
   // forward for the BatchNorm statistics.
@@ -83,6 +82,7 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
   let stoppedBy: SynthResult['stoppedBy'] = 'steps';
   const kept: tf.Tensor[] = [];
   const toImage = (v: tf.Tensor) => tf.add(lo, tf.mul(hi - lo, tf.sigmoid(v))) as tf.Tensor4D;
+  const rowsOf = (start: number, size: number) => toImage(tf.slice(z, [start, 0, 0, 0], [size, -1, -1, -1]));
   for (; steps < cfg.maxSteps; ) {
     const stop = stage.exhausted();
     if (stop) {
@@ -97,13 +97,13 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
     // share of the rows, so this is exactly the full-batch objective. The BatchNorm term depends on the
     // whole batch's statistics: they are measured first, without gradients, and each group then carries a
     // first-order surrogate whose gradient, summed over the groups, is the full batch's exact gradient.
-    const bnGrad = useBn ? bnGradients(info, (a, g) => toImage(tf.slice(z, [a, 0, 0, 0], [g, -1, -1, -1])), n, rowsPerPass, bnTargets) : null;
+    const bnGrad = useBn ? bnGradients(info, rowsOf, n, rowsPerPass, bnTargets) : null;
     const probParts: tf.Tensor[] = [];
     groupedStep(opt, [z], n, rowsPerPass, (a, g) => {
-      const x = toImage(tf.slice(z, [a, 0, 0, 0], [g, -1, -1, -1]));
+      const x = rowsOf(a, g);
       const bnLosses: tf.Scalar[] = [];
       const y = info.graph.run(x, {
-        tapClasses: bnClasses,
+        tapClasses: BN_CLASSES,
         tap: (layer, input) => {
           const gr = bnGrad?.get(layer.name);
           // The graph runs inside tidy(): keep the term past it (disposed after the step).
@@ -126,8 +126,7 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
     tf.dispose(kept.splice(0));
     stage.spend(stepCost);
     steps++;
-    const p = targetProb.dataSync();
-    targetProb.dispose();
+    const p = readAndDispose(targetProb);
     confident = p.filter((v) => v >= cfg.confidence).length / n;
     if (confident === 1) {
       stoppedBy = 'converged';
@@ -148,4 +147,3 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
   };
   return { rev: split((j) => j < cfg.revPerClass), ver: split((j) => j >= cfg.revPerClass), steps, confident, stoppedBy };
 }
-

@@ -209,8 +209,8 @@ export function reverseTriggers(
       phaseStage.spend(stepCost);
       totalSteps++;
       const success = readAndDispose(tf.tidy(() => tf.mean(hits, 1)));
-      const normValues = norms.dataSync();
-      tf.dispose([hits, norms]);
+      const normValues = readAndDispose(norms);
+      hits.dispose();
       let needMasks = false;
       active.forEach((t, i) => {
         if (t.done) return;

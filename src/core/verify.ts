@@ -4,6 +4,7 @@ import type { Metrics } from './report.ts';
 import { stampReversed } from './stamp.ts';
 import type { ImageBatch } from './synth.ts';
 import type { ReversedTrigger } from './trigger.ts';
+import { readAndDispose } from './tensors.ts';
 
 /** Predicted class of each image, through `graph`, in batches of `batch`. */
 export function predict(graph: Graph, images: Float32Array, shape: [number, number, number], batch = 64): Int32Array {
@@ -13,8 +14,7 @@ export function predict(graph: Graph, images: Float32Array, shape: [number, numb
   for (let s = 0; s < n; s += batch) {
     const m = Math.min(batch, n - s);
     const t = tf.tidy(() => tf.argMax(graph.run(tf.tensor4d(images.subarray(s * px, (s + m) * px), [m, ...shape])), 1));
-    out.set(t.dataSync() as Int32Array, s);
-    t.dispose();
+    out.set(readAndDispose(t), s);
   }
   return out;
 }
