@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initWasmBackend } from '../src/core/backend.ts';
-import { bnGradients, bnMatchLoss, bnSurrogate, disposeBnGradients } from '../src/core/bn-match.ts';
+import { BN_CLASSES, bnGradients, bnMatchLoss, bnSurrogate, disposeBnGradients } from '../src/core/bn-match.ts';
 import { Budget } from '../src/core/budget.ts';
 import { loadModel } from '../src/core/load-model.ts';
 import { describeModel, type ModelInfo } from '../src/core/model-info.ts';
@@ -47,7 +47,7 @@ describe('memory-sized groups', () => {
     const n = 10;
     const x = tf.tensor4d(Float32Array.from({ length: n * 64 }, (_, i) => ((i * 7919) % 101) / 100), [n, 8, 8, 1]);
     const targets = new Map(bnInfo.bn.map((s) => [s.layer, s]));
-    const tap = { tapClasses: new Set(['BatchNormalization']) };
+    const tap = { tapClasses: BN_CLASSES };
     const exact = tf.grad((v: tf.Tensor) => {
       const terms: tf.Scalar[] = [];
       bnInfo.graph.run(v, { ...tap, tap: (layer, input) => void terms.push(tf.keep(bnMatchLoss(input, targets.get(layer.name)!))) });

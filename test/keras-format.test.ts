@@ -15,6 +15,7 @@ import { NORMALIZATION } from './fixtures/build-keras.ts';
 import { runCli, type CliRun } from './helpers/cli.ts';
 import { heldOut, manifest, MODELS } from './helpers/fixtures.ts';
 import { h5diff } from './helpers/h5py.ts';
+import { playerKey } from '../src/core/players.ts';
 
 const KERAS = resolve('test/fixtures/keras');
 
@@ -92,7 +93,7 @@ describe('a backdoored fixture as model.json, .h5, .keras and a Keras 3 folder',
     expect(run.report!.config.inputRangeSource).toBe('rescaling-layer');
     expect(run.report!.detection!.flagged).toEqual(json.detection!.flagged);
     // Same channels; the estimates differ in the last digits (the pixels pass through ×255 and ÷255).
-    const channels = (r: typeof json) => r.repair!.pruned.map((p) => `${p.layer}:${p.channel}`).sort();
+    const channels = (r: typeof json) => r.repair!.pruned.map(playerKey).sort();
     expect(channels(run.report!)).toEqual(channels(json));
     const mnist = heldOut('mnist');
     const raw = { ...mnist, images: mnist.images.map((v) => v * 255) };

@@ -77,7 +77,8 @@ for (const fx of manifest()) {
   let randomCell = '–';
   if (k > 0) {
     // As many players as ShapPruning pruned, drawn at random from the same player layers.
-    const set = new PlayerSet(describeModel(loaded.model), playerLayers(describeModel(loaded.model)));
+    const described = describeModel(loaded.model);
+    const set = new PlayerSet(described, playerLayers(described));
     const pick = new Rng(99).permutation(set.size).slice(0, k).map((i) => set.players[i]!);
     const m = realMetrics(await prunedModel(loaded, pick, set.grids), fx, data);
     randomCell = `${pct(m.acc)} / ${pct(m.asr)}`;
