@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Stage, StopReason } from './budget.ts';
 import type { RunOptions } from './graph.ts';
 import { groupedStep } from './grouped-step.ts';
+import { RowAdam } from './row-adam.ts';
 import { readAndDispose, variableFrom } from './tensors.ts';
 import { logProbs, type ModelInfo } from './model-info.ts';
 import type { Rng } from './rng.ts';
@@ -158,22 +159,34 @@ export function reverseTriggers(
   let totalSteps = 0;
   let stoppedBy: TriggerResult['stoppedBy'];
 
-  const runPhase = (active: Track[], rowsPerTarget: number, maxSteps: number, phaseStage: Stage): StopReason | 'steps' | 'converged' => {
-    const T = active.length;
+  const runPhase = (phase: Track[], rowsPerTarget: number, maxSteps: number, phaseStage: Stage): StopReason | 'steps' | 'converged' => {
     const px = h * w * c;
-    const xData = new Float32Array(T * rowsPerTarget * px);
+    let active = phase;
+    const xData = new Float32Array(active.length * rowsPerTarget * px);
     active.forEach((t, i) => rows.get(t.target)!.slice(0, rowsPerTarget).forEach((r, j) => xData.set(rev.images.subarray(r * px, (r + 1) * px), (i * rowsPerTarget + j) * px)));
-    const X = tf.tensor5d(xData, [T, rowsPerTarget, h, w, c]);
-    const targetOneHot = tf.tidy(() => {
-      const ids = tf.tensor1d(Int32Array.from(active.flatMap((t) => Array<number>(rowsPerTarget).fill(t.target))), 'int32');
+    let X: tf.Tensor = tf.tensor5d(xData, [active.length, rowsPerTarget, h, w, c]);
+    let targetOneHot: tf.Tensor = tf.tidy(() => {
+      const ids = tf.tensor2d(Int32Array.from(active.flatMap((t) => Array<number>(rowsPerTarget).fill(t.target))), [active.length, rowsPerTarget], 'int32');
       return tf.oneHot(ids, K);
     });
-    const zm = variableFrom(tf.tensor5d(Float32Array.from(active.flatMap((t) => [...zMask.get(t.target)!])), [T, 1, h, w, 1]));
-    const zp = variableFrom(tf.tensor5d(Float32Array.from(active.flatMap((t) => [...zPattern.get(t.target)!])), [T, 1, h, w, c]));
-    const opt = tf.train.adam(cfg.learningRate, 0.5, 0.9);
-    const stepCost = 3 * T * rowsPerTarget;
+    const zm0 = variableFrom(tf.tensor5d(Float32Array.from(active.flatMap((t) => [...zMask.get(t.target)!])), [active.length, 1, h, w, 1]));
+    const zp0 = variableFrom(tf.tensor5d(Float32Array.from(active.flatMap((t) => [...zPattern.get(t.target)!])), [active.length, 1, h, w, c]));
+    const opt = new RowAdam([zm0, zp0], cfg.learningRate, 0.5, 0.9);
+    /** Keeps each listed target's latest free variables, for a later phase to go on from. */
+    const saveZ = (which: Track[]) => {
+      const [zm, zp] = opt.vars as [tf.Variable, tf.Variable];
+      const zmData = zm.dataSync() as Float32Array;
+      const zpData = zp.dataSync() as Float32Array;
+      active.forEach((t, i) => {
+        if (!which.includes(t)) return;
+        zMask.set(t.target, zmData.slice(i * h * w, (i + 1) * h * w));
+        zPattern.set(t.target, zpData.slice(i * px, (i + 1) * px));
+      });
+    };
     let result: StopReason | 'steps' | 'converged' = 'steps';
     for (let step = 0; step < maxSteps; step++) {
+      const T = active.length;
+      const stepCost = 3 * T * rowsPerTarget;
       const stop = phaseStage.exhausted() ?? (phaseStage.fits(stepCost) ? null : 'evaluations');
       if (stop) {
         result = stop;
@@ -183,6 +196,7 @@ export function reverseTriggers(
         result = 'converged';
         break;
       }
+      const [zm, zp] = opt.vars as [tf.Variable, tf.Variable];
       // Targets are independent (each has its own mask and pattern), so the step's gradient is the sum of
       // per-group gradients: groups of targets bound the activations alive at once to the memory budget.
       const perPass = Math.max(1, Math.floor((scope.rowsPerPass ?? Infinity) / rowsPerTarget));
@@ -193,7 +207,7 @@ export function reverseTriggers(
         const m = tf.sigmoid(tf.slice(zm, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]));
         const p = tf.add(range[0], tf.mul(range[1] - range[0], tf.sigmoid(tf.slice(zp, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]))));
         const x = tf.slice(X, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]);
-        const onehot = tf.slice(targetOneHot, [a * rowsPerTarget, 0], [n * rowsPerTarget, -1]);
+        const onehot = tf.reshape(tf.slice(targetOneHot, [a, 0, 0], [n, -1, -1]), [n * rowsPerTarget, K]);
         const stamped = tf.reshape(tf.add(tf.mul(x, tf.sub(1, m)), tf.mul(m, p)), [n * rowsPerTarget, h, w, c]);
         const lp = logProbs(info, info.graph.run(stamped, scope.masks ?? {}));
         const picked = tf.sum(tf.mul(lp, onehot), 1);
@@ -213,7 +227,6 @@ export function reverseTriggers(
       hits.dispose();
       let needMasks = false;
       active.forEach((t, i) => {
-        if (t.done) return;
         t.steps++;
         const s = success[i]!;
         const n = normValues[i]!;
@@ -244,18 +257,27 @@ export function reverseTriggers(
         }
         if (t.reached && t.steps - t.lastImprovement > cfg.earlyStop) t.done = true;
       });
-      if (needMasks || step === maxSteps - 1) snapshot(active, zm, zp, success, normValues, range, true);
+      if (needMasks || step === maxSteps - 1) snapshot(active, opt.vars[0]!, opt.vars[1]!, success, normValues, range, true);
+      // Finished targets leave the batch, so later steps cost only what is still running.
+      const finished = active.filter((t) => t.done);
+      if (finished.length > 0 && finished.length < active.length) {
+        saveZ(finished);
+        const keep = active.flatMap((t, i) => (t.done ? [] : [i]));
+        const idx = tf.tensor1d(Int32Array.from(keep), 'int32');
+        const nextX = tf.gather(X, idx);
+        const nextOneHot = tf.gather(targetOneHot, idx);
+        tf.dispose([idx, X, targetOneHot]);
+        X = nextX;
+        targetOneHot = nextOneHot;
+        opt.keepRows(keep);
+        active = keep.map((i) => active[i]!);
+      }
     }
-    snapshot(active, zm, zp, null, null, range, false);
-    const zmData = zm.dataSync() as Float32Array;
-    const zpData = zp.dataSync() as Float32Array;
-    active.forEach((t, i) => {
-      zMask.set(t.target, zmData.slice(i * h * w, (i + 1) * h * w));
-      zPattern.set(t.target, zpData.slice(i * px, (i + 1) * px));
-    });
-    tf.dispose([X, targetOneHot, zm, zp]);
+    snapshot(active, opt.vars[0]!, opt.vars[1]!, null, null, range, false);
+    saveZ(active);
+    tf.dispose([X, targetOneHot]);
     opt.dispose();
-    for (const t of active) t.finished = t.done || (result !== 'time' && result !== 'evaluations');
+    for (const t of phase) t.finished = t.done || (result !== 'time' && result !== 'evaluations');
     return result;
   };
 
