@@ -80,7 +80,7 @@ describe('Shapley estimation', () => {
     const exact = exactShapley(w.length, v);
     for (const seed of [1, 2, 3, 4, 5]) {
       for (const k of [1, 2, 3]) {
-        const est = estimateShapley(new CountingGame(w.length, v), { ...SHAPLEY_DEFAULTS, topK: k, maxPermutations: 400 }, new Rng(seed * 10 + k), bigBudget());
+        const est = estimateShapley(new CountingGame(w.length, v), { ...SHAPLEY_DEFAULTS, topK: k, cover: 1, maxPermutations: 400 }, new Rng(seed * 10 + k), bigBudget());
         expect(topK(est.values, k)).toEqual(topK(exact, k));
       }
     }
@@ -98,6 +98,30 @@ describe('Shapley estimation', () => {
     expect(topK(estFast.values, 3)).toEqual([0, 1, 2]);
     expect(topK(estSlow.values, 3)).toEqual([0, 1, 2]);
     expect(fast.scored * 5).toBeLessThan(slow.scored);
+  });
+
+  it('a first-order prior orders the first greedy walks, and its cost is counted', () => {
+    // 40 players, one carries the backdoor: a greedy walk that starts with it ends after one coalition.
+    const w = [0.6, ...Array<number>(39).fill(0.4 / 39)];
+    const v = (c: Uint8Array) => (w.reduce((a, x, i) => a + (c[i] ? x : 0), 0) >= 0.5 ? 1 : 0);
+    const noisy = w.map((x, i) => x + 0.01 * Math.sin(i));
+    class PriorGame extends CountingGame {
+      firstOrder() {
+        return { values: noisy, cost: 3 };
+      }
+    }
+    const cfg = { ...SHAPLEY_DEFAULTS, minPermutations: 0, maxPermutations: 8 };
+    const withPrior = new PriorGame(w.length, v);
+    const est = estimateShapley(withPrior, cfg, new Rng(3), bigBudget());
+    expect(est.permutations).toBe(8);
+    expect(topK(est.values, 1)).toEqual([0]);
+    // The full set, then one pass of a greedy walk's first two steps: every walk of the group alike.
+    expect(withPrior.scored).toBe(3);
+    expect(est.evaluations).toBe(withPrior.scored + 3);
+    // Without the prior the first walk is a random one: it meets player 0 only after about half the rest.
+    const without = new CountingGame(w.length, v);
+    estimateShapley(without, { ...cfg, maxPermutations: 1 }, new Rng(3), bigBudget());
+    expect(without.scored).toBeGreaterThan(withPrior.scored);
   });
 
   it('stops at the evaluation budget and says so', () => {

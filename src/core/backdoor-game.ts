@@ -47,6 +47,29 @@ export class TailEvaluator {
     });
   }
 
+  /**
+   * d v / d p at `coalition` for v = mean probability of `target`: a first-order estimate of what removing
+   * each present player takes from v, at the cost of one tail pass forward and back.
+   */
+  firstOrder(coalition: Uint8Array, target: number): Float32Array {
+    const t = tf.tidy(() => {
+      const p = tf.tensor1d(Float32Array.from(coalition));
+      return tf.mul(tf.grad((q: tf.Tensor) => this.meanProbability(q as tf.Tensor1D, target))(p), p);
+    });
+    return readAndDispose(t) as Float32Array;
+  }
+
+  /** Mean probability of `target` with each player's output scaled by `presence` (1 = present, 0 = removed). */
+  valueAt(presence: Float32Array, target: number): number {
+    return readAndDispose(tf.tidy(() => this.meanProbability(tf.tensor1d(presence), target)))[0]!;
+  }
+
+  private meanProbability(presence: tf.Tensor1D, target: number): tf.Scalar {
+    const masks = this.players.masksOf(presence);
+    const y = this.players.startsAtInput ? this.info.graph.tailFrom(this.cached, this.players.firstStep, masks) : this.info.graph.tail(this.cached, this.players.firstStep, masks);
+    return tf.mean(tf.slice(probs(this.info, y), [0, target], [-1, 1]));
+  }
+
   dispose(): void {
     tf.dispose([...this.cached.values()]);
   }
@@ -67,6 +90,13 @@ export class BackdoorGame implements CoalitionGame {
 
   cost(n: number): number {
     return this.tail.cost(n);
+  }
+
+  firstOrder(): { values: number[]; cost: number } {
+    const all = new Uint8Array(this.players).fill(1);
+    for (const k of this.fixedOff) all[k] = 0;
+    // A backward pass costs about two forward passes.
+    return { values: Array.from(this.tail.firstOrder(all, this.target)), cost: this.tail.cost(3) };
   }
 
   evaluate(coalitions: Uint8Array[]): number[] {

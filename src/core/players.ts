@@ -115,6 +115,21 @@ export class PlayerSet {
     }
     return { masks, inputMasks };
   }
+
+  /**
+   * Masks of one coalition given as a float vector `p` (1 = present), shaped to broadcast over every
+   * row: differentiable in `p`, so the game's gradient says what removing each player would do.
+   */
+  masksOf(p: tf.Tensor1D): Pick<RunOptions, 'masks' | 'inputMasks'> {
+    const masks = new Map<string, tf.Tensor>();
+    const inputMasks = new Map<string, tf.Tensor>();
+    for (const b of this.blocks) {
+      const own = tf.slice(p, [b.start], [b.count]);
+      if (b.grid) inputMasks.set(b.layer, tf.reshape(tf.mul(tf.reshape(own, [b.count, 1]), tf.ones([1, b.grid[2]])), [1, b.count * b.grid[2]]));
+      else masks.set(b.layer, tf.reshape(own, [1, ...Array<number>(b.rank - 2).fill(1), b.count]));
+    }
+    return { masks, inputMasks };
+  }
 }
 
 /** Frees what `masks` made. */

@@ -8,6 +8,11 @@ export interface CoalitionGame {
   evaluate(coalitions: Uint8Array[]): number[];
   /** Evaluations (full-forward row equivalents) that scoring `n` coalitions costs. */
   cost(n: number): number;
+  /**
+   * A cheap first-order estimate of each player's marginal at the full coalition, and what it cost: it
+   * orders the first greedy walks and ranks players no random walk has reached yet.
+   */
+  firstOrder?(): { values: number[]; cost: number };
 }
 
 export interface ShapleyConfig {
@@ -21,8 +26,14 @@ export interface ShapleyConfig {
   batch: number;
   maxPermutations: number;
   minPermutations: number;
-  /** Size of the top set whose stability ends sampling. */
+  /** Most players in the top set whose stability ends sampling. */
   topK: number;
+  /**
+   * The top set is the shortest prefix of the ranking that holds this share of the summed values (at most
+   * `topK` players): the few players carrying the backdoor, not the noise-level ones ranked after them,
+   * whose order never settles. The sum is signed, so their noise cancels out. 1 gives the plain top-k.
+   */
+  cover: number;
   /** Permutations the top-k set must stay unchanged to count as converged. */
   stableFor: number;
 }
@@ -36,6 +47,7 @@ export const SHAPLEY_DEFAULTS: ShapleyConfig = {
   maxPermutations: 2000,
   minPermutations: 20,
   topK: 5,
+  cover: 0.8,
   stableFor: 30,
 };
 
@@ -73,24 +85,27 @@ function key(c: Uint8Array): string {
 }
 
 /**
- * Players by decreasing estimate perturbed by its standard error (ties broken at random). A plain sort
- * lets whichever of two near-equal players leads early take every greedy walk's credit and the lead
- * for good; with the noise, players whose estimates are not yet separated take turns.
+ * Players by decreasing random-walk estimate perturbed by its standard error; ties (players no random walk
+ * has reached) go by the first-order prior, or at random without one. Ordering by the greedy walks' own
+ * credit would let whichever of two near-equal players leads early take every greedy walk's credit and
+ * the lead for good; with unbiased means and their noise, players not yet separated take turns.
  */
-function greedyOrder(values: number[], stderr: number[], rng: Rng): number[] {
+function greedyOrder(values: number[], stderr: number[], prior: number[] | null, rng: Rng): number[] {
   const key = values.map((v, i) => v + rng.normal() * stderr[i]!);
-  const tie = values.map(() => rng.next());
-  return values.map((_, i) => i).sort((a, b) => key[b]! - key[a]! || tie[a]! - tie[b]!);
+  const tie = prior ?? values.map(() => rng.next());
+  return values.map((_, i) => i).sort((a, b) => key[b]! - key[a]! || (prior ? tie[b]! - tie[a]! : tie[a]! - tie[b]!));
 }
 
-function topSet(values: number[], k: number): string {
-  return values
-    .map((v, i) => [v, i] as const)
-    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
-    .slice(0, k)
-    .map(([, i]) => i)
-    .sort((a, b) => a - b)
-    .join(',');
+function topSet(values: number[], k: number, needed: number): string {
+  const ranked = values.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  const top: number[] = [];
+  let held = 0;
+  for (const [v, i] of ranked) {
+    if (top.length >= k || (top.length > 0 && held >= needed)) break;
+    top.push(i);
+    held += v;
+  }
+  return top.sort((a, b) => a - b).join(',');
 }
 
 /**
@@ -138,6 +153,13 @@ export function estimateShapley(
   const full = new Uint8Array(n).fill(1);
   score([full]);
   const fullValue = cache.get(key(full))!;
+  let prior: number[] | null = null;
+  if (cfg.useGreedy && game.firstOrder) {
+    const first = game.firstOrder();
+    stage.spend(first.cost);
+    evaluations += first.cost;
+    prior = first.values;
+  }
   let permutations = 0;
   let stable = 0;
   let lastTop = '';
@@ -153,19 +175,22 @@ export function estimateShapley(
       break;
     }
     // A group of walks sized so their next chunks fill about one batch.
-    const group = Math.max(1, Math.min(cfg.maxPermutations - permutations, Math.floor(cfg.batch / Math.min(chunk, n)) || 1));
+    // Without a prior the first walk goes alone: with nothing to follow, the group's greedy walks would be
+    // random walks that do not feed the spread, while one walk's marginals already order the next group.
+    const group = permutations === 0 && cfg.useGreedy && prior === null ? 1 : Math.max(1, Math.min(cfg.maxPermutations - permutations, Math.floor(cfg.batch / Math.min(chunk, n)) || 1));
     if (!stage.fits(game.cost(Math.min(cfg.batch, group * chunk)))) {
       stoppedBy = 'evaluations';
       break;
     }
-    // Greedy walks follow the current estimates, perturbed by the random walks' standard error so that
-    // players not yet separated take turns at the front.
-    const estimates = current();
-    const stderr = estimates.map((mean, i) => (randomWalks < 2 ? 0 : Math.sqrt(Math.max(0, randomSquares[i]! / randomWalks - mean * mean) / randomWalks)));
+    // Greedy walks follow the random walks' means, perturbed by their standard error so that players not
+    // yet separated take turns at the front.
+    const randomMeans = Array.from(randomSums, (s) => (randomWalks > 0 ? s / randomWalks : 0));
+    const stderr = randomMeans.map((mean, i) => (randomWalks < 2 ? 0 : Math.sqrt(Math.max(0, randomSquares[i]! / randomWalks - mean * mean) / randomWalks)));
     const walks: Walk[] = Array.from({ length: group }, () => {
-      const greedy = cfg.useGreedy && randomWalks > 0 && rng.next() >= cfg.epsilon;
+      // With a prior the first group only follows it: exploration starts once there is a ranking to test.
+      const greedy = cfg.useGreedy && (randomWalks > 0 || prior !== null) && (rng.next() >= cfg.epsilon || (prior !== null && permutations === 0));
       if (!greedy) randomWalks++;
-      return { order: greedy ? greedyOrder(estimates, stderr, rng) : rng.permutation(n), greedy, chunk: firstChunk(greedy), pos: 0, coalition: full.slice(), prev: fullValue, done: false };
+      return { order: greedy ? greedyOrder(randomMeans, stderr, prior, rng) : rng.permutation(n), greedy, chunk: firstChunk(greedy), pos: 0, coalition: full.slice(), prev: fullValue, done: false };
     });
     while (walks.some((w) => !w.done)) {
       const pending: Uint8Array[] = [];
@@ -202,7 +227,7 @@ export function estimateShapley(
     }
     permutations += group;
     trace?.(current(), permutations, evaluations);
-    const top = topSet(current(), cfg.topK);
+    const top = topSet(current(), cfg.topK, cfg.cover >= 1 ? Infinity : cfg.cover * current().reduce((a, v) => a + v, 0));
     stable = top === lastTop ? stable + group : 0;
     lastTop = top;
     if (permutations >= cfg.minPermutations && stable >= cfg.stableFor) {
