@@ -77,7 +77,32 @@ export interface ScanResult {
 const STAGE_SHARES = { synthesis: 0.2, triggerReverse: 0.625, shapleyRound: 0.6, shapleyLastRound: 0.8, pruning: 0.5, recheck: 0.5 };
 /** A class counts as scanned once its trigger was optimised for this many steps. */
 const MIN_STEPS_PER_CLASS = 10;
-const DEFAULT_MEMORY = 64 * 1024 * 1024;
+const MiB = 1024 * 1024;
+const DEFAULT_MEMORY = 64 * MiB;
+/**
+ * A Worker isolate's 128 MB holds, besides the activations: the wasm module and runtime (16-20 MiB of
+ * heap before any tensor) and the JS heap (about 12 MiB), the weights twice (the model's file bytes and
+ * its tensors), and the wasm heap's own slack: it grows in steps of about 20% and never shrinks.
+ * Measured on CNNs of 2.9M and 5.2M parameters (test/bench/memory.ts).
+ */
+const ISOLATE_BYTES = 128 * MiB;
+const RESERVED_BYTES = 36 * MiB;
+const HEAP_SLACK = 1.2;
+const MIN_MEMORY = 8 * MiB;
+/**
+ * What one row of a pass really holds in the wasm heap, per byte of the layer outputs. A gradient pass:
+ * measured at 8-12× (pre-activations, activations, their gradients, the convolutions' working copies).
+ * A forward pass: about 4× (each layer's input, pre-activation and output stay alive until tidy() ends).
+ */
+const GRADIENT_ROW_FACTOR = 12;
+const FORWARD_ROW_FACTOR = 5;
+
+/** The default activation budget: what is left of a Worker isolate once the weights are in. */
+function defaultMemory(parameters: number): number {
+  const weights = 4 * parameters;
+  const room = (ISOLATE_BYTES - RESERVED_BYTES - weights - HEAP_SLACK * weights) / HEAP_SLACK;
+  return Math.max(MIN_MEMORY, Math.min(DEFAULT_MEMORY, Math.floor(room)));
+}
 
 function bytesPerRow(info: ModelInfo, fromStep: number): number {
   let total = 0;
@@ -156,7 +181,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
   const seed = report.config.seed;
   const budgetSeconds = report.config.budgetSeconds;
   let range = report.config.inputRange;
-  const memory = report.config.memoryBudgetBytes;
+  let memory = report.config.memoryBudgetBytes;
   let repaired: Map<string, Uint8Array> | null = null;
   const evidence: TriggerEvidence[] = [];
   let loaded: LoadedModel | undefined;
@@ -186,10 +211,15 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     const unit: [number, number] = [0, 1];
     const layers = playerLayers(info, options.layers);
     const players = new PlayerSet(info, layers);
+    const parameters = loaded.model.countParams();
+    if (options.memoryBudgetBytes === undefined) {
+      memory = defaultMemory(parameters);
+      report.config.memoryBudgetBytes = memory;
+    }
     report.model = {
       inputShape: info.shape,
       classes: info.classes,
-      parameters: loaded.model.countParams(),
+      parameters,
       outputs: info.outputsProbabilities ? 'probabilities' : 'logits',
       batchNormLayers: info.bn.length,
       playerLayers: layers.map(playerLayerName),
@@ -207,9 +237,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     const synthStage = budget.stage(STAGE_SHARES.synthesis);
     const rowBytes = bytesPerRow(info, 0);
     const fullRow = rowBytes * 3;
-    // What one row of a gradient pass really holds in the wasm heap: measured at about 7-8× the sum of the
-    // layer outputs (pre-activations, activations, their gradients, the optimiser's copies).
-    const passRows = Math.max(1, Math.floor(memory / (rowBytes * 8)));
+    const passRows = Math.max(1, Math.floor(memory / (rowBytes * GRADIENT_ROW_FACTOR)));
     // Synthesis runs in memory-sized row groups; BatchNorm-statistics matching still sees the whole batch.
     const synth = synthesize(info, unit, cfg.synthesis, rng.fork(1), synthStage, passRows);
     stageReport('synthesis', synthStage, synth.steps, synth.stoppedBy);
@@ -220,8 +248,8 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     const rowsFit = Math.max(info.classes * 2, Math.floor(memory / fullRow));
     const trigCfg = { ...cfg.triggerReverse, imagesPerTarget: Math.max(2, Math.min(cfg.triggerReverse.imagesPerTarget, Math.floor(rowsFit / info.classes))) };
     const trigStage = budget.stage(STAGE_SHARES.triggerReverse);
-    // Rows that fit the memory budget in one pass; more targets than that are processed in groups.
-    const rowsPerPass = Math.max(trigCfg.imagesPerTarget, Math.floor(memory / fullRow));
+    // Rows that fit the memory budget in one gradient pass; more targets than that go in groups.
+    const rowsPerPass = Math.max(trigCfg.imagesPerTarget, passRows);
     const rev = reverseTriggers(info, synth.rev, unit, trigCfg, rng.fork(2), trigStage, { rowsPerPass });
     stageReport('trigger-reverse', trigStage, rev.steps, rev.stoppedBy);
     lap('trigger-reverse');
@@ -269,7 +297,8 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       const one = { images: synth.ver.images.slice(i * px, (i + 1) * px), labels: Int32Array.of(synth.ver.labels[i]!), count: 1 };
       evidence.push({ target: t.target, shape: info.shape, mask: t.mask.slice(), pattern: t.pattern.slice(), input: one.images, stamped: stampReversed(one, info.shape, t.mask, t.pattern, t.target) });
     }
-    const before = measure(info.graph, synth.ver, info.shape, flaggedTriggers, null);
+    const forwardRows = Math.max(1, Math.floor(memory / (rowBytes * FORWARD_ROW_FACTOR)));
+    const before = measure(info.graph, synth.ver, info.shape, flaggedTriggers, null, forwardRows);
     report.verification = { images: synth.ver.count, before: roundMetrics(before.metrics), after: null };
 
     if (scanned < info.classes && flagged.length === 0) {
@@ -311,7 +340,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
         const again = await loadModel(repaired, entry);
         const againGraph = describeModel(again.model).graph;
         againGraph.inputRange = range;
-        const after = measure(againGraph, synth.ver, info.shape, flaggedTriggers, before.predictions);
+        const after = measure(againGraph, synth.ver, info.shape, flaggedTriggers, before.predictions, forwardRows);
         again.model.dispose();
         report.verification.after = roundMetrics(after.metrics);
         report.repair.output = { digest: await digestFiles(repaired) };
@@ -363,6 +392,9 @@ function shapPrune(
   medianNorm: number,
 ): PruneOutcome {
   const tailRow = bytesPerRow(info, players.firstStep) * 2;
+  // The recheck's gradient passes fit the memory budget like the first trigger reverse's.
+  const passRows = Math.max(1, Math.floor(memory / (bytesPerRow(info, 0) * GRADIENT_ROW_FACTOR)));
+  const checkCfg = { ...cfg.triggerReverse, imagesPerTarget: Math.min(cfg.triggerReverse.imagesPerTarget, Math.max(2, passRows)) };
   const clean = new TailEvaluator(info, players, synth.rev.images);
   const best = new Map<number, number>();
   const rounds: RoundReport[] = [];
@@ -407,7 +439,7 @@ function shapPrune(
     // Reverse the flagged targets again on the pruned model: is a small trigger still there?
     const masks = players.masks([Uint8Array.from({ length: players.size }, (_, k) => (pruned.includes(k) ? 0 : 1))], 1);
     const checkStage = budget.stage(STAGE_SHARES.recheck);
-    const again = reverseTriggers(info, synth.rev, range, cfg.triggerReverse, rng.fork(1000 + round), checkStage, { targets: flagged.map((t) => t.target), masks });
+    const again = reverseTriggers(info, synth.rev, range, checkCfg, rng.fork(1000 + round), checkStage, { targets: flagged.map((t) => t.target), masks, rowsPerPass: passRows });
     disposeMasks(masks);
     report.budget.stages.push({ name: `recheck-round-${round}`, evaluations: round6(checkStage.evaluations), steps: again.steps, stoppedBy: again.stoppedBy });
     const residual = again.triggers.filter((t) => t.reached && t.norm < cfg.detection.residualRatio * medianNorm);

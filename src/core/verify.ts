@@ -20,8 +20,8 @@ export function predict(graph: Graph, images: Float32Array, shape: [number, numb
 }
 
 /** Metrics on the held-back synthetic set D_ver: what the scanner itself can say about a model. */
-export function measure(graph: Graph, ver: ImageBatch, shape: [number, number, number], triggers: ReversedTrigger[], reference: Int32Array | null): { metrics: Metrics; predictions: Int32Array } {
-  const predictions = predict(graph, ver.images, shape);
+export function measure(graph: Graph, ver: ImageBatch, shape: [number, number, number], triggers: ReversedTrigger[], reference: Int32Array | null, batch = 64): { metrics: Metrics; predictions: Int32Array } {
+  const predictions = predict(graph, ver.images, shape, batch);
   let agree = 0;
   let correct = 0;
   for (let i = 0; i < ver.count; i++) {
@@ -31,7 +31,7 @@ export function measure(graph: Graph, ver: ImageBatch, shape: [number, number, n
   const reversedAsr: Record<string, number> = {};
   for (const t of triggers) {
     const stamped = stampReversed(ver, shape, t.mask, t.pattern, t.target);
-    const pred = predict(graph, stamped, shape);
+    const pred = predict(graph, stamped, shape, batch);
     reversedAsr[String(t.target)] = pred.length === 0 ? 0 : pred.filter((p) => p === t.target).length / pred.length;
   }
   return { metrics: { reversedAsr, agreement: agree / ver.count, syntheticAccuracy: correct / ver.count }, predictions };
