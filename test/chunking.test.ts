@@ -10,6 +10,10 @@ import { synthesize, SYNTH_DEFAULTS } from '../src/core/synth.ts';
 import { reverseTriggers, TRIGGER_DEFAULTS } from '../src/core/trigger.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
 import { readDir, writeTinyModel } from './helpers/tiny-model.ts';
+import { MODELS } from './helpers/fixtures.ts';
+import { join } from 'node:path';
+import { scanModel } from '../src/core/scan.ts';
+import { playerKey } from '../src/core/players.ts';
 
 // Memory-sized groups must not change the optimisation: the groups' gradients add up to the full one.
 let info: ModelInfo;
@@ -79,5 +83,18 @@ describe('memory-sized groups', () => {
     const grouped = synthesize(bnInfo, [0, 1], cfg, new Rng(3), stage(), 4);
     expect(grouped.steps).toBe(whole.steps);
     expect(maxAbs(grouped.rev.images, whole.rev.images)).toBeLessThan(1e-3);
+  });
+
+  it('a scan finds and repairs the same at a small memory budget as at the default', async () => {
+    const files = readDir(join(MODELS, 'mnist-badnets'));
+    const scan = (memoryBudgetBytes?: number) => scanModel(files, { seed: 2, toolVersion: 'test', maxEvals: 60_000, budgetSeconds: 600, memoryBudgetBytes });
+    const full = (await scan()).report;
+    const small = (await scan(2 * 1024 * 1024)).report;
+    expect(small.config.memoryBudgetBytes).toBeLessThan(full.config.memoryBudgetBytes / 10);
+    expect(full.verdict).toBe('backdoor');
+    expect(small.verdict).toBe(full.verdict);
+    expect(small.detection?.flagged).toEqual(full.detection?.flagged);
+    expect(small.repair?.pruned.map(playerKey)).toEqual(full.repair?.pruned.map(playerKey));
+    small.detection!.classes.forEach((c, i) => expect(c.maskNorm).toBeCloseTo(full.detection!.classes[i]!.maskNorm, 0));
   });
 });

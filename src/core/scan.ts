@@ -79,28 +79,32 @@ const STAGE_SHARES = { synthesis: 0.2, triggerReverse: 0.625, shapleyRound: 0.6,
 const MIN_STEPS_PER_CLASS = 10;
 const MiB = 1024 * 1024;
 const DEFAULT_MEMORY = 64 * MiB;
+/** Trigger-reverse rows per step: as many as this many bytes of layer outputs (× 3) hold. */
+const STEP_ROW_BYTES = 64 * MiB;
 /**
- * A Worker isolate's 128 MB holds, besides the activations: the wasm module and runtime (16-20 MiB of
- * heap before any tensor) and the JS heap (about 12 MiB), the weights twice (the model's file bytes and
- * its tensors), and the wasm heap's own slack: it grows in steps of about 20% and never shrinks.
- * Measured on CNNs of 2.9M and 5.2M parameters (test/bench/memory.ts).
+ * A Worker isolate's 128 MB (122 MiB) holds, besides the activations: the wasm module and runtime (16-20
+ * MiB of heap before any tensor), the JS heap (up to about 20 MiB), the weights twice (the model's file
+ * bytes and its tensors), and the wasm heap's slack: it grows in 20% steps and never shrinks, about 1.33
+ * MiB per MiB of activation budget. Measured on CNNs of 2.9M and 5.2M parameters (test/bench/memory.ts);
+ * a 20 MB Dense layer adds fixed costs this does not cover (see the README's memory table).
  */
-const ISOLATE_BYTES = 128 * MiB;
-const RESERVED_BYTES = 36 * MiB;
-const HEAP_SLACK = 1.2;
+const ISOLATE_BYTES = 128e6;
+const RESERVED_BYTES = 37 * MiB;
+const HEAP_SLACK = 1.33;
 const MIN_MEMORY = 8 * MiB;
 /**
  * What one row of a pass really holds in the wasm heap, per byte of the layer outputs. A gradient pass:
  * measured at 8-12× (pre-activations, activations, their gradients, the convolutions' working copies).
- * A forward pass: about 4× (each layer's input, pre-activation and output stay alive until tidy() ends).
+ * A forward pass holds about 4×, but is sized like a gradient pass: larger forward batches after the
+ * gradient stages made the fragmented heap grow another step (93 -> 111 MiB on the 5.2M-parameter CNN).
  */
 const GRADIENT_ROW_FACTOR = 12;
-const FORWARD_ROW_FACTOR = 5;
+const FORWARD_ROW_FACTOR = 12;
 
 /** The default activation budget: what is left of a Worker isolate once the weights are in. */
 function defaultMemory(parameters: number): number {
   const weights = 4 * parameters;
-  const room = (ISOLATE_BYTES - RESERVED_BYTES - weights - HEAP_SLACK * weights) / HEAP_SLACK;
+  const room = (ISOLATE_BYTES - RESERVED_BYTES - 2 * weights) / HEAP_SLACK;
   return Math.max(MIN_MEMORY, Math.min(DEFAULT_MEMORY, Math.floor(room)));
 }
 
@@ -243,9 +247,11 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     stageReport('synthesis', synthStage, synth.steps, synth.stoppedBy);
     lap('synthesis');
 
-    // 2. Trigger reverse, every class batched. Rows per step are bounded by the memory budget.
+    // 2. Trigger reverse, every class batched. Rows per step shrink as a row's cost grows, so that a step
+    // takes about as long on a big model; the memory budget only sets how many go in one pass, so the
+    // findings do not depend on it.
     progress('trigger-reverse', 0);
-    const rowsFit = Math.max(info.classes * 2, Math.floor(memory / fullRow));
+    const rowsFit = Math.max(info.classes * 2, Math.floor(STEP_ROW_BYTES / fullRow));
     const trigCfg = { ...cfg.triggerReverse, imagesPerTarget: Math.max(2, Math.min(cfg.triggerReverse.imagesPerTarget, Math.floor(rowsFit / info.classes))) };
     const trigStage = budget.stage(STAGE_SHARES.triggerReverse);
     // Rows that fit the memory budget in one gradient pass; more targets than that go in groups.

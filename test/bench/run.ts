@@ -1,23 +1,18 @@
 // `npm run bench`: the scan on every fixture (time and evaluations per stage, peak memory, real-data ASR
 // and accuracy before/after), baselines (CLP, random pruning of as many channels), false positives,
 // wasm vs cpu forward speed, and the Shapley saving of threshold + ε-greedy. Prints Markdown tables.
-import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { initWasmBackend } from '../../src/core/backend.ts';
-import { BackdoorGame, TailEvaluator } from '../../src/core/backdoor-game.ts';
-import { Budget } from '../../src/core/budget.ts';
 import { describeModel, playerLayers } from '../../src/core/model-info.ts';
 import { loadTfjsModel, writeTfjsModel, type TfjsLoadedModel as LoadedModel } from '../../src/core/model-io.ts';
 import { PlayerSet, type Player } from '../../src/core/players.ts';
 import { prunedWeights } from '../../src/core/prune-weights.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { scanModel } from '../../src/core/scan.ts';
-import { estimateShapley, SHAPLEY_DEFAULTS } from '../../src/core/shapley.ts';
-import { stampReversed } from '../../src/core/stamp.ts';
-import { synthesize, SYNTH_DEFAULTS } from '../../src/core/synth.ts';
-import { reverseTriggers, TRIGGER_DEFAULTS } from '../../src/core/trigger.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
 import { accuracy, attackSuccessRate } from '../data/evaluate.ts';
@@ -25,6 +20,7 @@ import { heldOut, manifest, MODELS } from '../helpers/fixtures.ts';
 import type { ManifestEntry } from '../fixtures/specs.ts';
 import { clpChannels } from './clp.ts';
 import { benchKeras } from './keras.ts';
+import { benchShapleySaving, SHAPLEY_SAVING_HEADER, SHAPLEY_SAVING_TITLE } from './shapley-saving.ts';
 
 const only = process.argv.slice(2);
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
@@ -124,48 +120,12 @@ if (only.length === 0 || only.includes('keras')) {
   printTable('Keras files (seed 1, default budget 60 s; accuracy on the first 2000 real test images)', ['source', 'file', 'format', 'parameters', 'load', 'real accuracy', 'verdict', 'scan wall'], await benchKeras());
 }
 
-// The Shapley saving on mnist-badnets: evaluations to reach the reference top-k.
-if (only.length === 0 || only.includes('mnist-badnets') || only.includes('shapley')) {
-  const { files, entry } = await readModelFiles(resolve(MODELS, 'mnist-badnets/model.json'));
-  const loaded = await loadTfjsModel(files, entry);
-  const info = describeModel(loaded.model);
-  const players = new PlayerSet(info, playerLayers(info));
-  const budget = new Budget(1e9, Infinity);
-  const rng = new Rng(1);
-  const synth = synthesize(info, [0, 1], SYNTH_DEFAULTS, rng.fork(1), budget.stage(1));
-  const rev = reverseTriggers(info, synth.rev, [0, 1], TRIGGER_DEFAULTS, rng.fork(2), budget.stage(1), { targets: [6] });
-  const trig = rev.triggers[0]!;
-  const tail = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, 6));
-  const game = new BackdoorGame(tail, 6);
-  const topOf = (v: number[], k: number) => v.map((x, i) => [x, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, k).map(([, i]) => i).sort((a, b) => a - b).join(',');
-  const plainCfg = { ...SHAPLEY_DEFAULTS, useThreshold: false, useGreedy: false, stableFor: Infinity, minPermutations: 0 };
-  const reference = estimateShapley(game, { ...plainCfg, maxPermutations: 400 }, new Rng(5), new Budget(1e9, Infinity).stage(1));
-  const savingRows: string[] = [];
-  // "Reach": the evaluation count after which the estimate's top-k equals the reference's and stays so for
-  // the rest of a 200-permutation run. One run is noisy (a lucky plain run can hold the right top-k after
-  // a few permutations), so each estimator runs with 9 seeds and the medians are compared.
-  const ks = [1, 2, 3];
-  const refs = ks.map((k) => topOf(reference.values, k));
-  const reach = (cfg: typeof plainCfg, seed: number) => {
-    const since: (number | null)[] = ks.map(() => null);
-    estimateShapley(game, { ...cfg, topK: 3, stableFor: Infinity, minPermutations: 0, maxPermutations: 200 }, new Rng(seed), new Budget(1e9, Infinity).stage(1), (values, _p, evals) => {
-      ks.forEach((k, i) => {
-        if (topOf(values, k) === refs[i]) since[i] ??= evals;
-        else since[i] = null;
-      });
-    });
-    return since.map((x) => x ?? Infinity);
-  };
-  const seeds = Array.from({ length: 9 }, (_, i) => 6 + i);
-  const plainRuns = seeds.map((sd) => reach(plainCfg, sd));
-  const fastRuns = seeds.map((sd) => reach(SHAPLEY_DEFAULTS, sd));
-  const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
-  ks.forEach((k, i) => {
-    const p = med(plainRuns.map((r) => r[i]!));
-    const f = med(fastRuns.map((r) => r[i]!));
-    const cell = (x: number) => (Number.isFinite(x) ? String(Math.round(x)) : 'not reached in 200 permutations');
-    savingRows.push(`| ${k} | ${refs[i]} | ${cell(p)} | ${cell(f)} | ${Number.isFinite(p) && Number.isFinite(f) ? `${(p / f).toFixed(1)}×` : '–'} |`);
-  });
-  printTable('Shapley saving (mnist-badnets, target 6, reference = plain sampling, 400 permutations; medians of 9 seeds)', ['k', 'reference top-k', 'plain sampling: evaluations to reach it', 'threshold + ε-greedy: evaluations to reach it', 'saving'], savingRows);
-  tail.dispose();
+if (only.length === 0 || only.includes('memory')) {
+  // Each probe in its own process: the wasm heap only grows.
+  const probe = (args: string[]) => execFileSync(process.execPath, ['src/tools/run-ts.mjs', 'test/bench/memory.ts', ...args], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
+  printTable('Memory at the default budget (untrained CIFAR-style CNNs, 64-64-128-128 convolutions; 20 s scans)', ['model', 'weights MiB', 'activation budget MiB', 'peak tensors MiB', 'wasm heap MiB', 'JS heap MiB', 'isolate total MB (heaps + file bytes)', 'verdict'], [['320'], ['320', 'bn'], ['600']].map(probe));
+}
+
+if (only.length === 0 || only.includes('shapley')) {
+  printTable(SHAPLEY_SAVING_TITLE, SHAPLEY_SAVING_HEADER, await benchShapleySaving(manifest()));
 }
