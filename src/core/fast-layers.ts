@@ -3,7 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { layerWeight } from './layers.ts';
 
 /**
- * Forward computations of Conv2D and inference-mode BatchNormalization built from plain tfjs ops, for
+ * Forward computations of Conv2D, Dense and inference-mode BatchNormalization built from plain tfjs ops, for
  * the scan's gradient passes. tfjs-layers runs Conv2D as a fused op whose gradient always computes the
  * filter's gradient too (a third of a trigger-reverse step on wasm, though only the input's is needed),
  * and tfjs-core's BatchNorm gradient tiles 1/σ to the whole input's shape, which wasm's Tile does in a
@@ -43,6 +43,25 @@ export function conv2dPre(layer: tfl.layers.Layer, x: tf.Tensor): tf.Tensor | nu
   if (kernel === null || kernel.rank !== 4) return null;
   const out = tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, pair(cfg.strides), cfg.padding, 'NHWC', pair(cfg.dilationRate));
   const bias = cfg.useBias ? weight(layer, 'bias') : null;
+  return bias ? tf.add(out, bias) : out;
+}
+
+/**
+ * Dense's pre-activation output (x·W plus bias) for a 2-D input, or null otherwise. Its gradient is the
+ * input's alone, computed as (W·dyᵀ)ᵀ: tfjs' own dy·Wᵀ makes XNNPACK pack a transposed copy of W and
+ * keep it as long as W lives (20 MB more wasm heap for a 5M-parameter Dense layer); this way only the
+ * small dy is packed.
+ */
+export function densePre(layer: tfl.layers.Layer, x: tf.Tensor): tf.Tensor | null {
+  if (layer.getClassName() !== 'Dense' || x.rank !== 2) return null;
+  const kernel = weight(layer, 'kernel');
+  if (kernel === null || kernel.rank !== 2) return null;
+  const product = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.matMul(args[0] as tf.Tensor2D, kernel as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.transpose(tf.matMul(kernel as tf.Tensor2D, dy as tf.Tensor2D, false, true)),
+  }));
+  const out = product(x);
+  const bias = (layer.getConfig() as { useBias?: boolean }).useBias === false ? null : weight(layer, 'bias');
   return bias ? tf.add(out, bias) : out;
 }
 

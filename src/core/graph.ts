@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { ShapguardError } from './errors.ts';
-import { batchNormInference, conv2dPre } from './fast-layers.ts';
+import { batchNormInference, conv2dPre, densePre } from './fast-layers.ts';
 
 type Layer = tfl.layers.Layer;
 
@@ -220,7 +220,7 @@ export class Graph {
     });
     const holder = step.layer as unknown as WithActivation;
     if (inputs.length === 1) {
-      const fast = conv2dPre(step.layer, inputs[0]!) ?? batchNormInference(step.layer, inputs[0]!);
+      const fast = conv2dPre(step.layer, inputs[0]!) ?? densePre(step.layer, inputs[0]!) ?? batchNormInference(step.layer, inputs[0]!);
       if (fast !== null) return preActivation || !holder.activation ? fast : holder.activation.apply(fast);
     }
     const saved = holder.activation;
