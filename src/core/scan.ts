@@ -85,8 +85,7 @@ const STEP_ROW_BYTES = 64 * MiB;
  * A Worker isolate's 128 MB (122 MiB) holds, besides the activations: the wasm module and runtime (16-20
  * MiB of heap before any tensor), the JS heap (up to about 20 MiB), the weights twice (the model's file
  * bytes and its tensors), and the wasm heap's slack: it grows in 20% steps and never shrinks, about 1.33
- * MiB per MiB of activation budget. Measured on CNNs of 2.9M and 5.2M parameters (test/bench/memory.ts);
- * a 20 MB Dense layer adds fixed costs this does not cover (see the README's memory table).
+ * MiB per MiB of activation budget. Measured on CNNs of 2.9M and 5.2M parameters (test/bench/memory.ts).
  */
 const ISOLATE_BYTES = 128e6;
 const RESERVED_BYTES = 37 * MiB;
