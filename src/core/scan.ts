@@ -92,13 +92,12 @@ const RESERVED_BYTES = 37 * MiB;
 const HEAP_SLACK = 1.33;
 const MIN_MEMORY = 8 * MiB;
 /**
- * What one row of a pass really holds in the wasm heap, per byte of the layer outputs. A gradient pass:
- * measured at 8-12× (pre-activations, activations, their gradients, the convolutions' working copies).
- * A forward pass holds about 4×, but is sized like a gradient pass: larger forward batches after the
- * gradient stages made the fragmented heap grow another step (93 -> 111 MiB on the 5.2M-parameter CNN).
+ * What one row of a gradient pass really holds in the wasm heap, per byte of the layer outputs: measured
+ * at 8-12× (pre-activations, activations, their gradients, the convolutions' working copies). Forward
+ * passes hold about 4× but get the same rows: larger forward batches after the gradient stages made the
+ * fragmented heap grow another step (93 -> 111 MiB on the 5.2M-parameter CNN).
  */
 const GRADIENT_ROW_FACTOR = 12;
-const FORWARD_ROW_FACTOR = 12;
 
 /** The default activation budget: what is left of a Worker isolate once the weights are in. */
 function defaultMemory(parameters: number): number {
@@ -302,8 +301,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       const one = { images: synth.ver.images.slice(i * px, (i + 1) * px), labels: Int32Array.of(synth.ver.labels[i]!), count: 1 };
       evidence.push({ target: t.target, shape: info.shape, mask: t.mask.slice(), pattern: t.pattern.slice(), input: one.images, stamped: stampReversed(one, info.shape, t.mask, t.pattern, t.target) });
     }
-    const forwardRows = Math.max(1, Math.floor(memory / (rowBytes * FORWARD_ROW_FACTOR)));
-    const before = measure(info.graph, synth.ver, info.shape, flaggedTriggers, null, forwardRows);
+    const before = measure(info.graph, synth.ver, info.shape, flaggedTriggers, null, passRows);
     report.verification = { images: synth.ver.count, before: roundMetrics(before.metrics), after: null };
 
     if (scanned < info.classes && flagged.length === 0) {
@@ -316,7 +314,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     } else {
       report.verdict = 'backdoor';
       progress('shapley', 0);
-      const outcome = shapPrune(info, players, synth, flaggedTriggers, report, cfg, budget, rng, memory, unit, med);
+      const outcome = shapPrune(info, players, synth, flaggedTriggers, report, cfg, budget, rng, memory, passRows, unit, med);
       lap('shapley');
       const { choice } = outcome;
       report.budget.shapleyStoppedBy = report.shapley.map((x) => x.stoppedBy).join(',');
@@ -345,7 +343,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
         const again = await loadModel(repaired, entry);
         const againGraph = describeModel(again.model).graph;
         againGraph.inputRange = range;
-        const after = measure(againGraph, synth.ver, info.shape, flaggedTriggers, before.predictions, forwardRows);
+        const after = measure(againGraph, synth.ver, info.shape, flaggedTriggers, before.predictions, passRows);
         again.model.dispose();
         report.verification.after = roundMetrics(after.metrics);
         report.repair.output = { digest: await digestFiles(repaired) };
@@ -393,12 +391,13 @@ function shapPrune(
   budget: Budget,
   rng: Rng,
   memory: number,
+  /** Rows per gradient pass within the memory budget. */
+  passRows: number,
   range: [number, number],
   medianNorm: number,
 ): PruneOutcome {
   const tailRow = bytesPerRow(info, players.firstStep) * 2;
   // The recheck's gradient passes fit the memory budget like the first trigger reverse's.
-  const passRows = Math.max(1, Math.floor(memory / (bytesPerRow(info, 0) * GRADIENT_ROW_FACTOR)));
   const checkCfg = { ...cfg.triggerReverse, imagesPerTarget: Math.min(cfg.triggerReverse.imagesPerTarget, Math.max(2, passRows)) };
   const clean = new TailEvaluator(info, players, synth.rev.images);
   const best = new Map<number, number>();
