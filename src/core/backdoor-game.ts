@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { RunOptions } from './graph.ts';
 import { probs, type ModelInfo } from './model-info.ts';
 import type { PlayerSet } from './players.ts';
 import type { CoalitionGame } from './shapley.ts';
@@ -41,9 +42,7 @@ export class TailEvaluator {
       const tiled = new Map<number, tf.Tensor>();
       // R copies one after another. wasm's Tile is a plain loop, 25× slower here than a concat.
       for (const [id, v] of this.cached) tiled.set(id, R === 1 ? v : tf.concat(Array<tf.Tensor>(R).fill(v)));
-      const masks = this.players.masks(coalitions, this.rows);
-      const y = this.players.startsAtInput ? this.info.graph.tailFrom(tiled, this.players.firstStep, masks) : this.info.graph.tail(tiled, this.players.firstStep, masks);
-      return probs(this.info, y);
+      return probs(this.info, this.runTail(tiled, this.players.masks(coalitions, this.rows)));
     });
   }
 
@@ -65,9 +64,13 @@ export class TailEvaluator {
   }
 
   private meanProbability(presence: tf.Tensor1D, target: number): tf.Scalar {
-    const masks = this.players.masksOf(presence);
-    const y = this.players.startsAtInput ? this.info.graph.tailFrom(this.cached, this.players.firstStep, masks) : this.info.graph.tail(this.cached, this.players.firstStep, masks);
-    return tf.mean(tf.slice(probs(this.info, y), [0, target], [-1, 1]));
+    return tf.mean(tf.slice(probs(this.info, this.runTail(this.cached, this.players.masksOf(presence))), [0, target], [-1, 1]));
+  }
+
+  /** The network from the first player layer on, over `values` cached by the constructor's prefix. */
+  private runTail(values: ReadonlyMap<number, tf.Tensor>, masks: Pick<RunOptions, 'masks' | 'inputMasks'>): tf.Tensor {
+    const { graph } = this.info;
+    return this.players.startsAtInput ? graph.tailFrom(values, this.players.firstStep, masks) : graph.tail(values, this.players.firstStep, masks);
   }
 
   dispose(): void {
