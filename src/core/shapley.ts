@@ -92,8 +92,8 @@ function key(c: Uint8Array): string {
  */
 function greedyOrder(values: number[], stderr: number[], prior: number[] | null, rng: Rng): number[] {
   const key = values.map((v, i) => v + rng.normal() * stderr[i]!);
-  const tie = prior ?? values.map(() => rng.next());
-  return values.map((_, i) => i).sort((a, b) => key[b]! - key[a]! || (prior ? tie[b]! - tie[a]! : tie[a]! - tie[b]!));
+  const tie = prior ?? values.map(() => -rng.next());
+  return values.map((_, i) => i).sort((a, b) => key[b]! - key[a]! || tie[b]! - tie[a]!);
 }
 
 function topSet(values: number[], k: number, needed: number): string {
@@ -226,8 +226,9 @@ export function estimateShapley(
       }
     }
     permutations += group;
-    trace?.(current(), permutations, evaluations);
-    const top = topSet(current(), cfg.topK, cfg.cover >= 1 ? Infinity : cfg.cover * current().reduce((a, v) => a + v, 0));
+    const values = current();
+    trace?.(values, permutations, evaluations);
+    const top = topSet(values, cfg.topK, cfg.cover >= 1 ? Infinity : cfg.cover * values.reduce((a, v) => a + v, 0));
     stable = top === lastTop ? stable + group : 0;
     lastTop = top;
     if (permutations >= cfg.minPermutations && stable >= cfg.stableFor) {
