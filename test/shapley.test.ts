@@ -124,6 +124,25 @@ describe('Shapley estimation', () => {
     expect(without.scored).toBeGreaterThan(withPrior.scored);
   });
 
+  it('converges on the few players holding most of the value, not on the order of the noise-level rest', () => {
+    // One player carries the backdoor; 19 share a little, and their order never settles.
+    const w = [0.7, ...Array<number>(19).fill(0.3 / 19)];
+    const v = (c: Uint8Array) => 1 / (1 + Math.exp(-20 * (w.reduce((a, x, i) => a + (c[i] ? x : 0), 0) - 0.5)));
+    let covered = 0;
+    let plainTopK = 0;
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const cfg = { ...SHAPLEY_DEFAULTS, maxPermutations: 1000 };
+      const a = estimateShapley(new CountingGame(w.length, v), cfg, new Rng(seed), bigBudget());
+      const b = estimateShapley(new CountingGame(w.length, v), { ...cfg, cover: 1 }, new Rng(seed), bigBudget());
+      expect(a.stoppedBy).toBe('converged');
+      expect(topK(a.values, 1)).toEqual([0]);
+      expect(a.permutations).toBeLessThanOrEqual(b.permutations);
+      covered += a.permutations;
+      plainTopK += b.permutations;
+    }
+    expect(covered * 2).toBeLessThan(plainTopK);
+  });
+
   it('stops at the evaluation budget and says so', () => {
     const game = new CountingGame(weights.length, majority);
     const stage = new Budget(1e9, 200).stage(1);
