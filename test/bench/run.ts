@@ -19,6 +19,7 @@ import { accuracy, attackSuccessRate } from '../data/evaluate.ts';
 import { heldOut, manifest, MODELS } from '../helpers/fixtures.ts';
 import type { ManifestEntry } from '../fixtures/specs.ts';
 import { clpChannels } from './clp.ts';
+import { ORACLE_HEADER, ORACLE_TITLE, oraclePruningRow } from './oracle-pruning.ts';
 import { benchKeras } from './keras.ts';
 import { benchShapleySaving, SHAPLEY_SAVING_HEADER, SHAPLEY_SAVING_TITLE } from './shapley-saving.ts';
 
@@ -39,6 +40,7 @@ const scanRows: string[] = [];
 const stageRows: string[] = [];
 const baselineRows: string[] = [];
 const speedRows: string[] = [];
+const oracleRows: string[] = [];
 for (const fx of manifest()) {
   if (only.length > 0 && !only.includes(fx.name)) continue;
   const path = join(MODELS, fx.path);
@@ -83,6 +85,8 @@ for (const fx of manifest()) {
     `| ${fx.name} | ${pct(before.acc)} / ${pct(before.asr)} | ${after ? `${pct(after.acc)} / ${pct(after.asr)}` : '(no repair)'} | ${clpPlayers.length} ch: ${pct(clpMetrics.acc)} / ${pct(clpMetrics.asr)} | ${randomCell} |`,
   );
 
+  if (fx.attack) oracleRows.push(await oraclePruningRow(fx, loaded, data));
+
   // wasm vs cpu forward speed, batch 64.
   const [h, w, c] = report.model?.inputShape ?? [28, 28, 1];
   const x = tf.randomUniform([64, h, w, c]);
@@ -115,6 +119,7 @@ function printTable(title: string, header: string[], rows: string[]): void {
 printTable('Scan (seed 1, default budget 60 s)', ['fixture', 'verdict', 'flagged', 'pruned', 'wall s', 'evaluations', 'peak MiB (tensors / wasm heap)', 'real accuracy before → after', 'real-trigger ASR before → after'], scanRows);
 printTable('Time / evaluations per stage', ['fixture', 'synthesis', 'trigger reverse', 'Shapley + pruning + recheck', 'verification'], stageRows);
 printTable('Baselines on real test data (accuracy / real-trigger ASR)', ['fixture', 'original', 'ShapPruning', 'CLP (u = 3)', 'random pruning, same count'], baselineRows);
+printTable(ORACLE_TITLE, ORACLE_HEADER, oracleRows);
 printTable('Forward pass, batch 64', ['fixture', 'wasm (SIMD)', 'cpu backend', 'speed-up'], speedRows);
 if (only.length === 0 || only.includes('keras')) {
   printTable('Keras files (seed 1, default budget 60 s; accuracy on the first 2000 real test images)', ['source', 'file', 'format', 'parameters', 'load', 'real accuracy', 'verdict', 'scan wall'], await benchKeras());
