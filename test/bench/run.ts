@@ -20,6 +20,7 @@ import { heldOut, manifest, MODELS } from '../helpers/fixtures.ts';
 import type { ManifestEntry } from '../fixtures/specs.ts';
 import { clpChannels } from './clp.ts';
 import { ORACLE_HEADER, ORACLE_TITLE, oraclePruningRow } from './oracle-pruning.ts';
+import { SEEDS_HEADER, SEEDS_TITLE, seedsRow } from './seeds.ts';
 import { benchKeras } from './keras.ts';
 import { benchShapleySaving, SHAPLEY_SAVING_HEADER, SHAPLEY_SAVING_TITLE } from './shapley-saving.ts';
 
@@ -41,6 +42,7 @@ const stageRows: string[] = [];
 const baselineRows: string[] = [];
 const speedRows: string[] = [];
 const oracleRows: string[] = [];
+const seedRows: string[] = [];
 for (const fx of manifest()) {
   if (only.length > 0 && !only.includes(fx.name)) continue;
   const path = join(MODELS, fx.path);
@@ -86,6 +88,7 @@ for (const fx of manifest()) {
   );
 
   if (fx.attack) oracleRows.push(await oraclePruningRow(fx, loaded, data));
+  seedRows.push(await seedsRow(fx, files, entry, data));
 
   // wasm vs cpu forward speed, batch 64.
   const [h, w, c] = report.model?.inputShape ?? [28, 28, 1];
@@ -119,6 +122,7 @@ function printTable(title: string, header: string[], rows: string[]): void {
 printTable('Scan (seed 1, default budget 60 s)', ['fixture', 'verdict', 'flagged', 'pruned', 'wall s', 'evaluations', 'peak MiB (tensors / wasm heap)', 'real accuracy before → after', 'real-trigger ASR before → after'], scanRows);
 printTable('Time / evaluations per stage', ['fixture', 'synthesis', 'trigger reverse', 'Shapley + pruning + recheck', 'verification'], stageRows);
 printTable('Baselines on real test data (accuracy / real-trigger ASR)', ['fixture', 'original', 'ShapPruning', 'CLP (u = 3)', 'random pruning, same count'], baselineRows);
+printTable(SEEDS_TITLE, SEEDS_HEADER, seedRows);
 printTable(ORACLE_TITLE, ORACLE_HEADER, oracleRows);
 printTable('Forward pass, batch 64', ['fixture', 'wasm (SIMD)', 'cpu backend', 'speed-up'], speedRows);
 if (only.length === 0 || only.includes('keras')) {
