@@ -48,6 +48,8 @@ export interface ClassReport {
   success: number;
   steps: number;
   refined: boolean;
+  /** A fresh-start second run's best norm (null: none ran, or it never reached the success target). */
+  restartNorm: number | null;
   flagged: boolean;
 }
 

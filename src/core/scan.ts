@@ -273,6 +273,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       success: round6(t.success),
       steps: t.steps,
       refined: t.refined,
+      restartNorm: t.restartNorm !== null && Number.isFinite(t.restartNorm) ? round6(t.restartNorm) : null,
       flagged: anomalies[i]!.flagged,
     }));
     const flagged = anomalies.filter((a) => a.flagged).map((a) => a.target);
