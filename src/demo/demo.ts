@@ -50,15 +50,33 @@ step('replaying the recorded R2 event notification (webhooks/r2/put-object.json)
 const queue = await mf.getQueueProducer('JOBS');
 await queue.send({ ...event, object: { ...event.object, eTag: uploaded!.etag, size: uploaded!.size }, eventTime: new Date().toISOString() });
 
+/**
+ * Miniflare's proxy reaches the bucket over a kept-alive HTTP connection. While the consumer computes,
+ * workerd can close that connection just as a poll reuses it ("other side closed"); a list is idempotent,
+ * so such a poll is simply sent again.
+ */
+async function listKeys(prefix: string): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await bucket.list({ prefix })).objects.map((o) => o.key);
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const dropped = err instanceof TypeError && (cause?.code === 'UND_ERR_SOCKET' || /other side closed/.test(cause?.message ?? ''));
+      if (!dropped || attempt === 5) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
 step('waiting for the queue consumer to scan and write back');
 const prefix = `shapguard/${event.object.key}/`;
 let reportKey: string | undefined;
 for (let i = 0; i < 600 && reportKey === undefined; i++) {
   await new Promise((r) => setTimeout(r, 500));
-  reportKey = (await bucket.list({ prefix })).objects.map((o) => o.key).find((k) => k.endsWith('/report.json'));
+  reportKey = (await listKeys(prefix)).find((k) => k.endsWith('/report.json'));
 }
 if (reportKey === undefined) throw new Error('no report after 5 minutes');
-const outputs = (await bucket.list({ prefix })).objects.map((o) => o.key);
+const outputs = await listKeys(prefix);
 const report = JSON.parse(await (await bucket.get(reportKey))!.text()) as ScanReport;
 const verdictMark = JSON.parse(await (await bucket.get(outputs.find((k) => k.endsWith('/verdict.json'))!))!.text());
 
