@@ -148,17 +148,11 @@ export function reverseTriggers(
   const [h, w, c] = info.shape;
   const P = Math.min(cfg.imagesPerTarget, rev.count - Math.ceil(rev.count / K));
   const targets = scope.targets ?? Array.from({ length: K }, (_, t) => t);
+  /** A target's optimisation state at the start of a run: its first, or a restart. */
+  const freshRun = () => ({ cost: cfg.initialCost, up: 0, down: 0, best: Infinity, bestSuccess: 0, reached: false, lastImprovement: 0, steps: 0, done: false });
   const tracks: Track[] = targets.map((t) => ({
     target: t,
-    cost: cfg.initialCost,
-    up: 0,
-    down: 0,
-    best: Infinity,
-    bestSuccess: 0,
-    reached: false,
-    lastImprovement: 0,
-    steps: 0,
-    done: false,
+    ...freshRun(),
     refined: false,
     finished: false,
     screenNorm: null,
@@ -321,7 +315,7 @@ export function reverseTriggers(
     const order = tracks.filter((t) => t.reached).sort((a, b) => a.best - b.best || a.target - b.target).slice(0, count);
     const first = new Map(order.map((t) => [t.target, { ...t }]));
     for (const t of order) {
-      Object.assign(t, { cost: cfg.initialCost, up: 0, down: 0, best: Infinity, bestSuccess: 0, reached: false, lastImprovement: 0, steps: 0, done: false });
+      Object.assign(t, freshRun());
       zMask.set(t.target, initMask());
       zPattern.set(t.target, initPattern());
     }
