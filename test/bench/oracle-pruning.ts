@@ -1,14 +1,13 @@
 // The upper bound of any pruning repair: players chosen greedily by the REAL trigger on REAL images, an
 // oracle no data-free scanner has. Where even this cannot bring the ASR down, no pruning order can, and a
 // scan that reports "not-repaired" is right to.
-import type * as tfl from '@tensorflow/tfjs-layers';
 import { describeModel, playerLayers } from '../../src/core/model-info.ts';
-import { loadTfjsModel, writeTfjsModel, type TfjsLoadedModel } from '../../src/core/model-io.ts';
+import type { TfjsLoadedModel } from '../../src/core/model-io.ts';
 import { PlayerSet, type Player } from '../../src/core/players.ts';
-import { prunedWeights } from '../../src/core/prune-weights.ts';
 import { accuracy, attackSuccessRate } from '../data/evaluate.ts';
 import type { ImageSet } from '../data/mnist.ts';
 import type { ManifestEntry } from '../fixtures/specs.ts';
+import { prunedModel } from './pruned-model.ts';
 
 export const ORACLE_TITLE = 'Oracle pruning bound (players picked one at a time by the real trigger on real images; real-trigger ASR after each)';
 export const ORACLE_HEADER = ['fixture', 'players', '1', '2', '4', '8', '16', 'players to reach ≤ 5%', 'accuracy at the end', 'players picked'];
@@ -30,8 +29,7 @@ export async function oraclePruningRow(fx: ManifestEntry, loaded: TfjsLoadedMode
   const info = describeModel(loaded.model);
   const set = new PlayerSet(info, playerLayers(info));
   const probe = head(data, 600);
-  const build = async (pruned: Player[]): Promise<tfl.LayersModel> =>
-    (await loadTfjsModel(writeTfjsModel(loaded, prunedWeights(loaded, loaded.model, pruned, set.grids)), loaded.entry)).model;
+  const build = (pruned: Player[]) => prunedModel(loaded, pruned, set.grids);
   const chosen: Player[] = [];
   const asrAt: number[] = [];
   let asr = attackSuccessRate(loaded.model, probe, attack.trigger, attack.target);
