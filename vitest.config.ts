@@ -12,10 +12,12 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 900_000,
     projects: [
-      {
-        extends: true,
-        test: { name: 'node', include: ['test/**/*.test.ts'], exclude: ['test/worker/**'], pool: 'forks' },
-      },
+      // Tiers, cheapest first: `npm run test:unit` alone checks a change to pure logic in seconds.
+      // unit: no scans, no servers or outside programs; wasm: engine scans in this process;
+      // integration: the built CLI, the Node service, moto's S3, h5py and chromium.
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'forks' } },
+      { extends: true, test: { name: 'wasm', include: ['test/wasm/**/*.test.ts'], pool: 'forks' } },
+      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], pool: 'forks' } },
       {
         extends: true,
         // The Worker itself, in workerd through Miniflare: R2, Queues and tfjs on wasm from the imported module.
@@ -24,7 +26,7 @@ export default defineConfig({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
               bindings: {
-                // moto's S3 server, started by test/worker/global-setup.ts.
+                // moto's S3 server, started by test/workers/global-setup.ts.
                 S3_BUCKETS: 'models-s3',
                 S3_ENDPOINT: inject('s3Endpoint'),
                 S3_FORCE_PATH_STYLE: 'true',
@@ -43,7 +45,7 @@ export default defineConfig({
         ],
         // As wrangler.toml's [alias]: the SDK's browser XML parser needs DOMParser, which workerd lacks.
         resolve: { alias: { '@aws-sdk/xml-builder': resolve('node_modules/@aws-sdk/xml-builder/dist-cjs/index.js') } },
-        test: { name: 'workers', include: ['test/worker/**/*.test.ts'], globalSetup: ['test/worker/global-setup.ts'] },
+        test: { name: 'workers', include: ['test/workers/**/*.test.ts'], globalSetup: ['test/workers/global-setup.ts'] },
       },
     ],
   },

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initWasmBackend } from '../core/backend.ts';
+import { initWasmBackend } from '../core/tfjs/backend.ts';
 import { configFromEnv } from '../service/config.ts';
-import { deliver } from '../service/deliver.ts';
-import { jobsFor, type ObjectRef, type ScanJob } from '../service/job.ts';
+import { deliver } from '../service/jobs/deliver.ts';
+import { jobsFor, type ObjectRef, type ScanJob } from '../service/jobs/job.ts';
 import { ObjectLedger } from '../service/ledger.ts';
-import type { JobDeps } from '../service/process-job.ts';
+import type { JobDeps } from '../service/jobs/run-job.ts';
 import { afterScanFor } from '../service/registries.ts';
 import { makeScanner } from '../service/scanner.ts';
 import { field } from '../service/sources/parse-json.ts';

@@ -1,7 +1,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { KERAS_LIMITS } from '../core/keras/load.ts';
-import { IO_LIMITS, shardPaths } from '../core/model-io.ts';
+import { KERAS_LIMITS } from '../core/model/keras/load.ts';
+import { IO_LIMITS, shardPaths } from '../core/model/tfjs-layers.ts';
 
 /** A model file over its size cap: refused before a byte of it is read. */
 export class ModelTooLargeError extends Error {

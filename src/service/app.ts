@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ServiceConfig } from './config.ts';
 import { HttpError } from './errors.ts';
-import { isModelKey, jobsFor, type ObjectRef, type ScanJob, type SourceName } from './job.ts';
+import { isModelKey, jobsFor, type ObjectRef, type ScanJob, type SourceName } from './jobs/job.ts';
 import type { Ledger } from './ledger.ts';
 import { objectsOfEventBridge } from './sources/eventbridge.ts';
 import { objectsOfHubWebhook } from './sources/huggingface.ts';

@@ -1,5 +1,5 @@
 import { TransientError } from './errors.ts';
-import type { Notifier, VerdictMark } from './mark.ts';
+import type { Notifier, VerdictMark } from './jobs/mark.ts';
 import { signWebhook } from './verify/signed-webhook.ts';
 
 /**

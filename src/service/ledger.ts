@@ -1,4 +1,4 @@
-import type { ObjectRef, ScanJob } from './job.ts';
+import type { ObjectRef, ScanJob } from './jobs/job.ts';
 import type { ObjectStore } from './storage/object-store.ts';
 
 export type ScanState = 'queued' | 'running' | 'done' | 'failed';

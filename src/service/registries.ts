@@ -1,8 +1,8 @@
-import { attestationSigner, type AttestationSigner } from './attestation.ts';
+import { attestationSigner, type AttestationSigner } from './jobs/attestation.ts';
 import { callbackNotifier } from './callbacks.ts';
 import type { ServiceConfig } from './config.ts';
-import type { Notifier } from './mark.ts';
-import type { RegistryResolver } from './placement.ts';
+import type { Notifier } from './jobs/mark.ts';
+import type { RegistryResolver } from './jobs/placement.ts';
 import { HubStore } from './storage/hub.ts';
 import type { StoreResolver } from './storage/object-store.ts';
 import { MlflowStore } from './storage/mlflow.ts';

@@ -1,4 +1,4 @@
-import { Rng } from '../../src/core/rng.ts';
+import { Rng } from '../../src/core/util/rng.ts';
 import type { ImageSet } from './mnist.ts';
 
 // 43 sign-like classes (as many as GTSRB has), each a distinct (outer shape, colour scheme, inner symbol),

@@ -1,5 +1,5 @@
-import { initWasmBackend } from '../../src/core/backend.ts';
-import { loadModel } from '../../src/core/load-model.ts';
+import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
+import { loadModel } from '../../src/core/model/load.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
 import type * as tfl from '@tensorflow/tfjs-layers';

@@ -1,4 +1,4 @@
-import { Rng } from '../../src/core/rng.ts';
+import { Rng } from '../../src/core/util/rng.ts';
 
 /** The backdoor triggers the fixtures really plant; tests and the benchmark stamp them on real images. */
 export type Trigger =

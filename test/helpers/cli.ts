@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { ScanReport } from '../../src/core/report.ts';
+import type { ScanReport } from '../../src/core/output/report.ts';
 import { reportSchemaErrors } from './schema.ts';
 
 const BIN = resolve('src/bin/shapguard.js');

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { ManifestEntry } from '../fixtures/specs.ts';
+import type { ManifestEntry } from '../../tools/fixtures/specs.ts';
 import { loadGlyphs } from '../data/glyphs.ts';
 import { loadMnist, type ImageSet } from '../data/mnist.ts';
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
-/** Debian's interpreter, the one that sees python3-h5py (installed by the test set-up, src/tools/system-deps.mjs). */
+/** Debian's interpreter, the one that sees python3-h5py (installed by the test set-up, tools/system-deps.mjs). */
 const PYTHON = '/usr/bin/python3';
 
 export interface H5Diff {

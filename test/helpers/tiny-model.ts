@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { saveLayersModel } from '../fixtures/save.ts';
+import { saveLayersModel } from '../../tools/fixtures/save.ts';
 
 /** A small untrained CNN (optionally with a BatchNormalization after c1) written in the tfjs layers format to a fresh temp folder, `shards` shards. */
 export async function writeTinyModel(opts: { shards?: number; dense?: boolean; bn?: boolean } = {}): Promise<string> {

@@ -1,4 +1,4 @@
-import type { ObjectRef } from '../job.ts';
+import type { ObjectRef } from '../jobs/job.ts';
 import { field, optionalString, requireString } from './parse-json.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { HttpError } from '../errors.ts';
-import type { ObjectRef } from '../job.ts';
+import type { ObjectRef } from '../jobs/job.ts';
 import { HUB_REPO, HUB_SHA } from '../storage/hub.ts';
 import { field } from './parse-json.ts';
 

@@ -1,5 +1,5 @@
 import { HttpError } from '../errors.ts';
-import type { ObjectRef } from '../job.ts';
+import type { ObjectRef } from '../jobs/job.ts';
 import { MLFLOW_NAME, MLFLOW_VERSION } from '../storage/mlflow.ts';
 import { field } from './parse-json.ts';
 

@@ -1,4 +1,4 @@
-import type { ObjectRef } from '../job.ts';
+import type { ObjectRef } from '../jobs/job.ts';
 import { field, optionalString } from './parse-json.ts';
 
 /** R2 notification actions that leave a new object behind. */

@@ -1,5 +1,5 @@
 import { HttpError } from '../errors.ts';
-import type { ObjectRef } from '../job.ts';
+import type { ObjectRef } from '../jobs/job.ts';
 import { field, optionalString, requireString } from './parse-json.ts';
 
 /** S3 writes keys form-URL-encoded in event records ('+' is a space). */

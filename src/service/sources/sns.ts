@@ -1,5 +1,5 @@
 import { HttpError } from '../errors.ts';
-import type { ObjectRef } from '../job.ts';
+import type { ObjectRef } from '../jobs/job.ts';
 import { isSnsUrl, parseSnsMessage, verifySnsMessage, type CertFetcher } from '../verify/sns.ts';
 import { parseJsonObject } from './parse-json.ts';
 import { objectsOfS3Event } from './s3-event.ts';

@@ -1,5 +1,5 @@
 import { TransientError } from '../errors.ts';
-import type { VerdictMark } from '../mark.ts';
+import type { VerdictMark } from '../jobs/mark.ts';
 import type { ObjectStore, StoredObject } from './object-store.ts';
 
 /** Where and how to reach the Hugging Face Hub (or a mirror with the same API). */

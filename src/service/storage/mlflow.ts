@@ -1,5 +1,5 @@
 import { TransientError } from '../errors.ts';
-import { PermanentJobError } from '../model-files.ts';
+import { PermanentJobError } from '../jobs/read-model.ts';
 import type { ObjectStore, StoreResolver, StoredObject } from './object-store.ts';
 
 /** Where and how to reach the MLflow tracking server. */

@@ -1,4 +1,4 @@
-import type { VerdictMark } from '../mark.ts';
+import type { VerdictMark } from '../jobs/mark.ts';
 
 /** An object as read back: its bytes and the ETag that names this version of it. */
 export interface StoredObject {

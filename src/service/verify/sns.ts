@@ -1,4 +1,4 @@
-import { fromBase64 } from '../../core/encoding.ts';
+import { fromBase64 } from '../../core/util/encoding.ts';
 import { utf8 } from '../bytes.ts';
 import { HttpError } from '../errors.ts';
 import { pemToDer, spkiOfCertificate } from './der.ts';

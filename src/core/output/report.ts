@@ -1,0 +1,152 @@
+import type { ModelDigest } from '../util/digest.ts';
+import type { InputRangeSource } from '../model/input-range.ts';
+import type { DetectConfig } from '../stages/detection/detect.ts';
+import type { PruneConfig, PruneStep } from '../stages/repair/prune.ts';
+import type { ShapleyConfig } from '../stages/shapley/shapley.ts';
+import type { SynthConfig } from '../stages/synthesis/synth.ts';
+import type { TriggerConfig } from '../stages/trigger/reverse.ts';
+
+export const SCHEMA_VERSION = 1;
+
+export type Verdict = 'clean' | 'backdoor' | 'incomplete' | 'error' | 'unsupported';
+
+/** Exit codes other tooling relies on: 0 clean, 1 backdoor, 2 error or incomplete, 3 unsupported. */
+export function exitCodeFor(verdict: Verdict): 0 | 1 | 2 | 3 {
+  return verdict === 'clean' ? 0 : verdict === 'backdoor' ? 1 : verdict === 'unsupported' ? 3 : 2;
+}
+
+/** A model may ship when it is clean, or when its backdoor was removed and the removal verified (ship the repaired one). */
+export function isDeployable(report: Pick<ScanReport, 'verdict' | 'repair'>): boolean {
+  return report.verdict === 'clean' || (report.verdict === 'backdoor' && report.repair?.status === 'repaired');
+}
+
+export interface ScanConfigReport {
+  seed: number;
+  budgetSeconds: number;
+  maxEvals: number | null;
+  inputRange: [number, number];
+  /** Where inputRange came from: --input-range, the model's first layer, or the [0, 1] default. */
+  inputRangeSource: InputRangeSource;
+  layers: string[] | null;
+  memoryBudgetBytes: number;
+  stageShares: Record<string, number>;
+  synthesis: SynthConfig;
+  triggerReverse: TriggerConfig;
+  detection: DetectConfig;
+  shapley: ShapleyConfig;
+  pruning: PruneConfig;
+}
+
+export interface ClassReport {
+  class: number;
+  maskNorm: number;
+  /** The norm the detection compares (see comparableNorms): maskNorm, or a screened class's scaled norm. */
+  comparableNorm: number;
+  anomalyIndex: number;
+  normRatio: number;
+  reached: boolean;
+  success: number;
+  steps: number;
+  refined: boolean;
+  /** A fresh-start second run's best norm (null: none ran, or it never reached the success target). */
+  restartNorm: number | null;
+  flagged: boolean;
+}
+
+/** A player (see players.ts): a layer's output channel, or a position of the map a Flatten feeds into it. */
+export interface PlayerRef {
+  layer: string;
+  channel: number | null;
+  position: [number, number] | null;
+}
+
+export interface PlayerValue extends PlayerRef {
+  value: number;
+}
+
+export interface ShapleyReport {
+  target: number;
+  /** Prune-and-recheck round this estimate belongs to (0 first). */
+  round: number;
+  permutations: number;
+  coalitions: number;
+  evaluations: number;
+  converged: boolean;
+  stoppedBy: string;
+  fullValue: number;
+  /** All players, by decreasing estimate. */
+  players: PlayerValue[];
+}
+
+/** One prune-and-recheck round: what it pruned and the flagged targets' triggers reversed afterwards. */
+export interface RoundReport {
+  round: number;
+  targets: number[];
+  pruned: PlayerRef[];
+  residual: { target: number; maskNorm: number; reached: boolean }[];
+}
+
+export interface Metrics {
+  /** Reversed-trigger success per flagged target on D_ver (share of non-target images sent to it). */
+  reversedAsr: Record<string, number>;
+  /** Agreement with the original model's predictions on clean D_ver. */
+  agreement: number;
+  /** Share of D_ver images predicted as the class they were synthesised for. */
+  syntheticAccuracy: number;
+}
+
+export interface StageReport {
+  name: string;
+  evaluations: number;
+  steps: number | null;
+  stoppedBy: string | null;
+}
+
+export interface ScanReport {
+  schemaVersion: number;
+  verdict: Verdict;
+  reason: string | null;
+  tool: { name: 'shapguard'; version: string };
+  libraries: Record<string, string>;
+  backend: { name: string; simd: boolean };
+  input: { format: string; entry: string; digest: ModelDigest } | null;
+  model: {
+    inputShape: [number, number, number];
+    classes: number;
+    parameters: number;
+    outputs: 'probabilities' | 'logits';
+    batchNormLayers: number;
+    playerLayers: string[];
+    players: number;
+  } | null;
+  config: ScanConfigReport;
+  coverage: {
+    classesScanned: number;
+    classesTotal: number;
+    synthesisConfidence: number;
+    notes: string[];
+  } | null;
+  detection: {
+    median: number;
+    mad: number;
+    classes: ClassReport[];
+    flagged: number[];
+  } | null;
+  shapley: ShapleyReport[];
+  repair: {
+    status: 'repaired' | 'not-repaired' | 'not-needed';
+    reason: string | null;
+    pruned: PlayerValue[];
+    curve: PruneStep[];
+    rounds: RoundReport[];
+    output: { digest: ModelDigest } | null;
+  } | null;
+  verification: { images: number; before: Metrics; after: Metrics | null } | null;
+  budget: {
+    evaluationsUsed: number;
+    shapleyStoppedBy: string | null;
+    stages: StageReport[];
+  };
+  /** Everything that depends on the clock lives here, so the rest is reproducible byte for byte. */
+  timings: { totalSeconds: number; stages: Record<string, number> };
+}

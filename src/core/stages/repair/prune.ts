@@ -1,0 +1,136 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Stage } from '../../budget.ts';
+import type { TailEvaluator } from '../shapley/backdoor-game.ts';
+import type { PlayerSet } from '../players.ts';
+import { readAndDispose } from '../../tfjs/tensors.ts';
+
+export interface PruneConfig {
+  /** Reversed-trigger success on D_rev that counts as removed. */
+  maxAsr: number;
+  /** Largest allowed drop in agreement with the original model on clean D_rev (δ). */
+  maxAgreementDrop: number;
+  /** Most players that may be pruned, as a share of all players. */
+  maxPruneShare: number;
+  /**
+   * Past the smallest prefix that removes the reversed trigger, keep pruning players whose Shapley value
+   * is at least this share of the backdoor's full value: the reversed trigger is only an approximation of
+   * the planted one, and a player carrying that much of it is part of the backdoor circuit.
+   */
+  minValueShare: number;
+  /** Prune-and-recheck rounds at most. */
+  maxRounds: number;
+}
+
+export const PRUNE_DEFAULTS: PruneConfig = { maxAsr: 0.05, maxAgreementDrop: 0.02, maxPruneShare: 0.1, minValueShare: 0.1, maxRounds: 3 };
+
+/** Per flagged target: the tail over its stamped D_rev images. */
+export interface TargetProbe {
+  target: number;
+  order: number[];
+  /** Shapley estimate per player, and v(all players). */
+  values: number[];
+  fullValue: number;
+  stamped: TailEvaluator;
+}
+
+export interface PruneStep {
+  pruned: number;
+  asr: Record<string, number>;
+  agreement: number;
+}
+
+export interface PruneResult {
+  status: 'repaired' | 'not-repaired';
+  reason: string | null;
+  pruned: number[];
+  curve: PruneStep[];
+}
+
+/** argmax per row of a [rows, K] tensor, which it disposes (every caller passes a fresh one). */
+function argmaxRows(t: tf.Tensor2D): Int32Array {
+  const a = tf.argMax(t, 1);
+  t.dispose();
+  return readAndDispose(a) as Int32Array;
+}
+
+/**
+ * Prunes players in decreasing Shapley order (merged over the flagged targets, each target's next best
+ * first) and stops at the smallest prefix that removes every reversed trigger, within the agreement
+ * guard and the cap. Prefixes are scored as coalitions, in batches, through the cached tails.
+ */
+export function choosePrune(players: PlayerSet, probes: TargetProbe[], clean: TailEvaluator, cfg: PruneConfig, stage: Stage, already: readonly number[] = []): PruneResult {
+  const cap = Math.max(1, Math.floor(players.size * cfg.maxPruneShare)) - already.length;
+  const order: number[] = [];
+  if (cap <= 0) {
+    return { status: 'not-repaired', reason: `the prune cap stopped it: ${already.length} players (${(cfg.maxPruneShare * 100).toFixed(0)}% of ${players.size}) are already pruned`, pruned: [], curve: [] };
+  }
+  const cursors = probes.map(() => 0);
+  while (order.length < Math.min(cap, players.size)) {
+    let added = false;
+    probes.forEach((p, i) => {
+      while (cursors[i]! < p.order.length && (order.includes(p.order[cursors[i]!]!) || already.includes(p.order[cursors[i]!]!))) cursors[i]!++;
+      if (cursors[i]! < p.order.length && order.length < cap) {
+        order.push(p.order[cursors[i]!]!);
+        added = true;
+      }
+    });
+    if (!added) break;
+  }
+  const prefixes: Uint8Array[] = [];
+  for (let k = 0; k <= order.length; k++) {
+    const c = new Uint8Array(players.size).fill(1);
+    for (const i of [...already, ...order.slice(0, k)]) c[i] = 0;
+    prefixes.push(c);
+  }
+  const base = argmaxRows(clean.probabilities([new Uint8Array(players.size).fill(1)]));
+  // How far a found prefix may grow: players that carry a large share of some target's backdoor.
+  const heavy = (k: number) => probes.some((p) => p.values[order[k]!]! >= cfg.minValueShare * p.fullValue);
+  const curve: PruneStep[] = [];
+  const batch = 8;
+  let chosen = -1;
+  let minimal = -1;
+  let sawAsrOk = false;
+  for (let s = 0; s < prefixes.length && chosen < 0; s += batch) {
+    const part = prefixes.slice(s, s + batch);
+    const cleanPred = argmaxRows(clean.probabilities(part));
+    stage.spend(clean.cost(part.length));
+    const asrByTarget = probes.map((p) => {
+      const pred = argmaxRows(p.stamped.probabilities(part));
+      stage.spend(p.stamped.cost(part.length));
+      return part.map((_, j) => {
+        let hit = 0;
+        for (let r = 0; r < p.stamped.rows; r++) if (pred[j * p.stamped.rows + r] === p.target) hit++;
+        return hit / p.stamped.rows;
+      });
+    });
+    for (let j = 0; j < part.length; j++) {
+      let agree = 0;
+      for (let r = 0; r < clean.rows; r++) if (cleanPred[j * clean.rows + r] === base[r]) agree++;
+      const step: PruneStep = { pruned: s + j, asr: {}, agreement: agree / clean.rows };
+      probes.forEach((p, i) => (step.asr[String(p.target)] = asrByTarget[i]![j]!));
+      curve.push(step);
+      const k = s + j;
+      const agreeOk = step.agreement >= 1 - cfg.maxAgreementDrop;
+      if (minimal < 0) {
+        const asrOk = probes.every((_, i) => asrByTarget[i]![j]! <= cfg.maxAsr);
+        if (asrOk && k > 0) {
+          sawAsrOk = true;
+          if (agreeOk) minimal = k;
+        }
+      } else if (!agreeOk) {
+        chosen = k - 1;
+        break;
+      }
+      if (minimal >= 0 && (k >= order.length || !heavy(k))) {
+        chosen = agreeOk ? k : k - 1;
+        break;
+      }
+    }
+  }
+  if (chosen < 0 && minimal >= 0) chosen = Math.min(order.length, curve.length - 1);
+  if (chosen > 0) return { status: 'repaired', reason: null, pruned: order.slice(0, chosen), curve };
+  const reason = sawAsrOk
+    ? `the accuracy guard stopped it: every prefix that removes the reversed trigger keeps less than ${((1 - cfg.maxAgreementDrop) * 100).toFixed(0)}% agreement with the original on clean synthetic images`
+    : `the prune cap stopped it: pruning ${order.length + already.length} players (the cap: ${(cfg.maxPruneShare * 100).toFixed(0)}% of ${players.size}) does not bring the reversed trigger's success to ${(cfg.maxAsr * 100).toFixed(0)}% or less`;
+  return { status: 'not-repaired', reason, pruned: [], curve };
+}

@@ -1,0 +1,92 @@
+import { isDeployable, type ScanReport } from '../../core/output/report.ts';
+import type { ScanJob } from './job.ts';
+import type { ScanRecord } from '../ledger.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+
+/** Sends a finished scan's mark to whoever asked to hear (signed callbacks). */
+export type Notifier = (mark: VerdictMark) => Promise<void>;
+
+/** S3 allows this many tags on an object; PutObjectTagging replaces the whole set. */
+export const MAX_S3_TAGS = 10;
+
+/** The gating document written beside the outputs; a deployment reads it (or the tags) before shipping. */
+export interface VerdictMark {
+  verdict: ScanReport['verdict'];
+  /** True only for a clean model, or one repaired and verified: what a gate should require. */
+  deployable: boolean;
+  scanId: string;
+  bucket: string;
+  key: string;
+  version: string;
+  report: string;
+  repaired: string[];
+  tool: string;
+  markedAt: string;
+}
+
+/** S3 tag values are at most 256 characters. */
+const MAX_TAG_VALUE = 256;
+
+/**
+ * The tags we own on an original object (anything else on it is the user's and is kept): the verdict,
+ * whether it may ship, where the report is, and which scanner version said so. A report key too long for
+ * a tag value is left out (verdict.json names it).
+ */
+export function verdictTags(report: ScanReport, reportKey: string): Record<string, string> {
+  return {
+    'shapguard-verdict': report.verdict,
+    'shapguard-deployable': String(isDeployable(report)),
+    ...(reportKey.length <= MAX_TAG_VALUE ? { 'shapguard-report': reportKey } : {}),
+    'shapguard-version': report.tool.version,
+  };
+}
+
+/**
+ * Merges our tags into the object's existing set (ours replace our own keys only). Null when the result
+ * would exceed S3's ten tags: we never drop a user's tag to make room.
+ */
+export function mergeTags(existing: Record<string, string>, ours: Record<string, string>): Record<string, string> | null {
+  const merged = { ...existing, ...ours };
+  return Object.keys(merged).length > MAX_S3_TAGS ? null : merged;
+}
+
+/**
+ * Marks the upload so a deployment can be gated on it: verdict.json beside the outputs (on every store;
+ * the only mark on R2, which has no tags), and S3 tags on the original object, merged with its own.
+ */
+export async function mark(
+  store: ObjectStore,
+  /** The store holding the original: tagged where it has tags (S3 objects, MLflow model versions). */
+  original: ObjectStore | null,
+  job: ScanJob,
+  folder: string,
+  report: ScanReport,
+  repaired: string[],
+  deps: { now: () => Date; notify?: Notifier },
+  /** True when this call wrote the report: one-time announcements (a Hub discussion) go out only then. */
+  first = false,
+): Promise<NonNullable<ScanRecord['outputs']>> {
+  // The folder is <prefix><key>/<version>/.
+  const version = folder.split('/').at(-2)!;
+  const verdict: VerdictMark = {
+    verdict: report.verdict,
+    deployable: isDeployable(report),
+    scanId: job.id,
+    bucket: job.object.bucket,
+    key: job.object.key,
+    version,
+    report: `${folder}report.json`,
+    repaired,
+    tool: `shapguard ${report.tool.version}`,
+    markedAt: deps.now().toISOString(),
+  };
+  await store.put(`${folder}verdict.json`, JSON.stringify(verdict, null, 2), { contentType: 'application/json' });
+  if (original?.tags) {
+    const merged = mergeTags(await original.tags.get(job.object.key), verdictTags(report, verdict.report));
+    if (merged !== null) await original.tags.put(job.object.key, merged);
+  }
+  if (first && original?.announce) await original.announce(job.object.key, verdict);
+  // Signed callbacks: a failure throws (the job is retried and calls again); receivers dedupe on the id.
+  await deps.notify?.(verdict);
+  return { report: verdict.report, verdict: `${folder}verdict.json`, repaired };
+}

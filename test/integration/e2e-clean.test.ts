@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli, withoutTimings } from '../helpers/cli.ts';
+import { manifest, MODELS } from '../helpers/fixtures.ts';
+
+const clean = manifest().filter((m) => m.attack === null);
+
+describe('clean fixtures', () => {
+  it.each(clean)('$name is reported clean and nothing is written but the report', async (fx) => {
+    const run = await runCli(['scan', join(MODELS, fx.path), '--out', '$OUT', '--seed', '1', '--budget', '900']);
+    expect(run.report?.verdict, run.stderr).toBe('clean');
+    expect(run.code).toBe(0);
+    expect(run.repairedDir).toBeNull();
+    expect(run.report!.detection!.flagged).toEqual([]);
+    expect(run.report!.repair!.status).toBe('not-needed');
+    expect(run.report!.coverage!.classesScanned).toBe(run.report!.coverage!.classesTotal);
+  });
+});
+
+describe('determinism', () => {
+  it('same model, seed and --max-evals give the same report (timings aside) and the same pruned channels', async () => {
+    const args = (out: string) => ['scan', join(MODELS, 'mnist-badnets/model.json'), '--out', out, '--seed', '7', '--max-evals', '120000', '--budget', '900'];
+    const a = await runCli(args('$OUT'));
+    const b = await runCli(args('$OUT'));
+    expect(a.report?.verdict).toBe('backdoor');
+    expect(withoutTimings(b.report!)).toEqual(withoutTimings(a.report!));
+    expect(b.report!.repair!.pruned).toEqual(a.report!.repair!.pruned);
+    expect(a.report!.budget.evaluationsUsed).toBeLessThanOrEqual(120000);
+  });
+
+  it('an exhausted budget before every class is scanned gives "incomplete", never "clean" (exit code 2)', async () => {
+    const run = await runCli(['scan', join(MODELS, 'mnist-clean-1/model.json'), '--out', '$OUT', '--max-evals', '3000']);
+    expect(run.report?.verdict).toBe('incomplete');
+    expect(run.code).toBe(2);
+    expect(run.report!.reason).toMatch(/budget ran out/);
+    expect(existsSync(join(run.out, 'repaired'))).toBe(false);
+  });
+});
+
+describe('model paths', () => {
+  it('a TensorFlow.js model folder can be passed instead of its model.json', async () => {
+    const run = await runCli(['scan', join(MODELS, 'mnist-clean-1'), '--out', '$OUT', '--max-evals', '20000', '--budget', '900']);
+    expect(run.report!.input).toMatchObject({ format: 'tfjs-layers', entry: 'model.json' });
+    expect(run.report!.verdict).not.toBe('error');
+  });
+});

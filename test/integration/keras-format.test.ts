@@ -1,0 +1,192 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readEntry, readZip } from '../../src/core/model/keras/zip.ts';
+import { loadModel } from '../../src/core/model/load.ts';
+import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
+import { nodeWasmPath } from '../../src/node/wasm-path.ts';
+import { makeZip } from '../helpers/zip.ts';
+import { accuracy, attackSuccessRate } from '../data/evaluate.ts';
+import { loadModelFromDisk } from '../data/load-dir.ts';
+import { NORMALIZATION } from '../../tools/fixtures/build-keras.ts';
+import { runCli, type CliRun } from '../helpers/cli.ts';
+import { heldOut, manifest, MODELS } from '../helpers/fixtures.ts';
+import { h5diff } from '../helpers/h5py.ts';
+import { playerKey } from '../../src/core/stages/players.ts';
+
+const KERAS = resolve('test/fixtures/keras');
+
+/** The files of a .keras archive laid out as a Keras 3 model folder (how the Hugging Face Hub holds them). */
+async function asFolder(archive: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'shapguard-kfolder-'));
+  const bytes = new Uint8Array(readFileSync(archive));
+  for (const e of readZip(bytes)) writeFileSync(join(dir, e.name), await readEntry(bytes, e));
+  return dir;
+}
+
+function maxDiff(a: tfl.LayersModel, b: tfl.LayersModel, x: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a.predict(x) as tf.Tensor, b.predict(x) as tf.Tensor))).dataSync()[0]!);
+}
+
+describe('Keras layer mapping (files written through h5py in the Keras layouts)', () => {
+  it.each(['tiny-functional.h5', 'tiny-functional.keras', 'folder'])('a functional model with branches and merges, every mapped layer type: %s', async (file) => {
+    const reference = await loadModelFromDisk(join(KERAS, 'tiny-functional', 'model.json'));
+    const path = file === 'folder' ? await asFolder(join(KERAS, 'tiny-functional.keras')) : join(KERAS, file);
+    const model = await loadModelFromDisk(path);
+    const x = tf.randomUniform([8, 12, 12, 3], 0, 1, 'float32', 5);
+    expect(maxDiff(reference, model, x)).toBeLessThan(1e-5);
+    expect(model.layers.map((l) => l.getClassName())).toEqual(expect.arrayContaining(['Add', 'Concatenate', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'ZeroPadding2D', 'Rescaling']));
+  });
+
+  it.each(['tiny-normalized.h5', 'tiny-normalized.keras'])('Keras Normalization (absent from tfjs-layers) has an exact equivalent: %s', async (file) => {
+    const reference = await loadModelFromDisk(join(KERAS, 'tiny-sequential', 'model.json'));
+    const model = await loadModelFromDisk(join(KERAS, file));
+    const x = tf.randomUniform([8, 6, 6, 2], -2, 2, 'float32', 6);
+    const normalized = tf.div(tf.sub(x, tf.tensor1d(NORMALIZATION.mean)), tf.sqrt(tf.tensor1d(NORMALIZATION.variance)));
+    const want = reference.predict(normalized) as tf.Tensor;
+    const got = model.predict(x) as tf.Tensor;
+    expect(tf.max(tf.abs(tf.sub(want, got))).dataSync()[0]).toBeLessThan(1e-5);
+  });
+});
+
+describe('a backdoored fixture as model.json, .h5, .keras and a Keras 3 folder', () => {
+  const fx = manifest().find((m) => m.name === 'mnist-badnets')!;
+  // Channel players only: these tests read the pruned channels back out of the Keras weight layouts.
+  const args = ['--out', '$OUT', '--seed', '2', '--max-evals', '60000', '--budget', '900', '--layers', 'conv2'];
+  const runs = new Map<string, CliRun>();
+  let folder: string;
+
+  beforeAll(async () => {
+    folder = await asFolder(join(KERAS, 'mnist-badnets.keras'));
+    const inputs: [string, string][] = [
+      ['json', join(MODELS, fx.path)],
+      ['h5', join(KERAS, 'mnist-badnets.h5')],
+      ['keras', join(KERAS, 'mnist-badnets.keras')],
+      ['folder', folder],
+      ['raw-pixels', join(KERAS, 'mnist-badnets-255.h5')],
+    ];
+    for (const [name, path] of inputs) runs.set(name, await runCli(['scan', path, ...args]));
+  });
+
+  it('gives the same verdict, target and pruned channels in every format', () => {
+    const json = runs.get('json')!.report!;
+    expect(json.verdict).toBe('backdoor');
+    for (const name of ['h5', 'keras', 'folder']) {
+      const r = runs.get(name)!.report!;
+      expect(r.verdict, runs.get(name)!.stderr).toBe(json.verdict);
+      expect(r.detection!.flagged).toEqual(json.detection!.flagged);
+      expect(r.repair!.pruned).toEqual(json.repair!.pruned);
+      expect(r.repair!.status).toBe('repaired');
+    }
+    expect(runs.get('h5')!.report!.input!.format).toBe('keras-h5');
+    expect(runs.get('keras')!.report!.input!.format).toBe('keras-zip');
+    expect(runs.get('folder')!.report!.input!.format).toBe('keras-dir');
+  });
+
+  it('reads the input range off a model that takes raw 0–255 pixels (Rescaling(1/255) first) and repairs it the same way', async () => {
+    const run = runs.get('raw-pixels')!;
+    const json = runs.get('json')!.report!;
+    expect(run.report!.config.inputRange).toEqual([0, 255]);
+    expect(run.report!.config.inputRangeSource).toBe('rescaling-layer');
+    expect(run.report!.detection!.flagged).toEqual(json.detection!.flagged);
+    // Same channels; the estimates differ in the last digits (the pixels pass through ×255 and ÷255).
+    const channels = (r: typeof json) => r.repair!.pruned.map(playerKey).sort();
+    expect(channels(run.report!)).toEqual(channels(json));
+    const mnist = heldOut('mnist');
+    const raw = { ...mnist, images: mnist.images.map((v) => v * 255) };
+    const trigger = { ...fx.attack!.trigger, value: 255 } as NonNullable<typeof fx.attack>["trigger"];
+    const original = await loadModelFromDisk(join(KERAS, 'mnist-badnets-255.h5'));
+    const repaired = await loadModelFromDisk(join(run.repairedDir!, 'mnist-badnets-255.h5'));
+    expect(attackSuccessRate(original, raw, trigger, fx.attack!.target)).toBeGreaterThan(0.9);
+    expect(attackSuccessRate(repaired, raw, trigger, fx.attack!.target)).toBeLessThanOrEqual(0.05);
+    expect(accuracy(original, raw) - accuracy(repaired, raw)).toBeLessThanOrEqual(0.01);
+  });
+
+  it.each([
+    ['h5', 'mnist-badnets.h5'],
+    ['keras', 'mnist-badnets.keras'],
+    ['folder', 'config.json'],
+  ])('the repaired %s is in its own format and removes the real trigger (ASR ≤ 5%, accuracy drop ≤ 1 point on real test images)', async (name, written) => {
+    const run = runs.get(name)!;
+    expect(run.repairedDir).not.toBeNull();
+    const data = heldOut('mnist');
+    const original = await loadModelFromDisk(join(MODELS, fx.path));
+    const repaired = await loadModelFromDisk(join(run.repairedDir!, written));
+    expect(attackSuccessRate(original, data, fx.attack!.trigger, fx.attack!.target)).toBeGreaterThan(0.9);
+    expect(attackSuccessRate(repaired, data, fx.attack!.trigger, fx.attack!.target)).toBeLessThanOrEqual(0.05);
+    expect(accuracy(original, data) - accuracy(repaired, data)).toBeLessThanOrEqual(0.01);
+    expect(run.report!.repair!.output!.digest.combined).not.toBe(run.report!.input!.digest.combined);
+  });
+
+  it.each([
+    ['h5', 'mnist-badnets.h5', 'mnist-badnets.h5', 'model_weights/conv2/conv2/'],
+    ['keras', 'mnist-badnets.keras', 'mnist-badnets.keras', 'layers/conv2/vars/'],
+  ])('h5py reads the repaired %s as the original except the pruned channels, which are exactly zero', (name, original, written, prefix) => {
+    const run = runs.get(name)!;
+    const diff = h5diff(join(KERAS, original), join(run.repairedDir!, written));
+    expect(diff.structure).toEqual([]);
+    const pruned = run.report!.repair!.pruned.map((p) => p.channel!).sort((a, b) => a - b);
+    expect(pruned.length).toBeGreaterThan(0);
+    expect(Object.keys(diff.datasets).length).toBe(2);
+    for (const [path, d] of Object.entries(diff.datasets)) {
+      expect(path.startsWith(prefix)).toBe(true);
+      expect(d.zero).toBe(true);
+      // A channel whose weights were already all zero cannot differ; every differing one must be pruned.
+      expect(d.channels.every((c) => pruned.includes(c))).toBe(true);
+      expect(d.channels.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('leaves the folder’s other files byte-identical', () => {
+    const dir = runs.get('folder')!.repairedDir!;
+    for (const f of ['config.json', 'metadata.json']) expect(readFileSync(join(dir, f))).toEqual(readFileSync(join(folder, f)));
+  });
+});
+
+describe('compressed weights, and clean Keras files', () => {
+  it('a .keras archive with deflated entries is re-laid with only its weights entry changed, as zipfile and h5py confirm', async () => {
+    await initWasmBackend({ wasmPath: nodeWasmPath() });
+    const original = new Uint8Array(readFileSync(join(KERAS, 'mnist-badnets.keras')));
+    const entries = await Promise.all(readZip(original).map(async (e) => ({ name: e.name, data: await readEntry(original, e), deflate: true })));
+    const dir = mkdtempSync(join(tmpdir(), 'shapguard-deflated-'));
+    const deflated = join(dir, 'deflated.keras');
+    writeFileSync(deflated, makeZip(entries));
+    const loaded = await loadModel(new Map([['deflated.keras', new Uint8Array(readFileSync(deflated))]]), 'deflated.keras');
+    const kernel = loaded.model.getLayer('conv2').weights[0]!;
+    const values = (await kernel.read().data()) as Float32Array;
+    const out = values.map((v, i) => (i % kernel.shape.at(-1)! === 5 ? 0 : v));
+    const written = (await loaded.write(new Map([[kernel.originalName, out]]))).get('deflated.keras')!;
+    expect(readZip(written).find((e) => e.name === 'model.weights.h5')!.method).toBe(8);
+    writeFileSync(join(dir, 'written.keras'), written);
+    const diff = h5diff(deflated, join(dir, 'written.keras'));
+    expect(diff.structure).toEqual([]);
+    expect(diff.datasets).toEqual({ 'layers/conv2/vars/0': { channels: [5], zero: true } });
+  });
+
+  it('reads chunked, gzip+shuffle weights exactly and writes their repair back (chunks re-encoded), as h5py confirms', async () => {
+    const plain = await loadModelFromDisk(join(KERAS, 'mnist-badnets.h5'));
+    const packed = await loadModelFromDisk(join(KERAS, 'mnist-badnets-gzip.h5'));
+    expect(maxDiff(plain, packed, tf.randomUniform([16, 28, 28, 1], 0, 1, 'float32', 7))).toBe(0);
+    const run = await runCli(['scan', join(KERAS, 'mnist-badnets-gzip.h5'), '--out', '$OUT', '--seed', '2', '--max-evals', '60000', '--budget', '900', '--layers', 'conv2']);
+    expect(run.report?.verdict, run.stderr).toBe('backdoor');
+    expect(run.report!.repair!.status).toBe('repaired');
+    const written = join(run.repairedDir!, 'mnist-badnets-gzip.h5');
+    const diff = h5diff(join(KERAS, 'mnist-badnets-gzip.h5'), written);
+    expect(diff.structure).toEqual([]);
+    const pruned = run.report!.repair!.pruned.map((p) => p.channel);
+    for (const d of Object.values(diff.datasets)) expect(d.zero && d.channels.length > 0 && d.channels.every((c) => pruned.includes(c))).toBe(true);
+    const fx = manifest().find((m) => m.name === 'mnist-badnets')!;
+    const data = heldOut('mnist');
+    expect(attackSuccessRate(await loadModelFromDisk(written), data, fx.attack!.trigger, fx.attack!.target)).toBeLessThanOrEqual(0.05);
+  });
+
+  it.each(['mnist-clean-1.h5', 'mnist-clean-1.keras'])('%s scans clean and nothing is written', async (file) => {
+    const run = await runCli(['scan', join(KERAS, file), '--out', '$OUT', '--seed', '1', '--budget', '900']);
+    expect(run.report?.verdict, run.stderr).toBe('clean');
+    expect(run.code).toBe(0);
+    expect(run.repairedDir).toBeNull();
+  });
+});

@@ -1,0 +1,36 @@
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
+import { scanModel } from '../../src/core/scan/scan.ts';
+import { nodeWasmPath } from '../../src/node/wasm-path.ts';
+import { readModelFiles } from '../../src/node/read-model.ts';
+import { MODELS } from '../helpers/fixtures.ts';
+import { readDir, writeTinyModel } from '../helpers/tiny-model.ts';
+
+// The Node server's scan thread and a Worker isolate run scan after scan in one process: a scan must leave
+// no tensor behind, on any path (synthesis with and without BatchNorm, trigger reverse, Shapley, pruning,
+// the recheck and verification).
+beforeAll(async () => {
+  await initWasmBackend({ wasmPath: nodeWasmPath() });
+});
+
+describe('tensor lifetime', () => {
+  it('a backdoor scan with a repair leaves no tensors behind', async () => {
+    const { files, entry } = await readModelFiles(join(MODELS, 'mnist-badnets/model.json'));
+    const before = tf.memory().numTensors;
+    const { report } = await scanModel(files, { entry, seed: 3, toolVersion: 'test', maxEvals: 80000, budgetSeconds: 900 });
+    expect(report.verdict).toBe('backdoor');
+    expect(report.repair!.status).toBe('repaired');
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a scan of a BatchNorm model leaves no tensors behind', async () => {
+    const files = readDir(await writeTinyModel({ bn: true }));
+    const before = tf.memory().numTensors;
+    const { report } = await scanModel(files, { seed: 3, toolVersion: 'test', maxEvals: 20000, budgetSeconds: 900 });
+    expect(['clean', 'backdoor', 'incomplete']).toContain(report.verdict);
+    expect(report.model!.batchNormLayers).toBe(1);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
