@@ -1,5 +1,4 @@
 import { playerKey } from '../core/stages/players.ts';
-import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { resolve, sep } from 'node:path';
 import { initWasmBackend } from '../core/tfjs/backend.ts';
@@ -10,7 +9,8 @@ import { nodeWasmPath } from '../node/wasm-path.ts';
 import { ModelTooLargeError, readModelFiles } from '../node/read-model.ts';
 import { writeFileAtomic, writeOutputs } from './write-outputs.ts';
 import { toSarif } from '../core/output/sarif.ts';
-import { buildStatement, importEd25519, keyId, publicKeyOf, signStatement } from '../core/output/attest.ts';
+import { attestationSigner } from '../core/output/attest.ts';
+import { TOOL_VERSION } from '../version.ts';
 import { verifyCommand, VERIFY_USAGE } from './verify-command.ts';
 import { readFile } from 'node:fs/promises';
 import { terminalProgress } from './progress-bar.ts';
@@ -22,19 +22,6 @@ const USAGE = `usage: shapguard scan <model.json | model.h5 | model.keras | kera
 Exit codes: 0 clean, 1 backdoor (repaired or not), 2 error or incomplete, 3 unsupported input.`;
 
 class UsageError extends Error {}
-
-function toolVersion(): string {
-  const req = createRequire(import.meta.url);
-  for (const p of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = req(p) as { name?: string; version?: string };
-      if (pkg.name === 'shapguard' && pkg.version) return pkg.version;
-    } catch {
-      // try the next location (bundled vs source layout)
-    }
-  }
-  return '0.0.0';
-}
 
 function number(flag: string, value: string | undefined, integer: boolean, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -132,7 +119,7 @@ export async function main(argv: string[]): Promise<number> {
     readError = err instanceof ModelTooLargeError ? err.message : `cannot read ${args.model}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
     process.stderr.write(`${readError}\n`);
   }
-  const { report, repaired, evidence } = await scanModel(files, { ...args.options, entry, toolVersion: toolVersion(), onProgress: progress, onInternalError: (e) => { if (process.env.SHAPGUARD_DEBUG) console.error(e); } });
+  const { report, repaired, evidence } = await scanModel(files, { ...args.options, entry, toolVersion: TOOL_VERSION, onProgress: progress, onInternalError: (e) => { if (process.env.SHAPGUARD_DEBUG) console.error(e); } });
   if (files.size === 0) {
     report.verdict = 'error';
     report.reason = readError ?? `cannot read ${args.model}`;
@@ -144,10 +131,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const keyPem = args.signKey !== undefined ? await readFile(resolve(args.signKey), 'utf8') : process.env.SHAPGUARD_SIGNING_KEY;
     if (keyPem) {
-      const { key, kind } = await importEd25519(keyPem);
-      if (kind !== 'private') throw new Error('the signing key must be an Ed25519 private key (PKCS#8 PEM)');
-      const statement = await buildStatement(report, new TextEncoder().encode(json), report.repair?.output?.digest ?? null);
-      const envelope = await signStatement(statement, key, await keyId(await publicKeyOf(key)));
+      const envelope = await attestationSigner(keyPem, 'the signing key')(report, new TextEncoder().encode(json));
       await writeFileAtomic(resolve(args.out, 'attestation.dsse.json'), JSON.stringify(envelope, null, 2) + '\n');
     }
   } catch (err) {

@@ -13,7 +13,7 @@ import { isR2Event, objectsOfR2Event } from '../service/sources/r2.ts';
 import { R2Store, type R2BucketLike } from '../service/storage/r2.ts';
 import { S3Store } from '../service/storage/s3.ts';
 import { s3ClientFromEnv } from '../service/storage/s3-client.ts';
-import { TOOL_VERSION } from '../service/version.ts';
+import { TOOL_VERSION } from '../version.ts';
 import { cachingCertFetcher, subscriptionConfirmer } from '../service/verify/sns-fetch.ts';
 import type { Env, QueueBatch } from './bindings.ts';
 // Workers must import wasm as a precompiled module (wrangler's CompiledWasm rule).

@@ -14,7 +14,7 @@ import { objectsOfS3Event } from '../service/sources/s3-event.ts';
 import type { ObjectStore } from '../service/storage/object-store.ts';
 import { S3Store } from '../service/storage/s3.ts';
 import { s3ClientFromEnv } from '../service/storage/s3-client.ts';
-import { TOOL_VERSION } from '../service/version.ts';
+import { TOOL_VERSION } from '../version.ts';
 import { nodeWasmPath } from '../node/wasm-path.ts';
 
 /** An S3 → Lambda event, or an SQS → Lambda batch whose bodies are S3 events (raw, or in an SNS envelope). */

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ScanReport } from '../core/output/report.ts';
-import type { ScanOptions, TriggerEvidence } from '../core/scan/scan.ts';
+import type { TriggerEvidence } from '../core/output/report.ts';
+import type { ScanOptions } from '../core/scan/scan.ts';
 import type { ScanFn } from '../service/jobs/run-job.ts';
 import type { ScanRequest } from './scan-thread-entry.ts';
 

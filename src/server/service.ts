@@ -13,7 +13,7 @@ import type { ObjectStore, StoreResolver } from '../service/storage/object-store
 import { S3Store } from '../service/storage/s3.ts';
 import { s3ClientFromEnv } from '../service/storage/s3-client.ts';
 import type { CertFetcher } from '../service/verify/sns.ts';
-import { TOOL_VERSION } from '../service/version.ts';
+import { TOOL_VERSION } from '../version.ts';
 import { cachingCertFetcher, subscriptionConfirmer } from '../service/verify/sns-fetch.ts';
 import { JobRunner, type RunnerEvents } from './job-runner.ts';
 import { LocalStore } from './local-store.ts';

@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ServiceConfig } from './config.ts';
+import { MODEL_FILE_NAMES } from '../core/model/files.ts';
 import { HttpError } from './errors.ts';
 import { isModelKey, jobsFor, type ObjectRef, type ScanJob, type SourceName } from './jobs/job.ts';
 import type { Ledger } from './ledger.ts';
@@ -159,7 +160,7 @@ export function createApp(deps: AppDeps): Hono {
     const bucket = typeof body.bucket === 'string' ? body.bucket : config.defaultBucket;
     const key = body.key;
     if (!bucket || typeof key !== 'string' || key === '') throw new HttpError(400, 'bad-payload', 'key (and bucket, unless DEFAULT_BUCKET is set) are required');
-    if (!isModelKey(key, config)) throw new HttpError(422, 'not-a-model', `${key} is not a model (model.json, .h5, .hdf5, .keras), is outside MODEL_PREFIXES, or is one of our outputs`);
+    if (!isModelKey(key, config)) throw new HttpError(422, 'not-a-model', `${key} is not a model (${MODEL_FILE_NAMES}), is outside MODEL_PREFIXES, or is one of our outputs`);
     const etag = typeof body.etag === 'string' ? body.etag : undefined;
     return accept(c, 'api', null, [{ bucket, key, ...(etag ? { etag } : {}) }]);
   });

@@ -31,3 +31,8 @@ export class NotReadyError extends Error {
     super(message);
   }
 }
+
+/** A job that can never succeed (the object is gone, too large): reported, not retried. */
+export class PermanentJobError extends Error {
+  override readonly name = 'PermanentJobError';
+}

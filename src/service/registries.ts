@@ -1,4 +1,4 @@
-import { attestationSigner, type AttestationSigner } from './jobs/attestation.ts';
+import { attestationSigner, type AttestationSigner } from '../core/output/attest.ts';
 import { callbackNotifier } from './callbacks.ts';
 import type { ServiceConfig } from './config.ts';
 import type { Notifier } from './jobs/mark.ts';
@@ -30,6 +30,6 @@ export function registriesFor(config: ServiceConfig, fetchFn: typeof fetch, buck
 export function afterScanFor(config: ServiceConfig, fetchFn: typeof fetch): { notify?: Notifier; sign?: AttestationSigner } {
   return {
     ...(config.callbackUrls.length > 0 && config.secrets.callback !== null ? { notify: callbackNotifier(config.callbackUrls, config.secrets.callback, fetchFn, () => new Date()) } : {}),
-    ...(config.secrets.signingKey !== null ? { sign: attestationSigner(config.secrets.signingKey) } : {}),
+    ...(config.secrets.signingKey !== null ? { sign: attestationSigner(config.secrets.signingKey, 'SHAPGUARD_SIGNING_KEY') } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import { deflateRawSync } from 'node:zlib';
-import { crc32 } from '../../src/core/model/keras/zip.ts';
+import { crc32 } from '../../src/core/util/crc32.ts';
 
 export interface ZipInput {
   name: string;

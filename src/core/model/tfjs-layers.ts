@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { ShapguardError } from '../errors.ts';
+import { invalid, ShapguardError } from '../errors.ts';
 import { SUPPORTED_LAYERS } from './layers.ts';
 import type { LoadedModel } from './loaded-model.ts';
 
@@ -40,33 +40,29 @@ export interface TfjsLoadedModel extends LoadedModel {
   weights: WeightLocation[];
 }
 
-function fail(message: string): never {
-  throw new ShapguardError('input', message);
-}
-
 function parseJson(bytes: Uint8Array, entry: string): ModelJson {
-  if (bytes.byteLength > IO_LIMITS.modelJsonBytes) fail(`${entry} is ${bytes.byteLength} bytes, over the ${IO_LIMITS.modelJsonBytes}-byte limit`);
+  if (bytes.byteLength > IO_LIMITS.modelJsonBytes) invalid(`${entry} is ${bytes.byteLength} bytes, over the ${IO_LIMITS.modelJsonBytes}-byte limit`);
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (err) {
-    fail(`${entry} is not valid JSON: ${(err as Error).message}`);
+    invalid(`${entry} is not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof json !== 'object' || json === null) fail(`${entry} is not a JSON object`);
+  if (typeof json !== 'object' || json === null) invalid(`${entry} is not a JSON object`);
   const j = json as Partial<ModelJson>;
   if (j.format !== undefined && j.format !== 'layers-model') {
     throw new ShapguardError('unsupported', `${entry} has format "${String(j.format)}"; only TensorFlow.js layers models ("layers-model") are supported`);
   }
-  if (typeof j.modelTopology !== 'object' || j.modelTopology === null) fail(`${entry} has no modelTopology object`);
-  if (!Array.isArray(j.weightsManifest)) fail(`${entry} has no weightsManifest array`);
+  if (typeof j.modelTopology !== 'object' || j.modelTopology === null) invalid(`${entry} has no modelTopology object`);
+  if (!Array.isArray(j.weightsManifest)) invalid(`${entry} has no weightsManifest array`);
   for (const [g, group] of j.weightsManifest.entries()) {
-    if (!Array.isArray(group?.paths) || !Array.isArray(group.weights)) fail(`${entry}: weightsManifest[${g}] needs "paths" and "weights" arrays`);
-    for (const p of group.paths) if (typeof p !== 'string') fail(`${entry}: weightsManifest[${g}].paths holds a non-string`);
+    if (!Array.isArray(group?.paths) || !Array.isArray(group.weights)) invalid(`${entry}: weightsManifest[${g}] needs "paths" and "weights" arrays`);
+    for (const p of group.paths) if (typeof p !== 'string') invalid(`${entry}: weightsManifest[${g}].paths holds a non-string`);
     for (const w of group.weights) {
       if (typeof w?.name !== 'string' || !Array.isArray(w.shape) || typeof w.dtype !== 'string') {
-        fail(`${entry}: weightsManifest[${g}] has a weight without name, shape and dtype`);
+        invalid(`${entry}: weightsManifest[${g}] has a weight without name, shape and dtype`);
       }
-      if (!w.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`${entry}: weight ${w.name} has an invalid shape ${JSON.stringify(w.shape)}`);
+      if (!w.shape.every((d) => Number.isInteger(d) && d >= 0)) invalid(`${entry}: weight ${w.name} has an invalid shape ${JSON.stringify(w.shape)}`);
     }
   }
   return j as ModelJson;
@@ -96,12 +92,12 @@ export function shardPaths(entry: string, json: Uint8Array, limit = Infinity): s
 
 /** Normalises a shard path relative to the folder of the entry, refusing anything that escapes it. */
 export function resolveRelative(entry: string, path: string): string {
-  if (path.startsWith('/') || /^[a-z][a-z0-9+.-]*:/i.test(path) || path.includes('\\')) fail(`weight path "${path}" must be relative to ${entry}`);
+  if (path.startsWith('/') || /^[a-z][a-z0-9+.-]*:/i.test(path) || path.includes('\\')) invalid(`weight path "${path}" must be relative to ${entry}`);
   const base = entry.includes('/') ? entry.slice(0, entry.lastIndexOf('/') + 1) : '';
   const parts: string[] = [];
   for (const part of (base + path).split('/')) {
     if (part === '' || part === '.') continue;
-    if (part === '..') fail(`weight path "${path}" leaves the model's folder`);
+    if (part === '..') invalid(`weight path "${path}" leaves the model's folder`);
     parts.push(part);
   }
   return parts.join('/');
@@ -130,7 +126,7 @@ function layerClassNames(topology: unknown): string[] {
  */
 export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entry = 'model.json'): Promise<TfjsLoadedModel> {
   const jsonBytes = files.get(entry);
-  if (jsonBytes === undefined) fail(`${entry} is missing`);
+  if (jsonBytes === undefined) invalid(`${entry} is missing`);
   const json = parseJson(jsonBytes, entry);
 
   for (const cls of layerClassNames(json.modelTopology)) {
@@ -144,12 +140,12 @@ export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entr
     for (const p of group.paths) {
       const path = resolveRelative(entry, p);
       const data = files.get(path);
-      if (data === undefined) fail(`weight shard "${path}" named in ${entry} is missing`);
+      if (data === undefined) invalid(`weight shard "${path}" named in ${entry} is missing`);
       shards.push({ path, bytes: data.byteLength });
     }
     specs.push(...group.weights);
   }
-  if (shards.length > IO_LIMITS.shards) fail(`${entry} names ${shards.length} shards, over the limit of ${IO_LIMITS.shards}`);
+  if (shards.length > IO_LIMITS.shards) invalid(`${entry} names ${shards.length} shards, over the limit of ${IO_LIMITS.shards}`);
 
   const weights: WeightLocation[] = [];
   let offset = 0;
@@ -159,10 +155,10 @@ export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entr
     const bytes = 4 * w.shape.reduce((a, b) => a * b, 1);
     weights.push({ name: w.name, shape: w.shape, offset, bytes });
     offset += bytes;
-    if (offset > IO_LIMITS.weightBytes) fail(`${entry} declares more than ${IO_LIMITS.weightBytes} bytes of weights`);
+    if (offset > IO_LIMITS.weightBytes) invalid(`${entry} declares more than ${IO_LIMITS.weightBytes} bytes of weights`);
   }
   const total = shards.reduce((a, s) => a + s.bytes, 0);
-  if (total !== offset) fail(`the shards hold ${total} bytes but ${entry} declares ${offset} bytes of weights`);
+  if (total !== offset) invalid(`the shards hold ${total} bytes but ${entry} declares ${offset} bytes of weights`);
 
   const data = new Uint8Array(total);
   let at = 0;
@@ -174,7 +170,7 @@ export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entr
   for (const w of weights) {
     const start = w.offset / 4;
     for (let i = start; i < start + w.bytes / 4; i++) {
-      if (!Number.isFinite(floats[i]!)) fail(`weight ${w.name} holds a non-finite value (NaN or Infinity) at element ${i - start}`);
+      if (!Number.isFinite(floats[i]!)) invalid(`weight ${w.name} holds a non-finite value (NaN or Infinity) at element ${i - start}`);
     }
   }
 
@@ -187,7 +183,7 @@ export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entr
     const msg = (err as Error).message;
     const unknown = /Unknown layer: (\w+)/.exec(msg);
     if (unknown) throw new ShapguardError('unsupported', `layer type "${unknown[1]}" is not supported`);
-    fail(`tfjs could not build the model from ${entry}: ${msg}`);
+    invalid(`tfjs could not build the model from ${entry}: ${msg}`);
   }
   const loaded: TfjsLoadedModel = { model, format: 'tfjs-layers', entry, files, shards, weights, write: async (changed) => writeTfjsModel(loaded, changed) };
   return loaded;

@@ -126,3 +126,23 @@ export async function importEd25519(pem: string): Promise<{ key: CryptoKey; kind
     throw new ShapguardError('input', `the key is not an Ed25519 ${kind} key: ${(err as Error).message}`);
   }
 }
+
+/** Signs a report's in-toto statement: the one signer the CLI's --sign-key and the service's key share. */
+export type AttestationSigner = (report: ScanReport, reportBytes: Uint8Array) => Promise<Envelope>;
+
+/**
+ * A signer from an Ed25519 private key in PEM (PKCS#8). The key is imported on first use and kept; a key
+ * that is not an Ed25519 private key fails every signature, naming `keyName` (a flag or a variable).
+ */
+export function attestationSigner(pem: string, keyName: string): AttestationSigner {
+  let ready: Promise<{ key: CryptoKey; id: string }> | undefined;
+  return async (report, reportBytes) => {
+    ready ??= (async () => {
+      const { key, kind } = await importEd25519(pem);
+      if (kind !== 'private') throw new ShapguardError('input', `${keyName} must be an Ed25519 private key (PKCS#8 PEM)`);
+      return { key, id: await keyId(await publicKeyOf(key)) };
+    })();
+    const { key, id } = await ready;
+    return signStatement(await buildStatement(report, reportBytes, report.repair?.output?.digest ?? null), key, id);
+  };
+}

@@ -1,5 +1,5 @@
 import { concat, deflateBytes } from '../util/compress.ts';
-import { crc32 } from '../model/keras/zip.ts';
+import { crc32 } from '../util/crc32.ts';
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);

@@ -1,8 +1,7 @@
 import { playerKey } from '../stages/players.ts';
 import { toBase64 } from '../util/encoding.ts';
 import { encodePng } from './png.ts';
-import { isDeployable, type ClassReport, type ScanReport, type ShapleyReport } from './report.ts';
-import type { TriggerEvidence } from '../scan/scan.ts';
+import { isDeployable, type ClassReport, type ScanReport, type ShapleyReport, type TriggerEvidence } from './report.ts';
 
 const esc = (text: unknown): string => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const pct = (x: number | undefined): string => (x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);

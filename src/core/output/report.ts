@@ -150,3 +150,17 @@ export interface ScanReport {
   /** Everything that depends on the clock lives here, so the rest is reproducible byte for byte. */
   timings: { totalSeconds: number; stages: Record<string, number> };
 }
+
+/** A flagged target's reverse-engineered trigger, for people to look at (report.html). */
+export interface TriggerEvidence {
+  target: number;
+  /** [height, width, channels] of the model's input. */
+  shape: [number, number, number];
+  /** height × width, in [0, 1]. */
+  mask: Float32Array;
+  /** height × width × channels, in [0, 1] (the engine's unit range). */
+  pattern: Float32Array;
+  /** A synthesized input of another class, and the same with the trigger stamped on it. */
+  input: Float32Array;
+  stamped: Float32Array;
+}

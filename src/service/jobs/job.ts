@@ -1,3 +1,4 @@
+import { entryOfPart, isModelEntry } from '../../core/model/files.ts';
 import { sha256Hex } from '../../core/util/digest.ts';
 import { utf8 } from '../bytes.ts';
 import type { ServiceConfig } from '../config.ts';
@@ -24,8 +25,6 @@ export interface ScanJob {
   receivedAt: string;
 }
 
-const MODEL_SUFFIXES = ['model.json', '.h5', '.hdf5', '.keras'];
-
 /** An ETag without the quotes S3 and SNS put around it. */
 export function bareEtag(etag: string | undefined): string | undefined {
   return etag === undefined ? undefined : etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
@@ -38,8 +37,7 @@ export function bareEtag(etag: string | undefined): string | undefined {
 export function isModelKey(key: string, config: Pick<ServiceConfig, 'outputPrefix' | 'modelPrefixes'>): boolean {
   if (key.startsWith(config.outputPrefix)) return false;
   if (config.modelPrefixes.length > 0 && !config.modelPrefixes.some((p) => key.startsWith(p))) return false;
-  const lower = key.toLowerCase();
-  return MODEL_SUFFIXES.some((s) => (s === 'model.json' ? lower === s || lower.endsWith(`/${s}`) : lower.endsWith(s)));
+  return isModelEntry(key);
 }
 
 /**
@@ -52,16 +50,14 @@ export async function jobIdFor(object: ObjectRef): Promise<string> {
 }
 
 /**
- * The model an uploaded part belongs to: a weight shard (.bin) re-scans the model.json beside it, a Keras 3
- * folder's config.json its model.weights.h5 (the ETag is then unknown and read at scan time).
+ * The model an uploaded part belongs to (core/model/files.ts): a weight shard re-scans the model.json beside
+ * it, a Keras 3 folder's config.json or metadata.json its model.weights.h5 (whose ETag is then unknown and
+ * read at scan time).
  */
 export function modelOfPart(object: ObjectRef): ObjectRef {
   if (object.key === '') return object;
-  const folder = object.key.slice(0, object.key.lastIndexOf('/') + 1);
-  const name = object.key.slice(folder.length);
-  if (name.toLowerCase().endsWith('.bin')) return { bucket: object.bucket, key: `${folder}model.json` };
-  if (name === 'config.json') return { bucket: object.bucket, key: `${folder}model.weights.h5` };
-  return object;
+  const entry = entryOfPart(object.key);
+  return entry === null || entry === object.key ? object : { bucket: object.bucket, key: entry };
 }
 
 /** Builds the queue messages for the model objects among `objects`; other keys are dropped. */

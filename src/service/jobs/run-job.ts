@@ -5,9 +5,12 @@ import type { ServiceConfig } from '../config.ts';
 import { NotReadyError, TransientError } from '../errors.ts';
 import { isModelKey, jobIdFor, modelOfPart, outputFolder, type ScanJob } from './job.ts';
 import type { Ledger, ScanRecord } from '../ledger.ts';
-import { ensureAttestation, type AttestationSigner } from './attestation.ts';
+import type { AttestationSigner } from '../../core/output/attest.ts';
+import { ensureAttestation } from './attestation.ts';
 import { mark, type Notifier } from './mark.ts';
-import { PermanentJobError, readModelFiles } from './read-model.ts';
+import { MODEL_FILE_NAMES } from '../../core/model/files.ts';
+import { PermanentJobError } from '../errors.ts';
+import { readModelFiles } from './read-model.ts';
 import { placementOf, type Placement, type RegistryResolver } from './placement.ts';
 import type { ObjectStore, StoreResolver } from '../storage/object-store.ts';
 
@@ -130,7 +133,7 @@ export async function runJob(job: ScanJob, attempt: number, deps: JobDeps): Prom
   }
   const verdicts = outcomes.filter((o) => o.status !== 'busy').map((o) => ('verdict' in o ? o.verdict : 'error'));
   const worst = (['error', 'backdoor', 'incomplete', 'unsupported', 'clean'] as const).find((v) => verdicts.includes(v)) ?? null;
-  const reason = keys.length === 0 ? 'no model files (model.json, .h5, .hdf5, .keras) at this revision' : `${keys.length} model(s): ${keys.join(', ')}`;
+  const reason = keys.length === 0 ? `no model files (${MODEL_FILE_NAMES}) at this revision` : `${keys.length} model(s): ${keys.join(', ')}`;
   await record(deps, job, attempt, { state: 'done', verdict: worst, reason });
   return worst === null ? { status: 'failed', reason, folder: null } : { status: outcomes.some((o) => o.status === 'scanned') ? 'scanned' : 'already-scanned', verdict: worst, folder: `${deps.config.outputPrefix}${placement.outputKey}` };
 }

@@ -1,5 +1,5 @@
 import { TransientError } from '../errors.ts';
-import { PermanentJobError } from '../jobs/read-model.ts';
+import { PermanentJobError } from '../errors.ts';
 import type { ObjectStore, StoreResolver, StoredObject } from './object-store.ts';
 
 /** Where and how to reach the MLflow tracking server. */

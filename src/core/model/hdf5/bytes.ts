@@ -1,14 +1,10 @@
-import { ShapguardError } from '../../errors.ts';
+import { errorsIn } from '../../errors.ts';
 
+const hdf5 = errorsIn('HDF5');
 /** A malformed or hostile HDF5 structure: reported as an input error with where it was found. */
-export function corrupt(message: string): never {
-  throw new ShapguardError('input', `HDF5: ${message}`);
-}
-
+export const corrupt: (message: string) => never = hdf5.invalid;
 /** An HDF5 feature the reader deliberately does not follow (external files, virtual datasets, …). */
-export function unsupported(message: string): never {
-  throw new ShapguardError('unsupported', `HDF5: ${message}`);
-}
+export const unsupported: (message: string) => never = hdf5.unsupported;
 
 /**
  * Bounds-checked little-endian reads over the whole file. Every read that would leave the file is an

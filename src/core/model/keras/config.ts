@@ -1,4 +1,4 @@
-import { ShapguardError } from '../../errors.ts';
+import { errorsIn, unsupported } from '../../errors.ts';
 import { SUPPORTED_LAYERS } from '../layers.ts';
 
 /** One layer of the model as built for tfjs, with what the weight reader needs to fill it. */
@@ -22,13 +22,7 @@ const ACTIVATIONS = new Map([
   ['silu', 'swish'],
 ]);
 
-function unsupported(message: string): never {
-  throw new ShapguardError('unsupported', message);
-}
-
-function invalid(message: string): never {
-  throw new ShapguardError('input', `Keras config: ${message}`);
-}
+const invalid: (message: string) => never = errorsIn('Keras config').invalid;
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

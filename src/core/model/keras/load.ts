@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { ShapguardError } from '../../errors.ts';
+import { invalid, ShapguardError } from '../../errors.ts';
 import { locateFloats, readFloats, rewriteFilteredFloats } from '../hdf5/data.ts';
 import { H5File, type DatasetInfo } from '../hdf5/file.ts';
 import type { LoadedModel, ModelFormat, WritableWeight } from '../loaded-model.ts';
@@ -15,10 +15,6 @@ export const KERAS_LIMITS = {
 };
 
 const WEIGHTS_ENTRY = 'model.weights.h5';
-
-function invalid(message: string): never {
-  throw new ShapguardError('input', message);
-}
 
 function parseConfig(text: unknown, what: string): unknown {
   if (typeof text !== 'string') invalid(`${what} is missing or not a string`);

@@ -1,10 +1,6 @@
-import { ShapguardError } from '../../errors.ts';
+import { invalid } from '../../errors.ts';
 import type { DatasetInfo, H5File } from '../hdf5/file.ts';
 import type { KerasLayer } from './config.ts';
-
-function invalid(message: string): never {
-  throw new ShapguardError('input', message);
-}
 
 /**
  * A legacy-HDF5 string-list attribute. Keras splits lists that overflow HDF5's 64 KiB header limit into

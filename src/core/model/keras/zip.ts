@@ -1,5 +1,6 @@
 import { concat, deflateBytes, inflateCapped } from '../../util/compress.ts';
-import { ShapguardError } from '../../errors.ts';
+import { errorsIn, ShapguardError } from '../../errors.ts';
+import { crc32 } from '../../util/crc32.ts';
 
 /** Caps that bound the work a hostile archive can cause (zip bombs, entry floods). */
 export const ZIP_LIMITS = {
@@ -22,9 +23,7 @@ export interface ZipEntry {
   data: number;
 }
 
-function bad(message: string): never {
-  throw new ShapguardError('input', `.keras archive: ${message}`);
-}
+const bad: (message: string) => never = errorsIn('.keras archive').invalid;
 
 /** Offset of the end-of-central-directory record: the last one within the longest comment from the end. */
 function endRecord(v: DataView): number {
@@ -95,23 +94,6 @@ export async function readEntry(bytes: Uint8Array, e: ZipEntry): Promise<Uint8Ar
   if (out.byteLength !== e.size) bad(`entry ${e.name} holds ${out.byteLength} bytes, ${e.size} declared`);
   if (crc32(out) !== e.crc) bad(`entry ${e.name} fails its CRC-32 check`);
   return out;
-}
-
-let table: Uint32Array | undefined;
-
-/** CRC-32 (IEEE), as zip records it. */
-export function crc32(data: Uint8Array): number {
-  if (!table) {
-    table = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      table[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 /**

@@ -60,15 +60,26 @@ export function comparableNorms(triggers: readonly { norm: number; refined: bool
   return triggers.map((t) => (t.refined || t.screenNorm === null ? t.norm : t.screenNorm * s));
 }
 
+/** The detection's outcome: every class's anomaly, and the median and MAD it measured them against. */
+export interface Detection {
+  classes: ClassAnomaly[];
+  /** Median of the finite norms (NaN when no class has one). */
+  median: number;
+  /** 1.4826 × the median absolute deviation from it (NaN when no class has a finite norm). */
+  mad: number;
+}
+
 /**
  * Median absolute deviation outlier test on the reversed masks' L1 norms (Neural Cleanse): a class whose
- * mask is abnormally small is the likely target, since a trigger is a shortcut to it from anywhere.
+ * mask is abnormally small is the likely target, since a trigger is a shortcut to it from anywhere. A class
+ * without a finite norm (its trigger reverse never took a step) stands at the largest finite norm.
  */
-export function detectTargets(norms: readonly number[], cfg: DetectConfig = DETECT_DEFAULTS): ClassAnomaly[] {
-  const finite = norms.map((n) => (Number.isFinite(n) ? n : Math.max(...norms.filter(Number.isFinite), 0)));
+export function detectTargets(norms: readonly number[], cfg: DetectConfig = DETECT_DEFAULTS): Detection {
+  const known = norms.filter(Number.isFinite);
+  const finite = norms.map((n) => (Number.isFinite(n) ? n : Math.max(...known, 0)));
   const med = median(finite);
   const mad = 1.4826 * median(finite.map((n) => Math.abs(n - med)));
-  return finite.map((n, target) => {
+  const classes = finite.map((n, target) => {
     const anomalyIndex = mad > 0 ? Math.abs(n - med) / mad : n === med ? 0 : Infinity;
     const normRatio = med > 0 ? n / med : 1;
     return {
@@ -79,4 +90,6 @@ export function detectTargets(norms: readonly number[], cfg: DetectConfig = DETE
       flagged: n < med && anomalyIndex > cfg.anomalyThreshold && (normRatio <= cfg.maxNormRatio || (anomalyIndex > cfg.strongAnomaly && normRatio <= cfg.strongMaxNormRatio)),
     };
   });
+  // The norms either all are finite or none is (every class steps together); with none, there is no median.
+  return known.length === 0 ? { classes, median: NaN, mad: NaN } : { classes, median: med, mad };
 }

@@ -1,0 +1,101 @@
+import type { Stage } from '../budget.ts';
+import type { RoundReport } from '../output/report.ts';
+import { disposeMasks } from '../stages/players.ts';
+import { choosePrune, type PruneResult, type TargetProbe } from '../stages/repair/prune.ts';
+import { BackdoorGame, TailEvaluator } from '../stages/shapley/backdoor-game.ts';
+import { estimateShapley } from '../stages/shapley/shapley.ts';
+import type { SynthResult } from '../stages/synthesis/synth.ts';
+import { reverseTriggers, type ReversedTrigger } from '../stages/trigger/reverse.ts';
+import { stampReversed } from '../stages/trigger/stamp.ts';
+import type { ScanContext } from './context.ts';
+import type { Findings } from './steps.ts';
+import { STAGE_SHARES } from './options.ts';
+import { round6 } from './report-builder.ts';
+
+export interface RepairOutcome {
+  choice: PruneResult;
+  rounds: RoundReport[];
+  /** A player's best Shapley estimate over the rounds. */
+  valueOf: (k: number) => number;
+}
+
+/** A stage bounded by both its own share and an enclosing stage's limits. */
+function cappedStage(inner: Stage, outer: Stage): Stage {
+  return inner.deadline <= outer.deadline && inner.evalLimit <= outer.evalLimit ? inner : outer;
+}
+
+/**
+ * 4–5. Shapley estimation and pruning, in rounds: after each prune the flagged targets' triggers are
+ * reversed again on the pruned model, and a trigger that is still abnormally small starts another round
+ * from what is pruned so far. One reversed trigger is only one way into the backdoor; a backdoor that
+ * survives its removal (e.g. a blended, image-wide one) shows itself to the next reverse.
+ */
+export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Findings): RepairOutcome {
+  const { info, players, cfg, budget, rng, out, report, plan } = ctx;
+  const checkCfg = { ...cfg.triggerReverse, imagesPerTarget: plan.recheckImagesPerTarget };
+  const clean = new TailEvaluator(info, players, synth.rev.images);
+  const best = new Map<number, number>();
+  const rounds: RoundReport[] = [];
+  let pruned: number[] = [];
+  let curve: PruneResult['curve'] = [];
+  let triggers: ReversedTrigger[] = findings.flagged;
+  let result: PruneResult = { status: 'not-repaired', reason: 'no round ran', pruned: [], curve: [] };
+  for (let round = 0; round < cfg.pruning.maxRounds && triggers.length > 0; round++) {
+    const roundStage = budget.stage(round === cfg.pruning.maxRounds - 1 ? STAGE_SHARES.shapleyLastRound : STAGE_SHARES.shapleyRound);
+    const probes: TargetProbe[] = [];
+    for (const [i, trig] of triggers.entries()) {
+      const stamped = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, trig.target));
+      const sub = cappedStage(budget.stage(1 / (triggers.length - i)), roundStage);
+      const est = estimateShapley(new BackdoorGame(stamped, trig.target, pruned), { ...cfg.shapley, batch: plan.shapleyBatch(stamped.rows) }, rng.fork(100 * round + trig.target), sub);
+      const order = est.values.map((_, k) => k).sort((a, b) => est.values[b]! - est.values[a]! || a - b);
+      for (const [k, v] of est.values.entries()) best.set(k, Math.max(best.get(k) ?? -Infinity, v));
+      report.shapley.push({
+        target: trig.target,
+        round,
+        permutations: est.permutations,
+        coalitions: est.coalitions,
+        evaluations: round6(est.evaluations),
+        converged: est.converged,
+        stoppedBy: est.stoppedBy ?? 'none',
+        fullValue: round6(est.fullValue),
+        players: order.map((k) => ({ ...players.players[k]!, value: round6(est.values[k]!) })),
+      });
+      out.stage(`shapley-round-${round}-target-${trig.target}`, sub, est.permutations, est.stoppedBy);
+      probes.push({ target: trig.target, order, values: est.values, fullValue: est.fullValue, stamped });
+    }
+    const pruneStage = budget.stage(STAGE_SHARES.pruning);
+    result = choosePrune(players, probes, clean, cfg.pruning, pruneStage, pruned);
+    for (const p of probes) p.stamped.dispose();
+    curve = [...curve, ...result.curve.map((c) => ({ ...c, pruned: c.pruned + pruned.length }))];
+    out.stage(`pruning-round-${round}`, pruneStage, result.curve.length, null);
+    if (result.status !== 'repaired') {
+      rounds.push({ round, targets: triggers.map((t) => t.target), pruned: [], residual: [] });
+      break;
+    }
+    pruned = [...pruned, ...result.pruned];
+    // Reverse the flagged targets again on the pruned model: is a small trigger still there?
+    const masks = players.masks([Uint8Array.from({ length: players.size }, (_, k) => (pruned.includes(k) ? 0 : 1))], 1);
+    const checkStage = budget.stage(STAGE_SHARES.recheck);
+    const again = reverseTriggers(info, synth.rev, ctx.unit, checkCfg, rng.fork(1000 + round), checkStage, { targets: findings.flagged.map((t) => t.target), masks, rowsPerPass: plan.passRows });
+    disposeMasks(masks);
+    out.stage(`recheck-round-${round}`, checkStage, again.steps, again.stoppedBy);
+    const residual = again.triggers.filter((t) => t.reached && t.norm < cfg.detection.residualRatio * findings.medianNorm);
+    rounds.push({ round, targets: triggers.map((t) => t.target), pruned: result.pruned.map((k) => players.players[k]!), residual: again.triggers.map((t) => ({ target: t.target, maskNorm: round6(t.norm), reached: t.reached })) });
+    triggers = residual;
+  }
+  clean.dispose();
+  const valueOf = (k: number) => round6(best.get(k) ?? 0);
+  if (result.status === 'repaired' && triggers.length > 0) {
+    result = {
+      status: 'not-repaired',
+      reason: `a reversed trigger for class(es) ${triggers.map((t) => t.target).join(', ')} is still abnormally small after ${cfg.pruning.maxRounds} pruning rounds (${pruned.length} players)`,
+      pruned: [],
+      curve,
+    };
+  } else if (result.status === 'repaired') {
+    result = { ...result, pruned, curve };
+  } else {
+    result = { ...result, curve };
+  }
+  return { choice: result, rounds, valueOf };
+}
