@@ -1,20 +1,14 @@
 import type { ExecutionContext, ExportedHandler, Request as CfRequest } from '@cloudflare/workers-types/index.ts';
-import { initWasmBackend } from '../core/tfjs/backend.ts';
 import type { Hono } from 'hono';
-import { createApp } from '../service/app.ts';
-import { configFromEnv, type ServiceConfig } from '../service/config.ts';
+import { initWasmBackend } from '../core/tfjs/backend.ts';
+import { composeService, webhookApp, type Composed } from '../service/compose.ts';
+import type { ServiceConfig } from '../service/config.ts';
 import { deliver } from '../service/jobs/deliver.ts';
 import { jobsFor, type ScanJob } from '../service/jobs/job.ts';
 import { ObjectLedger } from '../service/ledger.ts';
-import type { JobDeps } from '../service/jobs/run-job.ts';
-import { afterScanFor, registriesFor } from '../service/registries.ts';
-import { makeScanner } from '../service/scanner.ts';
 import { isR2Event, objectsOfR2Event } from '../service/sources/r2.ts';
 import { R2Store, type R2BucketLike } from '../service/storage/r2.ts';
-import { S3Store } from '../service/storage/s3.ts';
-import { s3ClientFromEnv } from '../service/storage/s3-client.ts';
-import { TOOL_VERSION } from '../version.ts';
-import { cachingCertFetcher, subscriptionConfirmer } from '../service/verify/sns-fetch.ts';
+import { bucketNames, s3Stores } from '../service/storage/s3-client.ts';
 import type { Env, QueueBatch } from './bindings.ts';
 // Workers must import wasm as a precompiled module (wrangler's CompiledWasm rule).
 import simd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm';
@@ -22,53 +16,40 @@ import simd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm
 export type { Env } from './bindings.ts';
 
 interface Runtime {
-  config: ServiceConfig;
-  deps: JobDeps;
+  service: Composed;
   app: Hono;
 }
 
 let runtime: Runtime | undefined;
 
 /**
- * Config, storage, engine and the webhook app for this isolate; built once, since env does not change
- * within an isolate (the request's ExecutionContext reaches the app through Hono's `c.executionCtx`).
+ * The service for this isolate, built once (env does not change within an isolate; the request's
+ * ExecutionContext reaches the app through Hono's `c.executionCtx`). The R2 bucket bound to MODELS holds
+ * uploads, outputs and the service's state; S3 buckets named in S3_BUCKETS are read and written through
+ * @aws-sdk/client-s3 (wrangler's alias gives it an XML builder that works in workerd).
  */
 function runtimeFor(env: Env): Runtime {
   if (runtime) return runtime;
-  const config = configFromEnv(env);
-  const store = new R2Store(env.MODELS as unknown as R2BucketLike, env.MODELS_BUCKET_NAME);
-  // S3 buckets named in S3_BUCKETS are read and written through @aws-sdk/client-s3 (wrangler's alias
-  // gives it an XML builder that works in workerd).
-  const s3Buckets = new Set(String(env.S3_BUCKETS ?? '').split(/[\s,]+/).filter(Boolean));
-  const s3 = s3Buckets.size > 0 ? s3ClientFromEnv(env as Record<string, string | undefined>) : null;
-  const s3Stores = new Map([...s3Buckets].map((b) => [b, new S3Store(s3!, b)]));
-  const stores = (bucket: string) => (bucket === store.bucket ? store : (s3Stores.get(bucket) ?? null));
-  const scanner = makeScanner(config, TOOL_VERSION, () => initWasmBackend({ simdModule: simd }), (err) => console.error('scan internal error', String(err)));
+  const models = new R2Store(env.MODELS as unknown as R2BucketLike, env.MODELS_BUCKET_NAME);
   const platformFetch: typeof fetch = (input, init) => fetch(input, init);
-  const deps: JobDeps = {
-    config,
-    stores,
-    registry: registriesFor(config, platformFetch, stores),
-    ledger: new ObjectLedger(store, `${config.outputPrefix}.state/`),
-    ...scanner,
-    workerId: `worker-${crypto.randomUUID().slice(0, 8)}`,
-    now: () => new Date(),
-    ...afterScanFor(config, platformFetch),
-  };
-  const app = createApp({
-    config,
-    ledger: deps.ledger,
+  const service = composeService({
+    env,
+    stores: new Map([...s3Stores(env, bucketNames(env.S3_BUCKETS)), [models.bucket, models]]),
+    ledger: (config) => new ObjectLedger(models, `${config.outputPrefix}.state/`),
+    fetch: platformFetch,
+    initWasm: () => initWasmBackend({ simdModule: simd }),
+    holderId: `worker-${crypto.randomUUID().slice(0, 8)}`,
+    registries: true,
+    onInternalError: (err) => console.error('scan internal error', String(err)),
+  });
+  const app = webhookApp(service, platformFetch, {
     enqueue: async (jobs) => {
       await env.JOBS.sendBatch(jobs.map((body) => ({ body, contentType: 'json' as const })));
     },
-    // Cached per isolate: SNS rotates its signing certificates rarely.
-    fetchCert: cachingCertFetcher(platformFetch),
-    confirmSubscription: subscriptionConfirmer(platformFetch),
     background: (work, c) => c.executionCtx.waitUntil(work),
-    now: () => new Date(),
     onError: (err) => console.error('request failed', err instanceof Error ? err.message : String(err)),
   });
-  runtime = { config, deps, app };
+  runtime = { service, app };
   return runtime;
 }
 
@@ -91,7 +72,7 @@ export default {
   },
 
   async queue(batch: QueueBatch, env: Env) {
-    const { config, deps } = runtimeFor(env);
+    const { config, deps } = runtimeFor(env).service;
     // One message at a time: a scan is CPU work on this isolate's one wasm instance.
     for (const message of batch.messages) {
       const jobs = await jobsOf(message.body, config);

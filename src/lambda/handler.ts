@@ -2,20 +2,15 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initWasmBackend } from '../core/tfjs/backend.ts';
-import { configFromEnv } from '../service/config.ts';
+import { nodeWasmPath } from '../node/wasm-path.ts';
+import { composeService } from '../service/compose.ts';
+import type { JobDeps } from '../service/jobs/deps.ts';
 import { deliver } from '../service/jobs/deliver.ts';
 import { jobsFor, type ObjectRef, type ScanJob } from '../service/jobs/job.ts';
 import { ObjectLedger } from '../service/ledger.ts';
-import type { JobDeps } from '../service/jobs/run-job.ts';
-import { afterScanFor } from '../service/registries.ts';
-import { makeScanner } from '../service/scanner.ts';
 import { field } from '../service/sources/parse-json.ts';
 import { objectsOfS3Event } from '../service/sources/s3-event.ts';
-import type { ObjectStore } from '../service/storage/object-store.ts';
-import { S3Store } from '../service/storage/s3.ts';
-import { s3ClientFromEnv } from '../service/storage/s3-client.ts';
-import { TOOL_VERSION } from '../version.ts';
-import { nodeWasmPath } from '../node/wasm-path.ts';
+import { bucketNames, s3Stores } from '../service/storage/s3-client.ts';
 
 /** An S3 → Lambda event, or an SQS → Lambda batch whose bodies are S3 events (raw, or in an SNS envelope). */
 export interface LambdaEvent {
@@ -33,23 +28,21 @@ function wasmPath(): string {
   return existsSync(join(here, 'tfjs-backend-wasm-simd.wasm')) ? `${here}/` : nodeWasmPath();
 }
 
-/** Built from the environment (the README's variables; storage is always S3 here). */
+/** Built from the environment (the README's variables; storage is always S3 here, no registry sources). */
 function depsFromEnv(env: Readonly<Record<string, string | undefined>>): JobDeps {
-  const config = configFromEnv(env);
-  const client = s3ClientFromEnv(env);
-  const stores = new Map<string, ObjectStore>((env.BUCKETS ?? '').split(/[\s,]+/).filter(Boolean).map((b) => [b, new S3Store(client, b)]));
+  const stores = s3Stores(env, bucketNames(env.BUCKETS));
   const first = [...stores.values()][0];
   if (first === undefined) throw new Error('BUCKETS names no bucket');
-  return {
-    config,
-    stores: (bucket) => stores.get(bucket) ?? null,
+  return composeService({
+    env,
+    stores,
     // The service's state (scan records) lives beside the outputs, in the first bucket.
-    ledger: new ObjectLedger(first, `${config.outputPrefix}.state/`),
-    ...makeScanner(config, TOOL_VERSION, () => initWasmBackend({ wasmPath: wasmPath() })),
-    workerId: `lambda-${env.AWS_LAMBDA_LOG_STREAM_NAME ?? crypto.randomUUID()}`,
-    now: () => new Date(),
-    ...afterScanFor(config, fetch),
-  };
+    ledger: (config) => new ObjectLedger(first, `${config.outputPrefix}.state/`),
+    fetch,
+    initWasm: () => initWasmBackend({ wasmPath: wasmPath() }),
+    holderId: `lambda-${env.AWS_LAMBDA_LOG_STREAM_NAME ?? crypto.randomUUID()}`,
+    registries: false,
+  }).deps;
 }
 
 /** The S3 objects of one SQS message body: an S3 event, or one wrapped in an SNS envelope. */

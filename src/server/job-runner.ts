@@ -1,5 +1,5 @@
 import { deliver } from '../service/jobs/deliver.ts';
-import type { JobDeps } from '../service/jobs/run-job.ts';
+import type { JobDeps } from '../service/jobs/deps.ts';
 import type { SqliteState } from './sqlite-state.ts';
 
 export interface RunnerEvents {

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { ScanReport } from '../core/output/report.ts';
 import type { TriggerEvidence } from '../core/output/report.ts';
 import type { ScanOptions } from '../core/scan/scan.ts';
-import type { ScanFn } from '../service/jobs/run-job.ts';
+import type { ScanFn } from '../service/jobs/deps.ts';
 import type { ScanRequest } from './scan-thread-entry.ts';
 
 type Reply = { id: number; report: ScanReport; repaired: [string, Uint8Array][] | null; evidence: TriggerEvidence[] } | { id: number; error: string };

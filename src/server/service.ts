@@ -4,22 +4,19 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { Hono } from 'hono';
 import { initWasmBackend } from '../core/tfjs/backend.ts';
-import { createApp } from '../service/app.ts';
+import { nodeWasmPath } from '../node/wasm-path.ts';
+import { composeService, webhookApp } from '../service/compose.ts';
 import { configFromEnv, type ServiceConfig } from '../service/config.ts';
-import type { JobDeps } from '../service/jobs/run-job.ts';
-import { afterScanFor, registriesFor } from '../service/registries.ts';
-import { makeScanner, scanOptions } from '../service/scanner.ts';
+import { scanOptions } from '../service/scanner.ts';
 import type { ObjectStore, StoreResolver } from '../service/storage/object-store.ts';
-import { S3Store } from '../service/storage/s3.ts';
-import { s3ClientFromEnv } from '../service/storage/s3-client.ts';
+import { bucketNames, s3Stores } from '../service/storage/s3-client.ts';
 import type { CertFetcher } from '../service/verify/sns.ts';
-import { TOOL_VERSION } from '../version.ts';
 import { cachingCertFetcher, subscriptionConfirmer } from '../service/verify/sns-fetch.ts';
+import { TOOL_VERSION } from '../version.ts';
 import { JobRunner, type RunnerEvents } from './job-runner.ts';
 import { LocalStore } from './local-store.ts';
 import { ScanThread } from './scan-thread.ts';
 import { SqliteState } from './sqlite-state.ts';
-import { nodeWasmPath } from '../node/wasm-path.ts';
 
 export interface NodeService {
   app: Hono;
@@ -41,19 +38,14 @@ export interface NodeServiceOptions {
   log?: (line: Record<string, unknown>) => void;
 }
 
-function storesFromEnv(env: NodeServiceOptions['env']): StoreResolver {
-  const buckets = (env.BUCKETS ?? 'models').split(/[\s,]+/).filter(Boolean);
-  const stores = new Map<string, ObjectStore>();
-  if ((env.STORAGE ?? 'local') === 's3') {
-    const client = s3ClientFromEnv(env);
-    for (const b of buckets) stores.set(b, new S3Store(client, b));
-  } else if (env.STORAGE === undefined || env.STORAGE === 'local') {
-    const root = resolve(env.SHAPGUARD_DATA_DIR ?? '.shapguard/buckets');
-    for (const b of buckets) stores.set(b, new LocalStore(root, b));
-  } else {
-    throw new Error(`STORAGE=${env.STORAGE}: expected local or s3`);
-  }
-  return (bucket) => stores.get(bucket) ?? null;
+/** The buckets the server serves (BUCKETS), as folders under SHAPGUARD_DATA_DIR or through S3 (STORAGE=s3). */
+function storesFromEnv(env: NodeServiceOptions['env']): Map<string, ObjectStore> {
+  const buckets = bucketNames(env.BUCKETS ?? 'models');
+  const storage = env.STORAGE ?? 'local';
+  if (storage === 's3') return s3Stores(env, buckets);
+  if (storage !== 'local') throw new Error(`STORAGE=${env.STORAGE}: expected local or s3`);
+  const root = resolve(env.SHAPGUARD_DATA_DIR ?? '.shapguard/buckets');
+  return new Map(buckets.map((b) => [b, new LocalStore(root, b)]));
 }
 
 /**
@@ -70,38 +62,47 @@ function nodeWorkerId(statePath: string): string {
  */
 export function createNodeService(options: NodeServiceOptions): NodeService {
   const { env } = options;
+  // Wrong settings fail first, before anything is opened.
   const config = configFromEnv(env);
   const statePath = resolve(env.SHAPGUARD_STATE_DB ?? '.shapguard/state.db');
   mkdirSync(dirname(statePath), { recursive: true });
   const state = new SqliteState(statePath);
-  const stores = storesFromEnv(env);
   const log = options.log ?? (() => undefined);
-  const scanner = makeScanner(config, TOOL_VERSION, () => initWasmBackend({ wasmPath: nodeWasmPath() }), (err) => log({ level: 'error', msg: 'scan internal error', error: String(err) }));
+  const fetchFn = options.fetch ?? fetch;
   // Scans run in a worker thread so webhooks are answered while one runs; SHAPGUARD_SCAN_THREAD=off keeps
   // them on the main thread (debugging).
   const thread = env.SHAPGUARD_SCAN_THREAD === 'off' ? null : new ScanThread(scanOptions(config, TOOL_VERSION));
-  if (thread) scanner.scan = thread.scan;
-  const deps: JobDeps = { config, stores, registry: registriesFor(config, options.fetch ?? fetch, stores), ledger: state, ...scanner, workerId: nodeWorkerId(statePath), now: () => new Date(), ...afterScanFor(config, options.fetch ?? fetch) };
-  const runner = new JobRunner(state, deps, Number(env.SHAPGUARD_CONCURRENCY ?? 1), options.events);
-  const app = createApp({
+  const stores = storesFromEnv(env);
+  const service = composeService({
+    env,
     config,
-    ledger: state,
+    stores,
+    ledger: () => state,
+    fetch: fetchFn,
+    initWasm: () => initWasmBackend({ wasmPath: nodeWasmPath() }),
+    holderId: nodeWorkerId(statePath),
+    registries: true,
+    onInternalError: (err) => log({ level: 'error', msg: 'scan internal error', error: String(err) }),
+    ...(thread ? { scan: thread.scan } : {}),
+  });
+  const runner = new JobRunner(state, service.deps, Number(env.SHAPGUARD_CONCURRENCY ?? 1), options.events);
+  const app = webhookApp(service, fetchFn, {
     enqueue: async (jobs) => {
       state.enqueue(jobs);
       queueMicrotask(() => runner.kick());
     },
+    // The network stand-ins of tests, else the platform's own (never the registries' fetch).
     fetchCert: options.fetchCert ?? cachingCertFetcher(),
     confirmSubscription: options.confirmSubscription ?? subscriptionConfirmer(),
     background: (work) => void work.catch((err: unknown) => log({ level: 'error', msg: 'background write failed', error: String(err) })),
-    now: () => new Date(),
     onError: (err) => log({ level: 'error', msg: 'request failed', error: err instanceof Error ? err.message : String(err) }),
   });
   return {
     app,
-    config,
+    config: service.config,
     state,
     runner,
-    stores,
+    stores: service.deps.stores,
     close: () => {
       runner.stop();
       void thread?.close();

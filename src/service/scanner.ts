@@ -1,6 +1,6 @@
 import { emptyReport, scanModel, type ScanOptions } from '../core/scan/scan.ts';
 import type { ServiceConfig } from './config.ts';
-import type { ErrorReportFn, ScanFn } from './jobs/run-job.ts';
+import type { ErrorReportFn, ScanFn } from './jobs/deps.ts';
 
 /** Engine options the service derives from its configuration; recorded in every report. */
 export function scanOptions(config: ServiceConfig, toolVersion: string): ScanOptions {

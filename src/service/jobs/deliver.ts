@@ -1,6 +1,7 @@
 import { NotReadyError } from '../errors.ts';
 import type { ScanJob } from './job.ts';
-import { failJob, runJob, type JobDeps, type JobOutcome } from './run-job.ts';
+import type { JobDeps, JobOutcome } from './deps.ts';
+import { failJob, runJob } from './run-job.ts';
 
 /** What the queue should do with a delivery: acknowledge it, or redeliver it later, or dead-letter it. */
 export type Decision = { ack: true; outcome: JobOutcome } | { ack: false; deadLetter: boolean; retryAfterSeconds: number; error: string };

@@ -1,7 +1,7 @@
 import { isDeployable, type ScanReport } from '../../core/output/report.ts';
-import type { ScanJob } from './job.ts';
 import type { ScanRecord } from '../ledger.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
+import type { ScanJob } from './job.ts';
 
 /** Sends a finished scan's mark to whoever asked to hear (signed callbacks). */
 export type Notifier = (mark: VerdictMark) => Promise<void>;
@@ -22,6 +22,19 @@ export interface VerdictMark {
   repaired: string[];
   tool: string;
   markedAt: string;
+}
+
+/** Where one scan of one object version puts its outputs, and whose object it marks. */
+export interface OutputPlace {
+  /** The store the outputs go to. */
+  store: ObjectStore;
+  /** The store holding the original: tagged where it has tags (S3 objects, MLflow model versions). */
+  original: ObjectStore | null;
+  job: ScanJob;
+  /** `<prefix><key>/<version>/`. */
+  folder: string;
+  /** The version of the object that was read (its ETag, or a digest of its parts' ETags). */
+  version: string;
 }
 
 /** S3 tag values are at most 256 characters. */
@@ -52,29 +65,25 @@ export function mergeTags(existing: Record<string, string>, ours: Record<string,
 
 /**
  * Marks the upload so a deployment can be gated on it: verdict.json beside the outputs (on every store;
- * the only mark on R2, which has no tags), and S3 tags on the original object, merged with its own.
+ * the only mark on R2, which has no tags), S3 tags on the original object, merged with its own, and the
+ * signed callbacks. `first` is true when this delivery wrote the report: one-time announcements (a Hub
+ * discussion) go out only then.
  */
 export async function mark(
-  store: ObjectStore,
-  /** The store holding the original: tagged where it has tags (S3 objects, MLflow model versions). */
-  original: ObjectStore | null,
-  job: ScanJob,
-  folder: string,
+  place: OutputPlace,
   report: ScanReport,
   repaired: string[],
   deps: { now: () => Date; notify?: Notifier },
-  /** True when this call wrote the report: one-time announcements (a Hub discussion) go out only then. */
   first = false,
 ): Promise<NonNullable<ScanRecord['outputs']>> {
-  // The folder is <prefix><key>/<version>/.
-  const version = folder.split('/').at(-2)!;
+  const { store, original, job, folder } = place;
   const verdict: VerdictMark = {
     verdict: report.verdict,
     deployable: isDeployable(report),
     scanId: job.id,
     bucket: job.object.bucket,
     key: job.object.key,
-    version,
+    version: place.version,
     report: `${folder}report.json`,
     repaired,
     tool: `shapguard ${report.tool.version}`,

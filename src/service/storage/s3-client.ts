@@ -1,3 +1,5 @@
+import type { ObjectStore } from './object-store.ts';
+import { S3Store } from './s3.ts';
 import { S3Client } from '@aws-sdk/client-s3';
 
 /**
@@ -16,4 +18,16 @@ export function s3ClientFromEnv(env: Readonly<Record<string, string | undefined>
       ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) } }
       : {}),
   });
+}
+
+/** The bucket names a variable lists (separated by commas or spaces). */
+export function bucketNames(value: unknown): string[] {
+  return String(value ?? '').split(/[\s,]+/).filter(Boolean);
+}
+
+/** One S3Store per bucket, sharing one client built from the environment; no client when no bucket is named. */
+export function s3Stores(env: Readonly<Record<string, unknown>>, buckets: readonly string[]): Map<string, ObjectStore> {
+  if (buckets.length === 0) return new Map();
+  const client = s3ClientFromEnv(env as Readonly<Record<string, string | undefined>>);
+  return new Map(buckets.map((b) => [b, new S3Store(client, b)]));
 }
