@@ -7,18 +7,10 @@ import { readAndDispose, variableFrom } from '../../tfjs/tensors.ts';
 import type { Rng } from '../../util/rng.ts';
 import type { ImageBatch } from '../synthesis/synth.ts';
 import { freshSchedule, scheduleStep, type ScheduleState } from './cost-schedule.ts';
-import type { ReverseScope, TriggerConfig, TriggerResult } from './reverse.ts';
+import type { ReversedTrigger, ReverseScope, TriggerConfig, TriggerResult } from './reverse.ts';
 
-/** One candidate target: its schedule state and the best mask and pattern found so far. */
-export interface Track extends ScheduleState {
-  target: number;
-  refined: boolean;
-  finished: boolean;
-  screenNorm: number | null;
-  restartNorm: number | null;
-  mask: Float32Array;
-  pattern: Float32Array;
-}
+/** One candidate target: its schedule state and what the result reports of it (the best mask and pattern so far). */
+export interface Track extends ScheduleState, Pick<ReversedTrigger, 'target' | 'refined' | 'finished' | 'screenNorm' | 'restartNorm' | 'mask' | 'pattern'> {}
 
 type PhaseEnd = StopReason | 'steps' | 'converged';
 
