@@ -103,7 +103,7 @@ const nameOf = (key: string) => key.replace(/^shapguard\/m\/model\.json\/[^/]+\/
 
 describe('job protocol', () => {
   it('commits in order: repaired files, report.html, report.json, verdict.json; the lease goes last', async () => {
-    const { store, memory, job, deps, folder } = await setup();
+    const { store, memory, job, deps } = await setup();
     const { scan } = counting();
     const decision = await deliver(job, 1, deps('w1', scan));
     expect(decision.ack).toBe(true);
