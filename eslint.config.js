@@ -18,8 +18,20 @@ export default tseslint.config(
     // The engine runs in workerd as it runs in Node: tfjs and Web APIs only.
     files: ['src/core/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', 'fs', 'path', 'os', 'crypto', 'child_process'], message: 'src/core must run in workerd: Web APIs only.' }] }],
-      'no-restricted-globals': ['error', { name: 'process', message: 'src/core must run in workerd.' }, { name: 'Buffer', message: 'src/core must run in workerd: use Uint8Array.' }, { name: 'require', message: 'ES modules only.' }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', 'fs', 'path', 'os', 'crypto', 'child_process'], message: 'src/core must run in workerd: Web APIs only.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'src/core must run in workerd.' },
+        { name: 'Buffer', message: 'src/core must run in workerd: use Uint8Array.' },
+        { name: 'require', message: 'ES modules only.' },
+      ],
     },
   },
 );

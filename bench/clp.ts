@@ -34,8 +34,14 @@ export function clpChannels(model: tfl.LayersModel, u = 3): Map<string, number[]
     let scale = new Float32Array(outC).fill(1);
     if (next?.getClassName() === 'BatchNormalization') {
       const w = next.weights;
-      const gamma = w.find((x) => x.originalName.endsWith('gamma'))?.read().dataSync();
-      const variance = w.find((x) => x.originalName.endsWith('moving_variance'))!.read().dataSync();
+      const gamma = w
+        .find((x) => x.originalName.endsWith('gamma'))
+        ?.read()
+        .dataSync();
+      const variance = w
+        .find((x) => x.originalName.endsWith('moving_variance'))!
+        .read()
+        .dataSync();
       const eps = (next.getConfig() as { epsilon?: number }).epsilon ?? 1e-3;
       scale = Float32Array.from({ length: outC }, (_, c) => Math.abs(gamma ? gamma[c]! : 1) / Math.sqrt(variance[c]! + eps));
     }
@@ -46,7 +52,10 @@ export function clpChannels(model: tfl.LayersModel, u = 3): Map<string, number[]
     });
     const mean = bounds.reduce((a, b) => a + b, 0) / outC;
     const std = Math.sqrt(bounds.reduce((a, b) => a + (b - mean) ** 2, 0) / outC);
-    const chosen = bounds.map((b, c) => [b, c] as const).filter(([b]) => b > mean + u * std).map(([, c]) => c);
+    const chosen = bounds
+      .map((b, c) => [b, c] as const)
+      .filter(([b]) => b > mean + u * std)
+      .map(([, c]) => c);
     if (chosen.length > 0) out.set(layer.name, chosen);
   });
   return out;

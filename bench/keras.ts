@@ -16,7 +16,11 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 export async function benchKeras(): Promise<string[]> {
   const shared = resolve('../shared/fixtures/keras');
   const paths = [
-    ...(existsSync(shared) ? readdirSync(shared).filter((f) => /\.(h5|keras)$/.test(f)).map((f) => join(shared, f)) : []),
+    ...(existsSync(shared)
+      ? readdirSync(shared)
+          .filter((f) => /\.(h5|keras)$/.test(f))
+          .map((f) => join(shared, f))
+      : []),
     ...['mnist-badnets.h5', 'mnist-badnets.keras'].map((f) => resolve('test/fixtures/keras', f)),
   ];
   const mnist = loadMnist('test', 2000);
@@ -34,7 +38,9 @@ export async function benchKeras(): Promise<string[]> {
     const { report } = await scanModel(files, { entry, seed: 1, toolVersion: 'bench' });
     const wall = (performance.now() - t1) / 1000;
     const name = path.split('/').at(-1)!;
-    rows.push(`| ${path.startsWith(shared) ? 'genuine' : 'ours'} | ${name} | ${loaded.format} | ${report.model?.parameters ?? '–'} | ${loadMs.toFixed(0)} ms | ${acc} | ${report.verdict}${report.detection?.flagged.length ? ` → ${report.detection.flagged.join(',')}` : ''} | ${wall.toFixed(1)} s |`);
+    rows.push(
+      `| ${path.startsWith(shared) ? 'genuine' : 'ours'} | ${name} | ${loaded.format} | ${report.model?.parameters ?? '–'} | ${loadMs.toFixed(0)} ms | ${acc} | ${report.verdict}${report.detection?.flagged.length ? ` → ${report.detection.flagged.join(',')}` : ''} | ${wall.toFixed(1)} s |`,
+    );
     console.error(`done ${name}`);
   }
   return rows;

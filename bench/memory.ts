@@ -19,11 +19,28 @@ const bn = process.argv[3] === 'bn';
 await initWasmBackend({ wasmPath: nodeWasmPath() });
 const L = tfl.layers;
 const block = (filters: number, first = false) => [
-  L.conv2d({ ...(first ? { inputShape: [32, 32, 3] } : {}), filters, kernelSize: 3, padding: 'same', activation: bn ? 'linear' : 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: filters }) }),
+  L.conv2d({
+    ...(first ? { inputShape: [32, 32, 3] } : {}),
+    filters,
+    kernelSize: 3,
+    padding: 'same',
+    activation: bn ? 'linear' : 'relu',
+    kernelInitializer: tfl.initializers.glorotUniform({ seed: filters }),
+  }),
   ...(bn ? [L.batchNormalization(), L.activation({ activation: 'relu' })] : []),
 ];
 const model = tfl.sequential({
-  layers: [...block(64, true), ...block(64), L.maxPooling2d({ poolSize: 2 }), ...block(128), ...block(128), L.maxPooling2d({ poolSize: 2 }), L.flatten(), L.dense({ units: dense, activation: 'relu' }), L.dense({ units: 10, activation: 'softmax' })],
+  layers: [
+    ...block(64, true),
+    ...block(64),
+    L.maxPooling2d({ poolSize: 2 }),
+    ...block(128),
+    ...block(128),
+    L.maxPooling2d({ poolSize: 2 }),
+    L.flatten(),
+    L.dense({ units: dense, activation: 'relu' }),
+    L.dense({ units: 10, activation: 'softmax' }),
+  ],
 });
 const dir = mkdtempSync(join(tmpdir(), 'shapguard-memory-'));
 await saveLayersModel(model, dir);
@@ -44,8 +61,15 @@ engine.runKernel = (...a: unknown[]) => {
   return out;
 };
 let peakJs = 0;
-const { report } = await scanModel(files, { seed: 1, toolVersion: 'bench', budgetSeconds: 20, onProgress: () => (peakJs = Math.max(peakJs, process.memoryUsage().heapUsed)) });
+const { report } = await scanModel(files, {
+  seed: 1,
+  toolVersion: 'bench',
+  budgetSeconds: 20,
+  onProgress: () => (peakJs = Math.max(peakJs, process.memoryUsage().heapUsed)),
+});
 const mib = (x: number) => (x / MiB).toFixed(0);
 // What a Worker isolate would hold: the wasm heap, the JS heap and the model's file bytes.
 const isolate = heap() + peakJs + [...files.values()].reduce((a, f) => a + f.byteLength, 0);
-console.log(`| ${(params / 1e6).toFixed(1)}M${bn ? ', BatchNorm' : ''} | ${mib(params * 4)} | ${mib(report.config.memoryBudgetBytes)} | ${mib(peakTensors)} | ${mib(heap())} | ${mib(peakJs)} | ${(isolate / 1e6).toFixed(0)} | ${report.verdict} |`);
+console.log(
+  `| ${(params / 1e6).toFixed(1)}M${bn ? ', BatchNorm' : ''} | ${mib(params * 4)} | ${mib(report.config.memoryBudgetBytes)} | ${mib(peakTensors)} | ${mib(heap())} | ${mib(peakJs)} | ${(isolate / 1e6).toFixed(0)} | ${report.verdict} |`,
+);

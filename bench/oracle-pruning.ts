@@ -9,8 +9,20 @@ import type { ImageSet } from '../test/data/mnist.ts';
 import type { ManifestEntry } from '../tools/fixtures/specs.ts';
 import { prunedModel } from './pruned-model.ts';
 
-export const ORACLE_TITLE = 'Oracle pruning bound (players picked one at a time by the real trigger on real images; real-trigger ASR after each)';
-export const ORACLE_HEADER = ['fixture', 'players', '1', '2', '4', '8', '16', 'players to reach ≤ 5%', 'accuracy at the end', 'players picked'];
+export const ORACLE_TITLE =
+  'Oracle pruning bound (players picked one at a time by the real trigger on real images; real-trigger ASR after each)';
+export const ORACLE_HEADER = [
+  'fixture',
+  'players',
+  '1',
+  '2',
+  '4',
+  '8',
+  '16',
+  'players to reach ≤ 5%',
+  'accuracy at the end',
+  'players picked',
+];
 const STEPS = [1, 2, 4, 8, 16];
 
 /** A prefix of an image set, so a greedy round (one ASR per player) stays cheap. */

@@ -76,7 +76,10 @@ for (const fx of manifest()) {
     // As many players as ShapPruning pruned, drawn at random from the same player layers.
     const described = describeModel(loaded.model);
     const set = new PlayerSet(described, playerLayers(described));
-    const pick = new Rng(99).permutation(set.size).slice(0, k).map((i) => set.players[i]!);
+    const pick = new Rng(99)
+      .permutation(set.size)
+      .slice(0, k)
+      .map((i) => set.players[i]!);
     const m = realMetrics(await prunedModel(loaded, pick, set.grids), fx, data);
     randomCell = `${pct(m.acc)} / ${pct(m.asr)}`;
   }
@@ -116,20 +119,63 @@ function printTable(title: string, header: string[], rows: string[]): void {
   rows.forEach((r) => console.log(r));
 }
 
-printTable('Scan (seed 1, default budget 60 s)', ['fixture', 'verdict', 'flagged', 'pruned', 'wall s', 'evaluations', 'peak MiB (tensors / wasm heap)', 'real accuracy before → after', 'real-trigger ASR before → after'], scanRows);
-printTable('Time / evaluations per stage', ['fixture', 'synthesis', 'trigger reverse', 'Shapley + pruning + recheck', 'verification'], stageRows);
-printTable('Baselines on real test data (accuracy / real-trigger ASR)', ['fixture', 'original', 'ShapPruning', 'CLP (u = 3)', 'random pruning, same count'], baselineRows);
+printTable(
+  'Scan (seed 1, default budget 60 s)',
+  [
+    'fixture',
+    'verdict',
+    'flagged',
+    'pruned',
+    'wall s',
+    'evaluations',
+    'peak MiB (tensors / wasm heap)',
+    'real accuracy before → after',
+    'real-trigger ASR before → after',
+  ],
+  scanRows,
+);
+printTable(
+  'Time / evaluations per stage',
+  ['fixture', 'synthesis', 'trigger reverse', 'Shapley + pruning + recheck', 'verification'],
+  stageRows,
+);
+printTable(
+  'Baselines on real test data (accuracy / real-trigger ASR)',
+  ['fixture', 'original', 'ShapPruning', 'CLP (u = 3)', 'random pruning, same count'],
+  baselineRows,
+);
 printTable(SEEDS_TITLE, SEEDS_HEADER, seedRows);
 printTable(ORACLE_TITLE, ORACLE_HEADER, oracleRows);
 printTable('Forward pass, batch 64', ['fixture', 'wasm (SIMD)', 'cpu backend', 'speed-up'], speedRows);
 if (only.length === 0 || only.includes('keras')) {
-  printTable('Keras files (seed 1, default budget 60 s; accuracy on the first 2000 real test images)', ['source', 'file', 'format', 'parameters', 'load', 'real accuracy', 'verdict', 'scan wall'], await benchKeras());
+  printTable(
+    'Keras files (seed 1, default budget 60 s; accuracy on the first 2000 real test images)',
+    ['source', 'file', 'format', 'parameters', 'load', 'real accuracy', 'verdict', 'scan wall'],
+    await benchKeras(),
+  );
 }
 
 if (only.length === 0 || only.includes('memory')) {
   // Each probe in its own process: the wasm heap only grows.
-  const probe = (args: string[]) => execFileSync(process.execPath, ['tools/run-ts.mjs', 'bench/memory.ts', ...args], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
-  printTable('Memory at the default budget (untrained CIFAR-style CNNs, 64-64-128-128 convolutions; 20 s scans)', ['model', 'weights MiB', 'activation budget MiB', 'peak tensors MiB', 'wasm heap MiB', 'JS heap MiB', 'isolate total MB (heaps + file bytes)', 'verdict'], [['320'], ['320', 'bn'], ['600']].map(probe));
+  const probe = (args: string[]) =>
+    execFileSync(process.execPath, ['tools/run-ts.mjs', 'bench/memory.ts', ...args], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .at(-1)!;
+  printTable(
+    'Memory at the default budget (untrained CIFAR-style CNNs, 64-64-128-128 convolutions; 20 s scans)',
+    [
+      'model',
+      'weights MiB',
+      'activation budget MiB',
+      'peak tensors MiB',
+      'wasm heap MiB',
+      'JS heap MiB',
+      'isolate total MB (heaps + file bytes)',
+      'verdict',
+    ],
+    [['320'], ['320', 'bn'], ['600']].map(probe),
+  );
 }
 
 if (only.length === 0 || only.includes('shapley')) {

@@ -14,7 +14,13 @@ export const SEEDS_HEADER = ['fixture', 'truth', 'right verdicts', ...SEEDS.map(
  * One Markdown row: every seed's scan of one fixture, judged against what was planted. `first` is the
  * caller's scan at SEEDS[0] with the same options, reused rather than run again.
  */
-export async function seedsRow(fx: ManifestEntry, files: Map<string, Uint8Array>, entry: string, data: ImageSet, first: Pick<ScanResult, 'report' | 'repaired'>): Promise<string> {
+export async function seedsRow(
+  fx: ManifestEntry,
+  files: Map<string, Uint8Array>,
+  entry: string,
+  data: ImageSet,
+  first: Pick<ScanResult, 'report' | 'repaired'>,
+): Promise<string> {
   const truth = fx.attack ? `backdoor → ${fx.attack.target}` : 'clean';
   let right = 0;
   const cells: string[] = [];

@@ -57,20 +57,31 @@ export async function benchShapleySaving(fixtures: ManifestEntry[]): Promise<str
     const game = new BackdoorGame(tail, target);
     const plain: ShapleyConfig = { ...SHAPLEY_DEFAULTS, useThreshold: false, useGreedy: false, stableFor: Infinity, minPermutations: 0 };
 
-    const parts = Array.from({ length: REFERENCE_PARTS }, (_, p) => estimateShapley(game, { ...plain, maxPermutations: REFERENCE_PART_PERMUTATIONS }, new Rng(1000 + p), unbounded()).values);
+    const parts = Array.from(
+      { length: REFERENCE_PARTS },
+      (_, p) => estimateShapley(game, { ...plain, maxPermutations: REFERENCE_PART_PERMUTATIONS }, new Rng(1000 + p), unbounded()).values,
+    );
     const reference = parts[0]!.map((_, i) => parts.reduce((a, v) => a + v[i]!, 0) / REFERENCE_PARTS);
-    const stderr = reference.map((m, i) => Math.sqrt(parts.reduce((a, v) => a + (v[i]! - m) ** 2, 0) / (REFERENCE_PARTS - 1) / REFERENCE_PARTS));
+    const stderr = reference.map((m, i) =>
+      Math.sqrt(parts.reduce((a, v) => a + (v[i]! - m) ** 2, 0) / (REFERENCE_PARTS - 1) / REFERENCE_PARTS),
+    );
     const order = ranked(reference);
 
     const reach = (cfg: ShapleyConfig, seed: number): number[] => {
       const since: (number | null)[] = KS.map(() => null);
       const refs = KS.map((k) => topOf(reference, k));
-      estimateShapley(game, { ...cfg, topK: 3, stableFor: Infinity, minPermutations: 0, maxPermutations: RUN_PERMUTATIONS }, new Rng(seed), unbounded(), (values, _p, evals) => {
-        KS.forEach((k, i) => {
-          if (topOf(values, k) === refs[i]) since[i] ??= evals;
-          else since[i] = null;
-        });
-      });
+      estimateShapley(
+        game,
+        { ...cfg, topK: 3, stableFor: Infinity, minPermutations: 0, maxPermutations: RUN_PERMUTATIONS },
+        new Rng(seed),
+        unbounded(),
+        (values, _p, evals) => {
+          KS.forEach((k, i) => {
+            if (topOf(values, k) === refs[i]) since[i] ??= evals;
+            else since[i] = null;
+          });
+        },
+      );
       return since.map((x) => x ?? Infinity);
     };
     const plainRuns = SEEDS.map((s) => reach(plain, s));
@@ -84,7 +95,9 @@ export async function benchShapleySaving(fixtures: ManifestEntry[]): Promise<str
       const hits = (runs: number[][]) => runs.filter((r) => Number.isFinite(r[i]!)).length;
       const cell = (x: number, runs: number[][]) => `${Number.isFinite(x) ? Math.round(x) : 'not reached'} (${hits(runs)}/${SEEDS.length})`;
       const saving = Number.isFinite(p) && Number.isFinite(f) ? `${(p / f).toFixed(1)}×` : '–';
-      rows.push(`| ${fx.name} | ${players.size} | ${k} | ${topOf(reference, k)} | ${z.toFixed(1)} | ${cell(p, plainRuns)} | ${cell(f, fastRuns)} | ${saving} |`);
+      rows.push(
+        `| ${fx.name} | ${players.size} | ${k} | ${topOf(reference, k)} | ${z.toFixed(1)} | ${cell(p, plainRuns)} | ${cell(f, fastRuns)} | ${saving} |`,
+      );
     });
     tail.dispose();
     loaded.model.dispose();
@@ -93,5 +106,14 @@ export async function benchShapleySaving(fixtures: ManifestEntry[]): Promise<str
   return rows;
 }
 
-export const SHAPLEY_SAVING_HEADER = ['fixture', 'players', 'k', 'reference top-k', 'k-th above next (standard errors)', 'plain sampling: evaluations to reach it (seeds reaching it)', 'threshold + ε-greedy: evaluations to reach it (seeds reaching it)', 'saving'];
+export const SHAPLEY_SAVING_HEADER = [
+  'fixture',
+  'players',
+  'k',
+  'reference top-k',
+  'k-th above next (standard errors)',
+  'plain sampling: evaluations to reach it (seeds reaching it)',
+  'threshold + ε-greedy: evaluations to reach it (seeds reaching it)',
+  'saving',
+];
 export const SHAPLEY_SAVING_TITLE = `Shapley saving (reference = plain sampling, ${10 * RUN_PERMUTATIONS} permutations; medians of ${SEEDS.length} seeds, ${RUN_PERMUTATIONS}-permutation runs)`;

@@ -18,7 +18,9 @@ function quantile(sorted: number[], q: number): number {
 async function run(label: string, withScan: boolean): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'sg-bench-wh-'));
   const secret = newWhsec();
-  const svc = createNodeService({ env: { SHAPGUARD_DATA_DIR: join(dir, 'b'), SHAPGUARD_STATE_DB: join(dir, 's.db'), STANDARD_WEBHOOK_SECRETS: secret, BUCKETS: 'models' } });
+  const svc = createNodeService({
+    env: { SHAPGUARD_DATA_DIR: join(dir, 'b'), SHAPGUARD_STATE_DB: join(dir, 's.db'), STANDARD_WEBHOOK_SECRETS: secret, BUCKETS: 'models' },
+  });
   const server = serve({ fetch: svc.app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((r) => server.once('listening', r));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/webhooks/standard`;
@@ -66,7 +68,13 @@ async function run(label: string, withScan: boolean): Promise<string> {
   server.close();
   svc.close();
   latencies.sort((a, b) => a - b);
-  const scanNote = withScan ? (scanning && stillScanning ? 'scan running throughout' : scanning ? 'scan running at start' : 'scan not running') : '–';
+  const scanNote = withScan
+    ? scanning && stillScanning
+      ? 'scan running throughout'
+      : scanning
+        ? 'scan running at start'
+        : 'scan not running'
+    : '–';
   return `| ${label} | ${total} | ${(total / elapsed).toFixed(0)}/s | ${quantile(latencies, 0.5).toFixed(1)} | ${quantile(latencies, 0.99).toFixed(1)} | ${latencies.at(-1)!.toFixed(1)} | ${errors} | ${scanNote} |`;
 }
 

@@ -13,14 +13,21 @@ import type { ScanReport } from '../src/core/output/report.ts';
 const root = resolve('.');
 const work = join(root, '.shapguard/demo');
 const sample = join(root, 'test/fixtures/models/mnist-badnets');
-const event = JSON.parse(readFileSync(join(root, 'webhooks/r2/put-object.json'), 'utf8')) as { bucket: string; object: { key: string; size: number; eTag: string } };
+const event = JSON.parse(readFileSync(join(root, 'webhooks/r2/put-object.json'), 'utf8')) as {
+  bucket: string;
+  object: { key: string; size: number; eTag: string };
+};
 const step = (text: string) => console.log(`\n▸ ${text}`);
 const t0 = performance.now();
 const seconds = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 
 rmSync(work, { recursive: true, force: true });
 step('bundling the Worker with wrangler (as `wrangler deploy` would)');
-const built = spawnSync(process.execPath, [join(root, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', join(work, 'worker')], { encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+const built = spawnSync(
+  process.execPath,
+  [join(root, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', join(work, 'worker')],
+  { encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
+);
 if (built.status !== 0) throw new Error(`wrangler bundling failed:\n${built.stderr}`);
 console.log(`  ${built.stdout.match(/Total Upload: .*/)?.[0] ?? 'bundled'}`);
 
@@ -48,7 +55,11 @@ console.log(`  ETag ${uploaded!.etag}`);
 
 step('replaying the recorded R2 event notification (webhooks/r2/put-object.json) into the queue');
 const queue = await mf.getQueueProducer('JOBS');
-await queue.send({ ...event, object: { ...event.object, eTag: uploaded!.etag, size: uploaded!.size }, eventTime: new Date().toISOString() });
+await queue.send({
+  ...event,
+  object: { ...event.object, eTag: uploaded!.etag, size: uploaded!.size },
+  eventTime: new Date().toISOString(),
+});
 
 /**
  * Miniflare's proxy reaches the bucket over a kept-alive HTTP connection. While the consumer computes,
@@ -86,7 +97,11 @@ for (const key of outputs) {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, new Uint8Array(await (await bucket.get(key))!.arrayBuffer()));
 }
-const status = await (await mf.dispatchFetch(`http://localhost/v1/scans?bucket=${event.bucket}&key=${encodeURIComponent(event.object.key)}`, { headers: { authorization: `Bearer ${apiToken}` } })).json();
+const status = await (
+  await mf.dispatchFetch(`http://localhost/v1/scans?bucket=${event.bucket}&key=${encodeURIComponent(event.object.key)}`, {
+    headers: { authorization: `Bearer ${apiToken}` },
+  })
+).json();
 await mf.dispose();
 
 const v = report.verification;
@@ -94,10 +109,19 @@ const pct = (x: number | undefined) => (x === undefined ? '–' : `${(x * 100).t
 step(`done in ${seconds()}`);
 console.log(`  verdict            ${report.verdict} (deployable: ${verdictMark.deployable})`);
 console.log(`  backdoor target    class ${report.detection?.flagged?.join(', ') || '–'}`);
-console.log(`  repair             ${report.repair?.status}, ${report.repair?.pruned?.length ?? 0} player(s) pruned (${report.repair?.pruned.map(playerKey).join(', ')}) of ${report.model?.playerLayers?.join(', ')}`);
-if (v) console.log(`  reversed-trigger ASR ${pct(Object.values(v.before.reversedAsr as Record<string, number>)[0])} → ${pct(v.after ? Object.values(v.after.reversedAsr as Record<string, number>)[0] : undefined)} (synthetic check; real-data results: README, Benchmarks)`);
-console.log(`  scan time          ${report.timings.totalSeconds.toFixed(1)} s, ${Math.round(report.budget.evaluationsUsed)} model evaluations, backend ${report.backend.name}${report.backend.simd ? ' SIMD' : ''}`);
-console.log(`  status API         ${JSON.stringify((status as { scans: { id: string; state: string }[] }).scans.map((s) => ({ id: s.id, state: s.state })))}`);
+console.log(
+  `  repair             ${report.repair?.status}, ${report.repair?.pruned?.length ?? 0} player(s) pruned (${report.repair?.pruned.map(playerKey).join(', ')}) of ${report.model?.playerLayers?.join(', ')}`,
+);
+if (v)
+  console.log(
+    `  reversed-trigger ASR ${pct(Object.values(v.before.reversedAsr as Record<string, number>)[0])} → ${pct(v.after ? Object.values(v.after.reversedAsr as Record<string, number>)[0] : undefined)} (synthetic check; real-data results: README, Benchmarks)`,
+  );
+console.log(
+  `  scan time          ${report.timings.totalSeconds.toFixed(1)} s, ${Math.round(report.budget.evaluationsUsed)} model evaluations, backend ${report.backend.name}${report.backend.simd ? ' SIMD' : ''}`,
+);
+console.log(
+  `  status API         ${JSON.stringify((status as { scans: { id: string; state: string }[] }).scans.map((s) => ({ id: s.id, state: s.state })))}`,
+);
 console.log('\n  outputs in R2 (copied to .shapguard/demo/out/):');
 for (const key of outputs) console.log(`    ${key}`);
 console.log(`  the original upload r2://${event.bucket}/${event.object.key} was only read.`);

@@ -12,12 +12,16 @@ if (!existsSync('/usr/bin/chromium')) needs.push('chromium');
 
 // moto (the S3 server the S3 tests start) comes with this machine kind's Python; no Debian package has it.
 if (spawnSync('python3', ['-c', 'import moto'], { stdio: 'ignore' }).status !== 0) {
-  console.warn('system-deps: python3 has no moto module; the S3 tests (moto.server on 127.0.0.1) will fail without it (pip install "moto[server]")');
+  console.warn(
+    'system-deps: python3 has no moto module; the S3 tests (moto.server on 127.0.0.1) will fail without it (pip install "moto[server]")',
+  );
 }
 
 if (needs.length > 0) {
   if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
-    console.warn(`system-deps: please install ${needs.join(' ')} (apt-get install ${needs.join(' ')}); the tests that need them will fail without them`);
+    console.warn(
+      `system-deps: please install ${needs.join(' ')} (apt-get install ${needs.join(' ')}); the tests that need them will fail without them`,
+    );
   } else {
     console.log(`system-deps: installing ${needs.join(' ')}`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };

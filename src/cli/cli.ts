@@ -32,7 +32,14 @@ function number(flag: string, value: string | undefined, integer: boolean, min: 
   return n;
 }
 
-function parseScan(argv: string[]): { model: string; out: string; json: boolean; sarif: string | undefined; signKey: string | undefined; options: Omit<ScanOptions, 'toolVersion'> } {
+function parseScan(argv: string[]): {
+  model: string;
+  out: string;
+  json: boolean;
+  sarif: string | undefined;
+  signKey: string | undefined;
+  options: Omit<ScanOptions, 'toolVersion'>;
+} {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -58,7 +65,10 @@ function parseScan(argv: string[]): { model: string; out: string; json: boolean;
     }
     inputRange = [parts[0]!, parts[1]!];
   }
-  const layers = values.layers?.split(',').map((s) => s.trim()).filter(Boolean);
+  const layers = values.layers
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return {
     model: positionals[0]!,
     out: values.out,
@@ -116,10 +126,21 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     files = new Map();
     entry = 'model.json';
-    readError = err instanceof ModelTooLargeError ? err.message : `cannot read ${args.model}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    readError =
+      err instanceof ModelTooLargeError
+        ? err.message
+        : `cannot read ${args.model}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
     process.stderr.write(`${readError}\n`);
   }
-  const { report, repaired, evidence } = await scanModel(files, { ...args.options, entry, toolVersion: TOOL_VERSION, onProgress: progress, onInternalError: (e) => { if (process.env.SHAPGUARD_DEBUG) console.error(e); } });
+  const { report, repaired, evidence } = await scanModel(files, {
+    ...args.options,
+    entry,
+    toolVersion: TOOL_VERSION,
+    onProgress: progress,
+    onInternalError: (e) => {
+      if (process.env.SHAPGUARD_DEBUG) console.error(e);
+    },
+  });
   if (files.size === 0) {
     report.verdict = 'error';
     report.reason = readError ?? `cannot read ${args.model}`;
@@ -138,10 +159,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`cannot sign the attestation: ${(err as Error).message}\n`);
     return 2;
   }
-  if (args.sarif !== undefined) await writeFileAtomic(resolve(args.sarif), JSON.stringify(toSarif(report, args.model.split(sep).join('/')), null, 2) + '\n');
+  if (args.sarif !== undefined)
+    await writeFileAtomic(resolve(args.sarif), JSON.stringify(toSarif(report, args.model.split(sep).join('/')), null, 2) + '\n');
   progress?.('save', 1);
   if (args.json) process.stdout.write(json);
-  else process.stderr.write(summary(report) + `\nreport: ${resolve(args.out, 'report.json')}${repaired ? `\nrepaired model: ${resolve(args.out, 'repaired')}` : ''}\n`);
+  else
+    process.stderr.write(
+      summary(report) +
+        `\nreport: ${resolve(args.out, 'report.json')}${repaired ? `\nrepaired model: ${resolve(args.out, 'repaired')}` : ''}\n`,
+    );
   return exitCodeFor(report.verdict);
 }
 

@@ -5,14 +5,19 @@ import { importEd25519, verifyEnvelope, type Statement } from '../core/output/at
 import { digestFiles, sha256Hex } from '../core/util/digest.ts';
 import { readModelFiles } from '../node/read-model.ts';
 
-export const VERIFY_USAGE = 'usage: shapguard verify <attestation.dsse.json> --key <public-key.pem> [--model <path>] [--report <report.json>]';
+export const VERIFY_USAGE =
+  'usage: shapguard verify <attestation.dsse.json> --key <public-key.pem> [--model <path>] [--report <report.json>]';
 
 /**
  * `shapguard verify`: checks the attestation's signature with the public key, then that the model and
  * report given match the digests it names. Returns 0 when everything checks, 1 when anything does not.
  */
 export async function verifyCommand(argv: string[], log: (line: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { key: { type: 'string' }, model: { type: 'string' }, report: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { key: { type: 'string' }, model: { type: 'string' }, report: { type: 'string' } },
+  });
   if (positionals.length !== 1 || values.key === undefined) {
     log(VERIFY_USAGE);
     return 2;
@@ -35,9 +40,11 @@ export async function verifyCommand(argv: string[], log: (line: string) => void)
       const named = [...subjects.keys()].filter((n) => n.startsWith('model/'));
       for (const f of digest.files) {
         const want = subjects.get(`model/${f.path}`);
-        if (want !== f.sha256) problems.push(`model file ${f.path} ${want === undefined ? 'is not named in the attestation' : 'does not match its digest'}`);
+        if (want !== f.sha256)
+          problems.push(`model file ${f.path} ${want === undefined ? 'is not named in the attestation' : 'does not match its digest'}`);
       }
-      if (named.length !== digest.files.length) problems.push(`the attestation names ${named.length} model files, the model has ${digest.files.length}`);
+      if (named.length !== digest.files.length)
+        problems.push(`the attestation names ${named.length} model files, the model has ${digest.files.length}`);
     }
     if (values.report !== undefined) {
       const got = await sha256Hex(new Uint8Array(await readFile(resolve(values.report))));
@@ -47,7 +54,9 @@ export async function verifyCommand(argv: string[], log: (line: string) => void)
       for (const p of problems) log(`FAIL: ${p}`);
       return 1;
     }
-    log(`OK: signature valid; result ${statement.predicate.result}; ${statement.subject.length} subjects${values.model ? ', model matches' : ''}${values.report ? ', report matches' : ''}`);
+    log(
+      `OK: signature valid; result ${statement.predicate.result}; ${statement.subject.length} subjects${values.model ? ', model matches' : ''}${values.report ? ', report matches' : ''}`,
+    );
     return 0;
   } catch (err) {
     log(`FAIL: ${(err as Error).message}`);

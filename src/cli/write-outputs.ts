@@ -6,7 +6,12 @@ import { dirname, join } from 'node:path';
  * the repaired folder is built aside and renamed into place, and the report (written last, also by
  * rename) is the mark that everything it names is complete.
  */
-export async function writeOutputs(outDir: string, reportJson: string, repaired: ReadonlyMap<string, Uint8Array> | null, reportHtml?: string): Promise<void> {
+export async function writeOutputs(
+  outDir: string,
+  reportJson: string,
+  repaired: ReadonlyMap<string, Uint8Array> | null,
+  reportHtml?: string,
+): Promise<void> {
   await mkdir(outDir, { recursive: true });
   const tag = `${process.pid}-${Date.now()}`;
   const finalRepaired = join(outDir, 'repaired');

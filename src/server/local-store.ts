@@ -22,7 +22,13 @@ export class LocalStore implements ObjectStore {
   }
 
   private path(key: string): string {
-    if (key === '' || key.startsWith('/') || key.split('/').some((p) => p === '..' || p === '.') || key.includes('\\') || key.includes('\0')) {
+    if (
+      key === '' ||
+      key.startsWith('/') ||
+      key.split('/').some((p) => p === '..' || p === '.') ||
+      key.includes('\\') ||
+      key.includes('\0')
+    ) {
       throw new Error(`object key ${JSON.stringify(key)} cannot be stored in a folder`);
     }
     return join(this.dir, ...key.split('/'));
@@ -103,6 +109,9 @@ export class LocalStore implements ObjectStore {
 
   /** Size on disk, for tests and the demo's listing. */
   async size(key: string): Promise<number | null> {
-    return stat(this.path(key)).then((s) => s.size, () => null);
+    return stat(this.path(key)).then(
+      (s) => s.size,
+      () => null,
+    );
   }
 }

@@ -18,7 +18,10 @@ parentPort!.on('message', async (req: ScanRequest) => {
     await initWasmBackend({ wasmPath: nodeWasmPath() });
     const { report, repaired, evidence } = await scanModel(new Map(req.files), { ...req.options, entry: req.entry });
     const files = [...(repaired ?? new Map<string, Uint8Array>())];
-    parentPort!.postMessage({ id: req.id, report, repaired: repaired ? files : null, evidence }, files.map(([, b]) => b.buffer as ArrayBuffer));
+    parentPort!.postMessage(
+      { id: req.id, report, repaired: repaired ? files : null, evidence },
+      files.map(([, b]) => b.buffer as ArrayBuffer),
+    );
   } catch (err) {
     parentPort!.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) });
   }

@@ -7,7 +7,8 @@ import type { ScanOptions } from '../core/scan/scan.ts';
 import type { ScanFn } from '../service/jobs/deps.ts';
 import type { ScanRequest } from './scan-thread-entry.ts';
 
-type Reply = { id: number; report: ScanReport; repaired: [string, Uint8Array][] | null; evidence: TriggerEvidence[] } | { id: number; error: string };
+type Reply =
+  { id: number; report: ScanReport; repaired: [string, Uint8Array][] | null; evidence: TriggerEvidence[] } | { id: number; error: string };
 
 /** The bundled worker script: beside this file in dist/, else in dist/ from the sources or a script bundle. */
 function workerScript(): string {

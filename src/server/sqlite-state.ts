@@ -38,7 +38,9 @@ export class SqliteState implements Ledger {
 
   async put(record: ScanRecord): Promise<void> {
     this.db
-      .prepare('INSERT INTO scans (id, bucket, key, received_at, record) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record')
+      .prepare(
+        'INSERT INTO scans (id, bucket, key, received_at, record) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record',
+      )
       .run(record.id, record.object.bucket, record.object.key, record.receivedAt, JSON.stringify(record));
   }
 
@@ -48,7 +50,9 @@ export class SqliteState implements Ledger {
   }
 
   async byObject(bucket: string, key: string): Promise<ScanRecord[]> {
-    const rows = this.db.prepare('SELECT record FROM scans WHERE bucket = ? AND key = ? ORDER BY received_at DESC').all(bucket, key) as { record: string }[];
+    const rows = this.db.prepare('SELECT record FROM scans WHERE bucket = ? AND key = ? ORDER BY received_at DESC').all(bucket, key) as {
+      record: string;
+    }[];
     return rows.map((r) => JSON.parse(r.record) as ScanRecord);
   }
 
@@ -82,7 +86,9 @@ export class SqliteState implements Ledger {
   }
 
   retryLater(id: string, notBefore: number, error: string): void {
-    this.db.prepare("UPDATE jobs SET state = 'pending', not_before = ?, error = ?, updated = ? WHERE id = ?").run(notBefore, error, Date.now(), id);
+    this.db
+      .prepare("UPDATE jobs SET state = 'pending', not_before = ?, error = ?, updated = ? WHERE id = ?")
+      .run(notBefore, error, Date.now(), id);
   }
 
   /** Jobs a killed process left running go back to the queue (their attempt stays counted). */

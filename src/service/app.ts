@@ -80,7 +80,18 @@ export function createApp(deps: AppDeps): Hono {
     deps.background(
       Promise.all(
         jobs.map((j) =>
-          deps.ledger.put({ id: j.id, state: 'queued', object: j.object, via: j.via, receivedAt: j.receivedAt, updatedAt: j.receivedAt, attempts: 0, verdict: null, reason: null, outputs: null }),
+          deps.ledger.put({
+            id: j.id,
+            state: 'queued',
+            object: j.object,
+            via: j.via,
+            receivedAt: j.receivedAt,
+            updatedAt: j.receivedAt,
+            attempts: 0,
+            verdict: null,
+            reason: null,
+            outputs: null,
+          }),
         ),
       ),
       c,
@@ -100,7 +111,11 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.post('/webhooks/eventbridge', async (c) => {
-    await verifyToken(c.req.header(config.eventbridgeHeader), requireEnabled(config.secrets.eventbridge, 'eventbridge'), `${config.eventbridgeHeader} header`);
+    await verifyToken(
+      c.req.header(config.eventbridgeHeader),
+      requireEnabled(config.secrets.eventbridge, 'eventbridge'),
+      `${config.eventbridgeHeader} header`,
+    );
     const event = parseJsonObject(decoder.decode(await raw(c)), 'EventBridge');
     const id = field(event, 'id');
     return accept(c, 'eventbridge', typeof id === 'string' ? id : null, objectsOfEventBridge(event));
@@ -116,24 +131,45 @@ export function createApp(deps: AppDeps): Hono {
     const event = parseJsonObject(decoder.decode(await raw(c)), 'MinIO');
     // MinIO has no delivery id; the first record's sequencer names the event.
     const sequencer = field(field(event, 'Records'), '0', 's3', 'object', 'sequencer');
-    return accept(c, 'minio', typeof sequencer === 'string' ? `${String(field(event, 'Key'))}@${sequencer}` : null, objectsOfS3Event(event, 'MinIO event'));
+    return accept(
+      c,
+      'minio',
+      typeof sequencer === 'string' ? `${String(field(event, 'Key'))}@${sequencer}` : null,
+      objectsOfS3Event(event, 'MinIO event'),
+    );
   });
 
   app.post('/webhooks/huggingface', async (c) => {
     // The Hub sends the secret itself, verbatim (no HMAC): all a constant-time compare can do.
-    await verifyToken(c.req.header('x-webhook-secret'), requireEnabled(config.secrets.huggingface, 'huggingface'), 'X-Webhook-Secret header');
+    await verifyToken(
+      c.req.header('x-webhook-secret'),
+      requireEnabled(config.secrets.huggingface, 'huggingface'),
+      'X-Webhook-Secret header',
+    );
     return accept(c, 'huggingface', null, objectsOfHubWebhook(parseJsonObject(decoder.decode(await raw(c)), 'Hugging Face')));
   });
 
   app.post('/webhooks/mlflow', async (c) => {
     const body = await raw(c);
-    const id = await verifySignedWebhook(c.req.raw.headers, body, requireEnabled(config.secrets.mlflow, 'mlflow'), MLFLOW_WEBHOOK_HEADERS, deps.now().getTime() / 1000);
+    const id = await verifySignedWebhook(
+      c.req.raw.headers,
+      body,
+      requireEnabled(config.secrets.mlflow, 'mlflow'),
+      MLFLOW_WEBHOOK_HEADERS,
+      deps.now().getTime() / 1000,
+    );
     return accept(c, 'mlflow', id, objectsOfMlflowWebhook(parseJsonObject(decoder.decode(body), 'MLflow')));
   });
 
   app.post('/webhooks/standard', async (c) => {
     const body = await raw(c);
-    const id = await verifySignedWebhook(c.req.raw.headers, body, requireEnabled(config.secrets.standardWebhooks, 'standard'), STANDARD_WEBHOOK_HEADERS, deps.now().getTime() / 1000);
+    const id = await verifySignedWebhook(
+      c.req.raw.headers,
+      body,
+      requireEnabled(config.secrets.standardWebhooks, 'standard'),
+      STANDARD_WEBHOOK_HEADERS,
+      deps.now().getTime() / 1000,
+    );
     return accept(c, 'standard', id, objectsOfStandardWebhook(parseJsonObject(decoder.decode(body), 'Standard Webhooks')));
   });
 
@@ -159,8 +195,14 @@ export function createApp(deps: AppDeps): Hono {
     const body = parseJsonObject(decoder.decode(await raw(c)), 'POST /v1/scans');
     const bucket = typeof body.bucket === 'string' ? body.bucket : config.defaultBucket;
     const key = body.key;
-    if (!bucket || typeof key !== 'string' || key === '') throw new HttpError(400, 'bad-payload', 'key (and bucket, unless DEFAULT_BUCKET is set) are required');
-    if (!isModelKey(key, config)) throw new HttpError(422, 'not-a-model', `${key} is not a model (${MODEL_FILE_NAMES}), is outside MODEL_PREFIXES, or is one of our outputs`);
+    if (!bucket || typeof key !== 'string' || key === '')
+      throw new HttpError(400, 'bad-payload', 'key (and bucket, unless DEFAULT_BUCKET is set) are required');
+    if (!isModelKey(key, config))
+      throw new HttpError(
+        422,
+        'not-a-model',
+        `${key} is not a model (${MODEL_FILE_NAMES}), is outside MODEL_PREFIXES, or is one of our outputs`,
+      );
     const etag = typeof body.etag === 'string' ? body.etag : undefined;
     return accept(c, 'api', null, [{ bucket, key, ...(etag ? { etag } : {}) }]);
   });

@@ -21,7 +21,12 @@ export function callbackNotifier(urls: readonly string[], secret: string, fetchF
           body,
           redirect: 'error',
           signal: AbortSignal.timeout(10_000),
-          headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signature },
+          headers: {
+            'content-type': 'application/json',
+            'webhook-id': id,
+            'webhook-timestamp': String(timestamp),
+            'webhook-signature': signature,
+          },
         });
         status = res.status;
         await res.body?.cancel();

@@ -91,7 +91,8 @@ export function configFromEnv(env: EnvLike): ServiceConfig {
   const outputPrefix = str(env, 'SHAPGUARD_OUTPUT_PREFIX') ?? 'shapguard/';
   if (!outputPrefix.endsWith('/')) throw new Error(`SHAPGUARD_OUTPUT_PREFIX=${outputPrefix}: must end with '/'`);
   const budgetSeconds = num(env, 'SCAN_BUDGET_SECONDS', 60, 1, 3600);
-  if (list(env, 'CALLBACK_URLS').length > 0 && str(env, 'CALLBACK_SECRET') === null) throw new Error('CALLBACK_URLS needs CALLBACK_SECRET (a whsec_… secret) to sign the callbacks');
+  if (list(env, 'CALLBACK_URLS').length > 0 && str(env, 'CALLBACK_SECRET') === null)
+    throw new Error('CALLBACK_URLS needs CALLBACK_SECRET (a whsec_… secret) to sign the callbacks');
   const maxEvals = str(env, 'SCAN_MAX_EVALS') === null ? null : num(env, 'SCAN_MAX_EVALS', 0, 1, 1e12);
   return {
     outputPrefix,

@@ -58,7 +58,10 @@ export class ObjectLedger implements Ledger {
   async put(record: ScanRecord): Promise<void> {
     const body = JSON.stringify(record);
     await this.store.put(`${this.prefix}scans/${record.id}.json`, body, { contentType: 'application/json' });
-    await this.store.put(`${this.prefix}objects/${safeSegment(record.object.bucket)}/${safeSegment(record.object.key)}/${record.id}`, record.id);
+    await this.store.put(
+      `${this.prefix}objects/${safeSegment(record.object.bucket)}/${safeSegment(record.object.key)}/${record.id}`,
+      record.id,
+    );
   }
 
   async get(id: string): Promise<ScanRecord | null> {

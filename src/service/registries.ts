@@ -14,10 +14,18 @@ import { MlflowStore } from './storage/mlflow.ts';
 export function registriesFor(config: ServiceConfig, fetchFn: typeof fetch, buckets: StoreResolver): RegistryResolver {
   return (ref) => {
     if (ref.bucket.startsWith('hf:') && ref.versionId !== undefined) {
-      return new HubStore({ endpoint: config.hubEndpoint, token: config.secrets.hubToken, fetch: fetchFn, discussions: config.hubDiscussions }, ref.bucket.slice(3), ref.versionId);
+      return new HubStore(
+        { endpoint: config.hubEndpoint, token: config.secrets.hubToken, fetch: fetchFn, discussions: config.hubDiscussions },
+        ref.bucket.slice(3),
+        ref.versionId,
+      );
     }
     if (ref.bucket.startsWith('mlflow:') && ref.versionId !== undefined && config.mlflowTrackingUri !== null) {
-      return new MlflowStore({ trackingUri: config.mlflowTrackingUri, token: config.secrets.mlflowToken, fetch: fetchFn, buckets }, ref.bucket.slice('mlflow:'.length), ref.versionId);
+      return new MlflowStore(
+        { trackingUri: config.mlflowTrackingUri, token: config.secrets.mlflowToken, fetch: fetchFn, buckets },
+        ref.bucket.slice('mlflow:'.length),
+        ref.versionId,
+      );
     }
     return null;
   };
@@ -29,7 +37,9 @@ export function registriesFor(config: ServiceConfig, fetchFn: typeof fetch, buck
  */
 export function afterScanFor(config: ServiceConfig, fetchFn: typeof fetch): { notify?: Notifier; sign?: AttestationSigner } {
   return {
-    ...(config.callbackUrls.length > 0 && config.secrets.callback !== null ? { notify: callbackNotifier(config.callbackUrls, config.secrets.callback, fetchFn, () => new Date()) } : {}),
+    ...(config.callbackUrls.length > 0 && config.secrets.callback !== null
+      ? { notify: callbackNotifier(config.callbackUrls, config.secrets.callback, fetchFn, () => new Date()) }
+      : {}),
     ...(config.secrets.signingKey !== null ? { sign: attestationSigner(config.secrets.signingKey, 'SHAPGUARD_SIGNING_KEY') } : {}),
   };
 }

@@ -17,7 +17,12 @@ export function scanOptions(config: ServiceConfig, toolVersion: string): ScanOpt
  * The engine bound to the service's settings. `ready` puts tfjs on wasm the runtime's way (an imported
  * module in workerd, files on disk in Node) before the first scan.
  */
-export function makeScanner(config: ServiceConfig, toolVersion: string, ready: () => Promise<void>, onInternalError?: (err: unknown) => void): { scan: ScanFn; errorReport: ErrorReportFn } {
+export function makeScanner(
+  config: ServiceConfig,
+  toolVersion: string,
+  ready: () => Promise<void>,
+  onInternalError?: (err: unknown) => void,
+): { scan: ScanFn; errorReport: ErrorReportFn } {
   const options = scanOptions(config, toolVersion);
   return {
     scan: async (files, entry) => {

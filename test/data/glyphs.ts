@@ -102,7 +102,11 @@ function render(k: number, rng: Rng, out: Float32Array): void {
   const img = new Float32Array(32 * 32 * 3);
   const gx = rng.next() - 0.5;
   const gy = rng.next() - 0.5;
-  const blobs = Array.from({ length: 2 }, () => ({ x: rng.next() * 32, y: rng.next() * 32, c: [rng.next(), rng.next(), rng.next()] as Rgb }));
+  const blobs = Array.from({ length: 2 }, () => ({
+    x: rng.next() * 32,
+    y: rng.next() * 32,
+    c: [rng.next(), rng.next(), rng.next()] as Rgb,
+  }));
   for (let y = 0; y < 32; y++) {
     for (let x = 0; x < 32; x++) {
       const dx = (x - cx) / scale;

@@ -12,7 +12,20 @@ export interface BrowserRun {
  * stderr as ":CONSOLE" lines with --enable-logging=stderr.
  */
 export function openInChromium(path: string): BrowserRun {
-  const r = spawnSync('/usr/bin/chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--enable-logging=stderr', '--v=0', '--virtual-time-budget=3000', '--dump-dom', `file://${path}`], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(
+    '/usr/bin/chromium',
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--enable-logging=stderr',
+      '--v=0',
+      '--virtual-time-budget=3000',
+      '--dump-dom',
+      `file://${path}`,
+    ],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
   if (r.error) throw r.error;
   return { dom: r.stdout, console: r.stderr.split('\n').filter((l) => l.includes(':CONSOLE')) };
 }

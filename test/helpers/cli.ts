@@ -22,15 +22,20 @@ export interface CliRun {
  */
 export function runCli(args: string[], out = mkdtempSync(join(tmpdir(), 'shapguard-out-'))): Promise<CliRun> {
   return new Promise((done, fail) => {
-    execFile(process.execPath, [BIN, ...args.map((a) => (a === '$OUT' ? out : a))], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
-      const reportPath = join(out, 'report.json');
-      const report = existsSync(reportPath) ? (JSON.parse(readFileSync(reportPath, 'utf8')) as ScanReport) : null;
-      const repairedDir = existsSync(join(out, 'repaired')) ? join(out, 'repaired') : null;
-      const errors = report ? reportSchemaErrors(report) : [];
-      if (errors.length > 0) fail(new Error(`report.json does not match src/schema/report.v1.schema.json:\n${errors.join('\n')}`));
-      else done({ code, stdout, stderr, out, report, repairedDir });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args.map((a) => (a === '$OUT' ? out : a))],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
+        const reportPath = join(out, 'report.json');
+        const report = existsSync(reportPath) ? (JSON.parse(readFileSync(reportPath, 'utf8')) as ScanReport) : null;
+        const repairedDir = existsSync(join(out, 'repaired')) ? join(out, 'repaired') : null;
+        const errors = report ? reportSchemaErrors(report) : [];
+        if (errors.length > 0) fail(new Error(`report.json does not match src/schema/report.v1.schema.json:\n${errors.join('\n')}`));
+        else done({ code, stdout, stderr, out, report, repairedDir });
+      },
+    );
   });
 }
 

@@ -47,7 +47,9 @@ export class FaultProxy {
       if (fault) this.injected.push(`${fault.kind} ${head}`);
       if (fault?.kind === 'http-503') {
         const body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error>';
-        client.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+        client.end(
+          `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        );
         return;
       }
       if (fault?.kind === 'stall') return; // the client's timeout must fire

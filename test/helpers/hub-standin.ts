@@ -71,14 +71,17 @@ export class HubStandIn {
       const body = JSON.parse(raw) as { title: string; description: string; pullRequest: boolean };
       if (typeof body.title !== 'string' || body.title.length < 3) return void res.writeHead(400).end('{"error":"title"}');
       this.discussions.push({ repo: discussion[1]!, ...body });
-      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ num: this.discussions.length, pullRequest: false }));
+      return void res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ num: this.discussions.length, pullRequest: false }));
     }
     const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)$/.exec(url.pathname);
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     const repoId = tree?.[1] ?? resolve?.[1];
     const repo = repoId ? this.repos.get(repoId) : undefined;
     if (!repo) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Repository not found"}');
-    if (repo.private && req.headers.authorization !== `Bearer ${this.token}`) return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"Invalid credentials in Authorization header"}');
+    if (repo.private && req.headers.authorization !== `Bearer ${this.token}`)
+      return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"Invalid credentials in Authorization header"}');
     const files = repo.commits.get((tree ?? resolve)![2]!);
     if (!files) return void res.writeHead(404).end('{"error":"Invalid rev id"}');
     if (tree) {
@@ -86,7 +89,8 @@ export class HubStandIn {
       const cursor = Number(url.searchParams.get('cursor') ?? 0);
       const page = all.slice(cursor, cursor + this.pageSize);
       const headers: Record<string, string> = { 'content-type': 'application/json' };
-      if (cursor + this.pageSize < all.length) headers.link = `<${this.endpoint}${url.pathname}?recursive=true&cursor=${cursor + this.pageSize}>; rel="next"`;
+      if (cursor + this.pageSize < all.length)
+        headers.link = `<${this.endpoint}${url.pathname}?recursive=true&cursor=${cursor + this.pageSize}>; rel="next"`;
       return void res.writeHead(200, headers).end(JSON.stringify(page));
     }
     const path = decodeURIComponent(resolve![3]!);
@@ -95,7 +99,12 @@ export class HubStandIn {
     if (LFS_SUFFIXES.some((s) => path.endsWith(s))) {
       const oid = createHash('sha256').update(bytes).digest('hex');
       this.lfs.set(oid, bytes);
-      res.writeHead(302, { location: `${this.endpoint}/lfs/${oid}`, 'x-linked-etag': `"${oid}"`, 'x-linked-size': String(bytes.length), 'x-repo-commit': resolve![2]! });
+      res.writeHead(302, {
+        location: `${this.endpoint}/lfs/${oid}`,
+        'x-linked-etag': `"${oid}"`,
+        'x-linked-size': String(bytes.length),
+        'x-repo-commit': resolve![2]!,
+      });
       return void res.end();
     }
     res.writeHead(200, { etag: `"${sha1(bytes)}"`, 'content-length': bytes.length, 'x-repo-commit': resolve![2]! });

@@ -46,7 +46,8 @@ export class MlflowStandIn {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.endpoint);
     this.seen.push({ method: req.method ?? '', path: url.pathname + url.search, authorization: req.headers.authorization });
-    const json = (status: number, body: unknown) => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const json = (status: number, body: unknown) =>
+      void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (req.headers.authorization !== `Bearer ${this.token}`) return json(401, { error_code: 'UNAUTHENTICATED', message: 'bad token' });
     const all = [...this.versions.values()].flatMap((v) => [...v.files]);
     if (url.pathname === '/api/2.0/mlflow/model-versions/get-download-uri') {
@@ -66,7 +67,9 @@ export class MlflowStandIn {
     if (url.pathname.startsWith('/api/2.0/mlflow-artifacts/artifacts/')) {
       const path = decodeURIComponent(url.pathname.slice('/api/2.0/mlflow-artifacts/artifacts/'.length));
       const file = all.find(([p]) => p === path)?.[1];
-      return file ? void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(file) : json(404, { error_code: 'RESOURCE_DOES_NOT_EXIST' });
+      return file
+        ? void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(file)
+        : json(404, { error_code: 'RESOURCE_DOES_NOT_EXIST' });
     }
     if (url.pathname === '/api/2.0/mlflow/model-versions/set-tag' && req.method === 'POST') {
       let raw = '';

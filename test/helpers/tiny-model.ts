@@ -9,16 +9,36 @@ import { saveLayersModel } from '../../tools/fixtures/save.ts';
 export async function writeTinyModel(opts: { shards?: number; dense?: boolean; bn?: boolean } = {}): Promise<string> {
   const model = tfl.sequential({
     layers: [
-      tfl.layers.conv2d({ name: 'c1', inputShape: [8, 8, 1], filters: 4, kernelSize: 3, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }),
+      tfl.layers.conv2d({
+        name: 'c1',
+        inputShape: [8, 8, 1],
+        filters: 4,
+        kernelSize: 3,
+        activation: 'relu',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }),
+      }),
       ...(opts.bn ? [tfl.layers.batchNormalization({ name: 'bn1' })] : []),
-      tfl.layers.conv2d({ name: 'c2', filters: 6, kernelSize: 3, activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }),
+      tfl.layers.conv2d({
+        name: 'c2',
+        filters: 6,
+        kernelSize: 3,
+        activation: 'relu',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }),
+      }),
       tfl.layers.flatten({ name: 'f' }),
       tfl.layers.dense({ name: 'out', units: 3, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }) }),
     ],
   });
   if (opts.bn) {
     // Running statistics a trained model could have (untrained ones are 0 and 1, which nothing tests).
-    model.getLayer('bn1').setWeights([tf.tensor1d([1.2, 0.8, 1, 1.5]), tf.tensor1d([0.1, -0.2, 0, 0.3]), tf.tensor1d([0.3, 0.1, 0.5, 0.2]), tf.tensor1d([0.05, 0.2, 0.1, 0.3])]);
+    model
+      .getLayer('bn1')
+      .setWeights([
+        tf.tensor1d([1.2, 0.8, 1, 1.5]),
+        tf.tensor1d([0.1, -0.2, 0, 0.3]),
+        tf.tensor1d([0.3, 0.1, 0.5, 0.2]),
+        tf.tensor1d([0.05, 0.2, 0.1, 0.3]),
+      ]);
   }
   const dir = mkdtempSync(join(tmpdir(), 'shapguard-tiny-'));
   const total = model.countParams() * 4;

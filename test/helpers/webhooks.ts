@@ -16,8 +16,18 @@ export function signStandard(secret: string, id: string, timestamp: number, body
 }
 
 /** Headers of a signed Standard Webhooks delivery. */
-export function standardHeaders(secret: string, id: string, body: string, timestamp = Math.floor(Date.now() / 1000)): Record<string, string> {
-  return { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandard(secret, id, timestamp, body) };
+export function standardHeaders(
+  secret: string,
+  id: string,
+  body: string,
+  timestamp = Math.floor(Date.now() / 1000),
+): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'webhook-id': id,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': signStandard(secret, id, timestamp, body),
+  };
 }
 
 /** A `model.uploaded` Standard Webhooks payload. */

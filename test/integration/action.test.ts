@@ -18,7 +18,11 @@ interface Step {
 }
 
 describe('action.yml', () => {
-  const action = parse(readFileSync('action.yml', 'utf8')) as { inputs: Record<string, unknown>; outputs: Record<string, { value: string }>; runs: { using: string; steps: Step[] } };
+  const action = parse(readFileSync('action.yml', 'utf8')) as {
+    inputs: Record<string, unknown>;
+    outputs: Record<string, { value: string }>;
+    runs: { using: string; steps: Step[] };
+  };
 
   it('is a composite action whose scan step runs the tested script with every input passed through', () => {
     expect(action.runs.using).toBe('composite');
@@ -41,7 +45,14 @@ describe('action.yml', () => {
       spawnSync('bash', [resolve('tools/action-scan.sh')], {
         cwd: work,
         encoding: 'utf8',
-        env: { ...process.env, GITHUB_ACTION_PATH: resolve('.'), GITHUB_OUTPUT: join(work, `output-${models.length}`), SHAPGUARD_MODELS: models, SHAPGUARD_BUDGET: '600', SHAPGUARD_OUT: 'out' },
+        env: {
+          ...process.env,
+          GITHUB_ACTION_PATH: resolve('.'),
+          GITHUB_OUTPUT: join(work, `output-${models.length}`),
+          SHAPGUARD_MODELS: models,
+          SHAPGUARD_BUDGET: '600',
+          SHAPGUARD_OUT: 'out',
+        },
       });
     const clean = resolve('test/fixtures/keras/mnist-clean-1.h5');
     const both = `${clean}\n${resolve('test/fixtures/models/mnist-badnets/model.json')}`;
@@ -52,7 +63,12 @@ describe('action.yml', () => {
     expect(b.status).toBe(1);
     expect(readFileSync(join(work, `output-${both.length}`), 'utf8')).toBe('verdict=backdoor\n');
     expect(b.stdout).toMatch(/::notice title=shapguard::.*model\.json: backdoor/);
-    const sarif = JSON.parse(readFileSync(join(work, 'out', `${resolve('test/fixtures/models/mnist-badnets/model.json').replace(/[^A-Za-z0-9._-]/g, '_')}.sarif`), 'utf8'));
+    const sarif = JSON.parse(
+      readFileSync(
+        join(work, 'out', `${resolve('test/fixtures/models/mnist-badnets/model.json').replace(/[^A-Za-z0-9._-]/g, '_')}.sarif`),
+        'utf8',
+      ),
+    );
     expect(sarif.runs[0].results.length).toBeGreaterThan(0);
   });
 });

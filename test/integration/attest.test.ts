@@ -27,11 +27,28 @@ describe('signed attestation (in-toto test-result statement in a DSSE envelope, 
   beforeAll(async () => {
     cpSync(join(MODELS, 'mnist-clean-1'), model, { recursive: true });
     clean = await runCli(['scan', join(model, 'model.json'), '--out', '$OUT', '--sign-key', key.priv, '--budget', '900']);
-    backdoor = await runCli(['scan', join(MODELS, 'mnist-badnets/model.json'), '--out', '$OUT', '--sign-key', key.priv, '--seed', '2', '--max-evals', '60000', '--budget', '900']);
+    backdoor = await runCli([
+      'scan',
+      join(MODELS, 'mnist-badnets/model.json'),
+      '--out',
+      '$OUT',
+      '--sign-key',
+      key.priv,
+      '--seed',
+      '2',
+      '--max-evals',
+      '60000',
+      '--budget',
+      '900',
+    ]);
   });
 
-  const verify = (run: CliRun, extra: string[], pub = key.pub) => runCli(['verify', join(run.out, 'attestation.dsse.json'), '--key', pub, ...extra], mkdtempSync(join(tmpdir(), 'shapguard-v-')));
-  const statementOf = (run: CliRun) => JSON.parse(Buffer.from((JSON.parse(readFileSync(join(run.out, 'attestation.dsse.json'), 'utf8')) as Envelope).payload, 'base64').toString()) as Statement;
+  const verify = (run: CliRun, extra: string[], pub = key.pub) =>
+    runCli(['verify', join(run.out, 'attestation.dsse.json'), '--key', pub, ...extra], mkdtempSync(join(tmpdir(), 'shapguard-v-')));
+  const statementOf = (run: CliRun) =>
+    JSON.parse(
+      Buffer.from((JSON.parse(readFileSync(join(run.out, 'attestation.dsse.json'), 'utf8')) as Envelope).payload, 'base64').toString(),
+    ) as Statement;
 
   it('PASSED only for clean; subjects are the model files, report.json and the repaired files', () => {
     expect(clean.report?.verdict).toBe('clean');

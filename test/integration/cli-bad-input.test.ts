@@ -35,8 +35,18 @@ describe('bad input gives a precise report, the right exit code and nothing else
   });
 
   const cases: { name: string; make: () => Promise<string> | string; verdict: 'error' | 'unsupported'; reason: RegExp }[] = [
-    { name: 'malformed model.json', make: () => variant((d) => writeFileSync(join(d, 'model.json'), '{"modelTopology": ')), verdict: 'error', reason: /not valid JSON/ },
-    { name: 'missing shard', make: () => variant((d, j) => rmSync(shardOf(d, j))), verdict: 'error', reason: /shard ".*" named in model.json is missing/ },
+    {
+      name: 'malformed model.json',
+      make: () => variant((d) => writeFileSync(join(d, 'model.json'), '{"modelTopology": ')),
+      verdict: 'error',
+      reason: /not valid JSON/,
+    },
+    {
+      name: 'missing shard',
+      make: () => variant((d, j) => rmSync(shardOf(d, j))),
+      verdict: 'error',
+      reason: /shard ".*" named in model.json is missing/,
+    },
     {
       name: 'shard size not matching the manifest',
       make: () => variant((d, j) => writeFileSync(shardOf(d, j), readFileSync(shardOf(d, j)).subarray(0, 100))),
@@ -85,7 +95,12 @@ describe('bad input gives a precise report, the right exit code and nothing else
       verdict: 'unsupported',
       reason: /input shape \[null,10\] is not an image batch/,
     },
-    { name: 'a path that does not exist', make: () => join(tmpdir(), 'no-such-dir', 'model.json'), verdict: 'error', reason: /cannot read/ },
+    {
+      name: 'a path that does not exist',
+      make: () => join(tmpdir(), 'no-such-dir', 'model.json'),
+      verdict: 'error',
+      reason: /cannot read/,
+    },
   ];
 
   for (const c of cases) {
@@ -105,7 +120,13 @@ describe('bad input gives a precise report, the right exit code and nothing else
   }
 
   it('rejects bad flags with a usage message and exit code 2', async () => {
-    for (const args of [['scan'], ['scan', 'x/model.json'], ['scan', 'm.json', '--out', '$OUT', '--seed', '-1'], ['scan', 'm.json', '--out', '$OUT', '--input-range', '1,0'], ['frobnicate']]) {
+    for (const args of [
+      ['scan'],
+      ['scan', 'x/model.json'],
+      ['scan', 'm.json', '--out', '$OUT', '--seed', '-1'],
+      ['scan', 'm.json', '--out', '$OUT', '--input-range', '1,0'],
+      ['frobnicate'],
+    ]) {
       const run = await runCli(args);
       expect(run.code).toBe(2);
       expect(run.stderr).toMatch(/usage: shapguard scan/);

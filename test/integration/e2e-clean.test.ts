@@ -20,7 +20,18 @@ describe('clean fixtures', () => {
 
 describe('determinism', () => {
   it('same model, seed and --max-evals give the same report (timings aside) and the same pruned channels', async () => {
-    const args = (out: string) => ['scan', join(MODELS, 'mnist-badnets/model.json'), '--out', out, '--seed', '7', '--max-evals', '120000', '--budget', '900'];
+    const args = (out: string) => [
+      'scan',
+      join(MODELS, 'mnist-badnets/model.json'),
+      '--out',
+      out,
+      '--seed',
+      '7',
+      '--max-evals',
+      '120000',
+      '--budget',
+      '900',
+    ];
     const a = await runCli(args('$OUT'));
     const b = await runCli(args('$OUT'));
     expect(a.report?.verdict).toBe('backdoor');

@@ -32,24 +32,40 @@ function maxDiff(a: tfl.LayersModel, b: tfl.LayersModel, x: tf.Tensor): number {
 }
 
 describe('Keras layer mapping (files written through h5py in the Keras layouts)', () => {
-  it.each(['tiny-functional.h5', 'tiny-functional.keras', 'folder'])('a functional model with branches and merges, every mapped layer type: %s', async (file) => {
-    const reference = await loadModelFromDisk(join(KERAS, 'tiny-functional', 'model.json'));
-    const path = file === 'folder' ? await asFolder(join(KERAS, 'tiny-functional.keras')) : join(KERAS, file);
-    const model = await loadModelFromDisk(path);
-    const x = tf.randomUniform([8, 12, 12, 3], 0, 1, 'float32', 5);
-    expect(maxDiff(reference, model, x)).toBeLessThan(1e-5);
-    expect(model.layers.map((l) => l.getClassName())).toEqual(expect.arrayContaining(['Add', 'Concatenate', 'DepthwiseConv2D', 'SeparableConv2D', 'BatchNormalization', 'ZeroPadding2D', 'Rescaling']));
-  });
+  it.each(['tiny-functional.h5', 'tiny-functional.keras', 'folder'])(
+    'a functional model with branches and merges, every mapped layer type: %s',
+    async (file) => {
+      const reference = await loadModelFromDisk(join(KERAS, 'tiny-functional', 'model.json'));
+      const path = file === 'folder' ? await asFolder(join(KERAS, 'tiny-functional.keras')) : join(KERAS, file);
+      const model = await loadModelFromDisk(path);
+      const x = tf.randomUniform([8, 12, 12, 3], 0, 1, 'float32', 5);
+      expect(maxDiff(reference, model, x)).toBeLessThan(1e-5);
+      expect(model.layers.map((l) => l.getClassName())).toEqual(
+        expect.arrayContaining([
+          'Add',
+          'Concatenate',
+          'DepthwiseConv2D',
+          'SeparableConv2D',
+          'BatchNormalization',
+          'ZeroPadding2D',
+          'Rescaling',
+        ]),
+      );
+    },
+  );
 
-  it.each(['tiny-normalized.h5', 'tiny-normalized.keras'])('Keras Normalization (absent from tfjs-layers) has an exact equivalent: %s', async (file) => {
-    const reference = await loadModelFromDisk(join(KERAS, 'tiny-sequential', 'model.json'));
-    const model = await loadModelFromDisk(join(KERAS, file));
-    const x = tf.randomUniform([8, 6, 6, 2], -2, 2, 'float32', 6);
-    const normalized = tf.div(tf.sub(x, tf.tensor1d(NORMALIZATION.mean)), tf.sqrt(tf.tensor1d(NORMALIZATION.variance)));
-    const want = reference.predict(normalized) as tf.Tensor;
-    const got = model.predict(x) as tf.Tensor;
-    expect(tf.max(tf.abs(tf.sub(want, got))).dataSync()[0]).toBeLessThan(1e-5);
-  });
+  it.each(['tiny-normalized.h5', 'tiny-normalized.keras'])(
+    'Keras Normalization (absent from tfjs-layers) has an exact equivalent: %s',
+    async (file) => {
+      const reference = await loadModelFromDisk(join(KERAS, 'tiny-sequential', 'model.json'));
+      const model = await loadModelFromDisk(join(KERAS, file));
+      const x = tf.randomUniform([8, 6, 6, 2], -2, 2, 'float32', 6);
+      const normalized = tf.div(tf.sub(x, tf.tensor1d(NORMALIZATION.mean)), tf.sqrt(tf.tensor1d(NORMALIZATION.variance)));
+      const want = reference.predict(normalized) as tf.Tensor;
+      const got = model.predict(x) as tf.Tensor;
+      expect(tf.max(tf.abs(tf.sub(want, got))).dataSync()[0]).toBeLessThan(1e-5);
+    },
+  );
 });
 
 describe('a backdoored fixture as model.json, .h5, .keras and a Keras 3 folder', () => {
@@ -97,7 +113,7 @@ describe('a backdoored fixture as model.json, .h5, .keras and a Keras 3 folder',
     expect(channels(run.report!)).toEqual(channels(json));
     const mnist = heldOut('mnist');
     const raw = { ...mnist, images: mnist.images.map((v) => v * 255) };
-    const trigger = { ...fx.attack!.trigger, value: 255 } as NonNullable<typeof fx.attack>["trigger"];
+    const trigger = { ...fx.attack!.trigger, value: 255 } as NonNullable<typeof fx.attack>['trigger'];
     const original = await loadModelFromDisk(join(KERAS, 'mnist-badnets-255.h5'));
     const repaired = await loadModelFromDisk(join(run.repairedDir!, 'mnist-badnets-255.h5'));
     expect(attackSuccessRate(original, raw, trigger, fx.attack!.target)).toBeGreaterThan(0.9);
@@ -109,17 +125,20 @@ describe('a backdoored fixture as model.json, .h5, .keras and a Keras 3 folder',
     ['h5', 'mnist-badnets.h5'],
     ['keras', 'mnist-badnets.keras'],
     ['folder', 'config.json'],
-  ])('the repaired %s is in its own format and removes the real trigger (ASR ≤ 5%, accuracy drop ≤ 1 point on real test images)', async (name, written) => {
-    const run = runs.get(name)!;
-    expect(run.repairedDir).not.toBeNull();
-    const data = heldOut('mnist');
-    const original = await loadModelFromDisk(join(MODELS, fx.path));
-    const repaired = await loadModelFromDisk(join(run.repairedDir!, written));
-    expect(attackSuccessRate(original, data, fx.attack!.trigger, fx.attack!.target)).toBeGreaterThan(0.9);
-    expect(attackSuccessRate(repaired, data, fx.attack!.trigger, fx.attack!.target)).toBeLessThanOrEqual(0.05);
-    expect(accuracy(original, data) - accuracy(repaired, data)).toBeLessThanOrEqual(0.01);
-    expect(run.report!.repair!.output!.digest.combined).not.toBe(run.report!.input!.digest.combined);
-  });
+  ])(
+    'the repaired %s is in its own format and removes the real trigger (ASR ≤ 5%, accuracy drop ≤ 1 point on real test images)',
+    async (name, written) => {
+      const run = runs.get(name)!;
+      expect(run.repairedDir).not.toBeNull();
+      const data = heldOut('mnist');
+      const original = await loadModelFromDisk(join(MODELS, fx.path));
+      const repaired = await loadModelFromDisk(join(run.repairedDir!, written));
+      expect(attackSuccessRate(original, data, fx.attack!.trigger, fx.attack!.target)).toBeGreaterThan(0.9);
+      expect(attackSuccessRate(repaired, data, fx.attack!.trigger, fx.attack!.target)).toBeLessThanOrEqual(0.05);
+      expect(accuracy(original, data) - accuracy(repaired, data)).toBeLessThanOrEqual(0.01);
+      expect(run.report!.repair!.output!.digest.combined).not.toBe(run.report!.input!.digest.combined);
+    },
+  );
 
   it.each([
     ['h5', 'mnist-badnets.h5', 'mnist-badnets.h5', 'model_weights/conv2/conv2/'],
@@ -150,7 +169,9 @@ describe('compressed weights, and clean Keras files', () => {
   it('a .keras archive with deflated entries is re-laid with only its weights entry changed, as zipfile and h5py confirm', async () => {
     await initWasmBackend({ wasmPath: nodeWasmPath() });
     const original = new Uint8Array(readFileSync(join(KERAS, 'mnist-badnets.keras')));
-    const entries = await Promise.all(readZip(original).map(async (e) => ({ name: e.name, data: await readEntry(original, e), deflate: true })));
+    const entries = await Promise.all(
+      readZip(original).map(async (e) => ({ name: e.name, data: await readEntry(original, e), deflate: true })),
+    );
     const dir = mkdtempSync(join(tmpdir(), 'shapguard-deflated-'));
     const deflated = join(dir, 'deflated.keras');
     writeFileSync(deflated, makeZip(entries));
@@ -170,14 +191,28 @@ describe('compressed weights, and clean Keras files', () => {
     const plain = await loadModelFromDisk(join(KERAS, 'mnist-badnets.h5'));
     const packed = await loadModelFromDisk(join(KERAS, 'mnist-badnets-gzip.h5'));
     expect(maxDiff(plain, packed, tf.randomUniform([16, 28, 28, 1], 0, 1, 'float32', 7))).toBe(0);
-    const run = await runCli(['scan', join(KERAS, 'mnist-badnets-gzip.h5'), '--out', '$OUT', '--seed', '2', '--max-evals', '60000', '--budget', '900', '--layers', 'conv2']);
+    const run = await runCli([
+      'scan',
+      join(KERAS, 'mnist-badnets-gzip.h5'),
+      '--out',
+      '$OUT',
+      '--seed',
+      '2',
+      '--max-evals',
+      '60000',
+      '--budget',
+      '900',
+      '--layers',
+      'conv2',
+    ]);
     expect(run.report?.verdict, run.stderr).toBe('backdoor');
     expect(run.report!.repair!.status).toBe('repaired');
     const written = join(run.repairedDir!, 'mnist-badnets-gzip.h5');
     const diff = h5diff(join(KERAS, 'mnist-badnets-gzip.h5'), written);
     expect(diff.structure).toEqual([]);
     const pruned = run.report!.repair!.pruned.map((p) => p.channel);
-    for (const d of Object.values(diff.datasets)) expect(d.zero && d.channels.length > 0 && d.channels.every((c) => pruned.includes(c))).toBe(true);
+    for (const d of Object.values(diff.datasets))
+      expect(d.zero && d.channels.length > 0 && d.channels.every((c) => pruned.includes(c))).toBe(true);
     const fx = manifest().find((m) => m.name === 'mnist-badnets')!;
     const data = heldOut('mnist');
     expect(attackSuccessRate(await loadModelFromDisk(written), data, fx.attack!.trigger, fx.attack!.target)).toBeLessThanOrEqual(0.05);

@@ -102,7 +102,9 @@ describe('HDF5 files', () => {
   it('an attribute that declares more data than its message holds is refused', async () => {
     // layer_names' dataspace (after the version-1 attribute header, its padded name and datatype) lies.
     const file = new H5File(h5);
-    const attr = file.open('model_weights').messages.find((m) => m.type === MSG.attribute && new TextDecoder().decode(h5.subarray(m.at + 8, m.at + 19)) === 'layer_names')!;
+    const attr = file
+      .open('model_weights')
+      .messages.find((m) => m.type === MSG.attribute && new TextDecoder().decode(h5.subarray(m.at + 8, m.at + 19)) === 'layer_names')!;
     const v = new DataView(h5.buffer, h5.byteOffset);
     const pad = (n: number) => Math.ceil(n / 8) * 8;
     const space = attr.at + 8 + pad(v.getUint16(attr.at + 2, true)) + pad(v.getUint16(attr.at + 4, true));
@@ -167,7 +169,8 @@ describe('.keras archives', () => {
   it('too many entries are refused; the limit itself loads', async () => {
     const entries = readZip(keras);
     const base = await Promise.all(entries.map(async (e) => ({ name: e.name, data: await readEntry(keras, e) })));
-    const padded = (n: number) => makeZip([...base, ...Array.from({ length: n - base.length }, (_, i) => ({ name: `assets/${i}`, data: new Uint8Array(1) }))]);
+    const padded = (n: number) =>
+      makeZip([...base, ...Array.from({ length: n - base.length }, (_, i) => ({ name: `assets/${i}`, data: new Uint8Array(1) }))]);
     await refused('m.keras', padded(ZIP_LIMITS.entries + 1), 'input', /entries, over the limit of 64/);
     await load('m.keras', padded(ZIP_LIMITS.entries));
   });
@@ -185,7 +188,12 @@ describe('.keras archives', () => {
     const withLambda = await rezip((name, data) => {
       if (name !== 'config.json') return data;
       const cfg = JSON.parse(new TextDecoder().decode(data)) as { config: { layers: unknown[] } };
-      cfg.config.layers.splice(2, 0, { module: 'keras.layers', class_name: 'Lambda', config: { name: 'evil', function: { class_name: '__lambda__', config: { code: 'b64...' } } }, registered_name: null });
+      cfg.config.layers.splice(2, 0, {
+        module: 'keras.layers',
+        class_name: 'Lambda',
+        config: { name: 'evil', function: { class_name: '__lambda__', config: { code: 'b64...' } } },
+        registered_name: null,
+      });
       return new TextEncoder().encode(JSON.stringify(cfg));
     });
     await refused('m.keras', withLambda, 'unsupported', /layer type "Lambda" is not supported/);
@@ -198,7 +206,16 @@ describe('through the CLI: a report, the right exit code, no repaired model, no 
   it.each([
     ['truncated.h5', () => h5.subarray(0, 5000), 'error', 2],
     ['external-link.h5', () => read('external-link.h5'), 'unsupported', 3],
-    ['bomb.keras', () => makeZip([{ name: 'config.json', data: new Uint8Array(8 << 20), deflate: true, declaredSize: 100 }, { name: 'model.weights.h5', data: new Uint8Array(1) }]), 'error', 2],
+    [
+      'bomb.keras',
+      () =>
+        makeZip([
+          { name: 'config.json', data: new Uint8Array(8 << 20), deflate: true, declaredSize: 100 },
+          { name: 'model.weights.h5', data: new Uint8Array(1) },
+        ]),
+      'error',
+      2,
+    ],
     ['not-a-model.keras', () => new TextEncoder().encode('hello'), 'error', 2],
   ] as const)('%s', async (name, bytes, verdict, code) => {
     writeFileSync(join(dir, name), bytes());

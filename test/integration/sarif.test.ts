@@ -53,7 +53,9 @@ describe('SARIF output (--sarif)', () => {
     expect(error.log.runs[0]!.results.map((r) => r.ruleId)).toEqual(['SG003']);
     const incomplete = await sarifOf(join(MODELS, 'mnist-clean-1/model.json'), ['--max-evals', '500']);
     expect(incomplete.log.runs[0]!.results.map((r) => r.ruleId)).toEqual(['SG002']);
-    const lambda = JSON.parse(readFileSync(join(MODELS, 'mnist-clean-1/model.json'), 'utf8')) as { modelTopology: { config: { layers: { class_name: string }[] } } };
+    const lambda = JSON.parse(readFileSync(join(MODELS, 'mnist-clean-1/model.json'), 'utf8')) as {
+      modelTopology: { config: { layers: { class_name: string }[] } };
+    };
     lambda.modelTopology.config.layers[1]!.class_name = 'Lambda';
     writeFileSync(join(dir, 'model.json'), JSON.stringify(lambda));
     const unsupported = await sarifOf(join(dir, 'model.json'));

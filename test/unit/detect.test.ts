@@ -66,7 +66,10 @@ describe('comparable norms after screen-then-refine', () => {
   it('removes the bias that flags a merely-refined clean class', () => {
     // Refinement shrinks every refined mask by about half; raw, the refined clean classes look small.
     const triggers = [t(5, 10, true), t(5.5, 11, true), t(6, 12, true), ...Array.from({ length: 20 }, (_, i) => t(20 + i, 20 + i, false))];
-    const raw = detectTargets(triggers.map((x) => x.norm), { ...DETECT_DEFAULTS, anomalyThreshold: 2, maxNormRatio: 0.25 }).classes;
+    const raw = detectTargets(
+      triggers.map((x) => x.norm),
+      { ...DETECT_DEFAULTS, anomalyThreshold: 2, maxNormRatio: 0.25 },
+    ).classes;
     const fair = detectTargets(comparableNorms(triggers), { ...DETECT_DEFAULTS, anomalyThreshold: 2, maxNormRatio: 0.25 }).classes;
     expect(raw.some((c) => c.flagged)).toBe(true);
     expect(fair.some((c) => c.flagged)).toBe(false);

@@ -25,24 +25,33 @@ const scale = (a: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(a)).dataSync()[0]!);
 
 describe('graph executor', () => {
   for (const path of MODELS) {
-    it.runIf(existsSync(path))(`computes ${path.split('/').slice(-2).join('/')}'s outputs and input gradients as the model does`, async () => {
-      const model: tfl.LayersModel = await loadModelFromDisk(path);
-      const info = describeModel(model);
-      info.graph.inputRange = [0, 1];
-      const n = 6;
-      const size = n * info.shape[0] * info.shape[1] * info.shape[2];
-      const x = tf.tensor4d(Float32Array.from({ length: size }, (_, i) => ((i * 2654435761) % 1000) / 1000), [n, ...info.shape]);
-      const ours = info.graph.run(x);
-      const theirs = model.predict(x) as tf.Tensor;
-      expect(maxAbs(ours, theirs)).toBeLessThan(1e-4 * Math.max(1, scale(theirs)));
-      // A loss that weighs every output differently, so any wrong gradient path shows.
-      const w = tf.tensor(Float32Array.from({ length: theirs.size }, (_, i) => Math.sin(i + 1)), theirs.shape);
-      const gOurs = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(info.graph.run(v), w)))(x);
-      const gTheirs = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(model.apply(v, { training: false }) as tf.Tensor, w)))(x);
-      expect(scale(gTheirs)).toBeGreaterThan(0);
-      expect(maxAbs(gOurs, gTheirs)).toBeLessThan(1e-4 * scale(gTheirs));
-      tf.dispose([x, ours, theirs, w, gOurs, gTheirs]);
-      model.dispose();
-    });
+    it.runIf(existsSync(path))(
+      `computes ${path.split('/').slice(-2).join('/')}'s outputs and input gradients as the model does`,
+      async () => {
+        const model: tfl.LayersModel = await loadModelFromDisk(path);
+        const info = describeModel(model);
+        info.graph.inputRange = [0, 1];
+        const n = 6;
+        const size = n * info.shape[0] * info.shape[1] * info.shape[2];
+        const x = tf.tensor4d(
+          Float32Array.from({ length: size }, (_, i) => ((i * 2654435761) % 1000) / 1000),
+          [n, ...info.shape],
+        );
+        const ours = info.graph.run(x);
+        const theirs = model.predict(x) as tf.Tensor;
+        expect(maxAbs(ours, theirs)).toBeLessThan(1e-4 * Math.max(1, scale(theirs)));
+        // A loss that weighs every output differently, so any wrong gradient path shows.
+        const w = tf.tensor(
+          Float32Array.from({ length: theirs.size }, (_, i) => Math.sin(i + 1)),
+          theirs.shape,
+        );
+        const gOurs = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(info.graph.run(v), w)))(x);
+        const gTheirs = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(model.apply(v, { training: false }) as tf.Tensor, w)))(x);
+        expect(scale(gTheirs)).toBeGreaterThan(0);
+        expect(maxAbs(gOurs, gTheirs)).toBeLessThan(1e-4 * scale(gTheirs));
+        tf.dispose([x, ours, theirs, w, gOurs, gTheirs]);
+        model.dispose();
+      },
+    );
   }
 });

@@ -70,7 +70,14 @@ async function setup() {
   const store = new Recording(memory);
   const head = (await memory.head('m/model.json'))!;
   const object = { bucket: BUCKET, key: 'm/model.json', etag: head.etag };
-  const job: ScanJob = { type: 'shapguard.scan', id: await jobIdFor(object), object, via: 'api', deliveryId: null, receivedAt: '2026-12-01T00:00:00.000Z' };
+  const job: ScanJob = {
+    type: 'shapguard.scan',
+    id: await jobIdFor(object),
+    object,
+    via: 'api',
+    deliveryId: null,
+    receivedAt: '2026-12-01T00:00:00.000Z',
+  };
   const config = configFromEnv({ RETRY_BASE_SECONDS: '1', MAX_ATTEMPTS: '3' });
   let clock = Date.parse('2026-12-01T00:00:00.000Z');
   const deps = (holderId: string, scan: ScanFn): JobDeps => ({
@@ -108,7 +115,14 @@ describe('job protocol', () => {
     const decision = await deliver(job, 1, deps('w1', scan));
     expect(decision.ack).toBe(true);
     expect(decision.ack && decision.outcome.status).toBe('scanned');
-    expect(outputsOf(store.writes).map(nameOf)).toEqual(['.lease', 'repaired/model.json', 'repaired/w.bin', 'report.html', 'report.json', 'verdict.json']);
+    expect(outputsOf(store.writes).map(nameOf)).toEqual([
+      '.lease',
+      'repaired/model.json',
+      'repaired/w.bin',
+      'report.html',
+      'report.json',
+      'verdict.json',
+    ]);
     expect(outputsOf(memory.keys()).map(nameOf)).not.toContain('.lease');
     const record = await deps('w1', scan).ledger.get(job.id);
     expect(record?.state).toBe('done');
@@ -148,7 +162,10 @@ describe('job protocol', () => {
 
   it("a dead worker's expired lease is taken over; a live one is not", async () => {
     const { memory, job, deps, advance, folder } = await setup();
-    await memory.put(`${folder}.lease`, JSON.stringify({ owner: 'dead', expiresAt: new Date(Date.parse('2026-12-01T00:00:00Z') + 60_000).toISOString() }));
+    await memory.put(
+      `${folder}.lease`,
+      JSON.stringify({ owner: 'dead', expiresAt: new Date(Date.parse('2026-12-01T00:00:00Z') + 60_000).toISOString() }),
+    );
     const { scan, calls } = counting();
     const blocked = await deliver(job, 1, deps('w1', scan));
     expect(blocked.ack && blocked.outcome.status).toBe('busy');
@@ -165,7 +182,8 @@ describe('job protocol', () => {
     advance(60);
     // Just before w2 replaces the expired lease (If-Match on the dead one), w3 replaces it first.
     store.before = async (key, options) => {
-      if (key === `${folder}.lease` && options?.ifMatch !== undefined) await memory.put(key, JSON.stringify({ owner: 'w3', expiresAt: '2026-12-01T01:00:00.000Z' }));
+      if (key === `${folder}.lease` && options?.ifMatch !== undefined)
+        await memory.put(key, JSON.stringify({ owner: 'w3', expiresAt: '2026-12-01T01:00:00.000Z' }));
     };
     const { scan, calls } = counting();
     const lost = await deliver(job, 1, deps('w2', scan));
@@ -197,15 +215,27 @@ describe('job protocol', () => {
     store.before = (key) => {
       if (key.endsWith('report.html')) throw new Error('process killed');
     };
-    await deliver(job, 1, deps('w1', async () => fakeResult('first')));
+    await deliver(
+      job,
+      1,
+      deps('w1', async () => fakeResult('first')),
+    );
     expect(decoder.decode((await memory.get(`${folder}repaired/w.bin`))!.body)).toBe('repaired-first');
     expect(await memory.get(`${folder}report.json`)).toBeNull();
     store.before = () => undefined;
     // The same worker (a restart on the same state) resumes its own lease at once; another waits it out.
-    const other = await deliver(job, 2, deps('w2', async () => fakeResult('second')));
+    const other = await deliver(
+      job,
+      2,
+      deps('w2', async () => fakeResult('second')),
+    );
     expect(other.ack && other.outcome.status).toBe('busy');
     advance(3600);
-    const again = await deliver(job, 2, deps('w2', async () => fakeResult('second')));
+    const again = await deliver(
+      job,
+      2,
+      deps('w2', async () => fakeResult('second')),
+    );
     expect(again.ack && again.outcome.status).toBe('scanned');
     expect(decoder.decode((await memory.get(`${folder}repaired/w.bin`))!.body)).toBe('repaired-second');
     expect(await memory.get(`${folder}report.json`)).not.toBeNull();

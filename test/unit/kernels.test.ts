@@ -81,7 +81,10 @@ describe('wasm gradient kernels match the cpu backend', () => {
       const w = tf.tensor4d(randomArray(rng, c.k * c.k * 3 * 5), [c.k, c.k, 3, 5]);
       const b = tf.tensor1d(randomArray(rng, 5));
       // Through the fused conv (bias + relu), as tfjs-layers runs it.
-      const f = () => tf.sum(tf.square(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w, strides: c.stride, pad: c.pad, bias: b, activation: 'relu' }))) as tf.Scalar;
+      const f = () =>
+        tf.sum(
+          tf.square(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w, strides: c.stride, pad: c.pad, bias: b, activation: 'relu' })),
+        ) as tf.Scalar;
       const wasm = await gradsOn('wasm', f, [x]);
       const cpu = await gradsOn('cpu', f, [x]);
       await tf.setBackend('wasm');

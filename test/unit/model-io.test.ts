@@ -49,8 +49,14 @@ describe('tfjs layers model IO', () => {
     for (let i = 0; i < 6; i++) expect(ba[i]).toBe(i === 1 || i === 4 ? 0 : bb[i]);
     // Other layers: identical values.
     for (const name of ['c1', 'out']) {
-      const x = loaded.model.getLayer(name).getWeights().map((t) => Array.from(t.dataSync()));
-      const y = again.model.getLayer(name).getWeights().map((t) => Array.from(t.dataSync()));
+      const x = loaded.model
+        .getLayer(name)
+        .getWeights()
+        .map((t) => Array.from(t.dataSync()));
+      const y = again.model
+        .getLayer(name)
+        .getWeights()
+        .map((t) => Array.from(t.dataSync()));
       expect(y).toEqual(x);
     }
     for (const [k, v] of out) expect(v.byteLength).toBe(files.get(k)!.byteLength);
@@ -85,11 +91,19 @@ describe('tfjs layers model IO', () => {
       new Map([...good.entries(), ['model.json', new TextEncoder().encode(JSON.stringify(j))], ...extra]);
     const shard = json.weightsManifest[0]!.paths[0]!;
 
-    await expectError(loadTfjsModel(new Map([...good.entries(), ['model.json', new TextEncoder().encode('{not json')]])), 'input', /not valid JSON/);
+    await expectError(
+      loadTfjsModel(new Map([...good.entries(), ['model.json', new TextEncoder().encode('{not json')]])),
+      'input',
+      /not valid JSON/,
+    );
     const noShard = new Map(good);
     noShard.delete(shard);
     await expectError(loadTfjsModel(noShard), 'input', new RegExp(`shard "${shard}" .* is missing`));
-    await expectError(loadTfjsModel(new Map([...good.entries(), [shard, good.get(shard)!.subarray(4)]])), 'input', /hold \d+ bytes but model.json declares \d+/);
+    await expectError(
+      loadTfjsModel(new Map([...good.entries(), [shard, good.get(shard)!.subarray(4)]])),
+      'input',
+      /hold \d+ bytes but model.json declares \d+/,
+    );
     const int8 = structuredClone(json);
     int8.weightsManifest[0]!.weights[0]!.dtype = 'int32';
     await expectError(loadTfjsModel(withJson(int8)), 'unsupported', /dtype int32; only float32/);
@@ -99,6 +113,10 @@ describe('tfjs layers model IO', () => {
     const nan = good.get(shard)!.slice();
     new DataView(nan.buffer).setFloat32(8, NaN, true);
     await expectError(loadTfjsModel(new Map([...good.entries(), [shard, nan]])), 'input', /non-finite value/);
-    await expectError(loadTfjsModel(withJson({ format: 'graph-model', modelTopology: {}, weightsManifest: [] })), 'unsupported', /only TensorFlow.js layers models/);
+    await expectError(
+      loadTfjsModel(withJson({ format: 'graph-model', modelTopology: {}, weightsManifest: [] })),
+      'unsupported',
+      /only TensorFlow.js layers models/,
+    );
   });
 });

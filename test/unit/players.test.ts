@@ -34,7 +34,14 @@ describe('players', () => {
 
   it.each([
     ['positions', [{ layer: 'out', kind: 'positions' as const }], [0, 11, 15]],
-    ['channels and positions', [{ layer: 'c2', kind: 'channels' as const }, { layer: 'out', kind: 'positions' as const }], [2, 6, 6 + 9]],
+    [
+      'channels and positions',
+      [
+        { layer: 'c2', kind: 'channels' as const },
+        { layer: 'out', kind: 'positions' as const },
+      ],
+      [2, 6, 6 + 9],
+    ],
   ])('masking %s in a tail pass gives the predictions of the model with them pruned', async (_name, layers, off) => {
     const loaded = await loadTfjsModel(files);
     const info = describeModel(loaded.model);
@@ -45,7 +52,12 @@ describe('players', () => {
     for (const k of off) coalition[k] = 0;
     const masked = tail.probabilities([coalition]);
     const full = tail.probabilities([new Uint8Array(set.size).fill(1)]);
-    const changed = prunedWeights(loaded, loaded.model, off.map((k) => set.players[k]!), set.grids);
+    const changed = prunedWeights(
+      loaded,
+      loaded.model,
+      off.map((k) => set.players[k]!),
+      set.grids,
+    );
     const pruned = (await loadTfjsModel(writeTfjsModel(loaded, changed))).model;
     const x = tf.tensor4d(images, [5, 8, 8, 1]);
     const expected = pruned.predict(x) as tf.Tensor;
@@ -56,7 +68,10 @@ describe('players', () => {
     // A pruned position zeroes its channels' rows of the Dense kernel and nothing else.
     const kernel = changed.get('out/kernel')!;
     const original = loaded.model.getLayer('out').getWeights()[0]!.dataSync();
-    const offPositions = off.map((k) => set.players[k]!).filter((p) => p.position).map((p) => p.position![0] * 4 + p.position![1]);
+    const offPositions = off
+      .map((k) => set.players[k]!)
+      .filter((p) => p.position)
+      .map((p) => p.position![0] * 4 + p.position![1]);
     for (let row = 0; row < 96; row++) {
       for (let u = 0; u < 3; u++) expect(kernel[row * 3 + u]).toBe(offPositions.includes(Math.floor(row / 6)) ? 0 : original[row * 3 + u]);
     }
@@ -81,7 +96,11 @@ describe('players', () => {
     const h = 1e-2;
     let largest = 0;
     for (let i = 0; i < set.size; i++) {
-      const at = (d: number) => tail.valueAt(Float32Array.from(coalition, (c, j) => (j === i ? c + d : c)), target);
+      const at = (d: number) =>
+        tail.valueAt(
+          Float32Array.from(coalition, (c, j) => (j === i ? c + d : c)),
+          target,
+        );
       const numeric = coalition[i] ? (at(h) - at(-h)) / (2 * h) : 0;
       expect(grad[i]).toBeCloseTo(numeric, 3);
       largest = Math.max(largest, Math.abs(numeric));

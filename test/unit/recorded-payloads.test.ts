@@ -47,8 +47,19 @@ beforeAll(() => {
 describe('recorded payloads', () => {
   it('s3-sns/notification.json (re-signed with a test certificate)', async () => {
     const signed = signSns(JSON.parse(recorded('s3-sns/notification.json')), keyPem);
-    const job = await replay('/webhooks/sns', JSON.stringify(signed), { 'content-type': 'text/plain', 'x-amz-sns-message-type': 'Notification' });
-    expect(job).toMatchObject({ via: 'sns', object: { bucket: 'models', key: 'team a/classifier v2.h5', etag: 'd41d8cd98f00b204e9800998ecf8427e', versionId: '096fKKXTRTtl3on89fVO.nfljtsv6qko' } });
+    const job = await replay('/webhooks/sns', JSON.stringify(signed), {
+      'content-type': 'text/plain',
+      'x-amz-sns-message-type': 'Notification',
+    });
+    expect(job).toMatchObject({
+      via: 'sns',
+      object: {
+        bucket: 'models',
+        key: 'team a/classifier v2.h5',
+        etag: 'd41d8cd98f00b204e9800998ecf8427e',
+        versionId: '096fKKXTRTtl3on89fVO.nfljtsv6qko',
+      },
+    });
   });
 
   it('s3-sns/subscription-confirmation.json confirms through its SubscribeURL', async () => {
@@ -60,17 +71,26 @@ describe('recorded payloads', () => {
 
   it('s3-eventbridge/object-created.json', async () => {
     const job = await replay('/webhooks/eventbridge', recorded('s3-eventbridge/object-created.json'), { 'x-shapguard-api-key': 'e' });
-    expect(job).toMatchObject({ via: 'eventbridge', object: { bucket: 'models', key: 'team a/classifier v2.keras', etag: 'b1946ac92492d2347c6235b4d2611184' } });
+    expect(job).toMatchObject({
+      via: 'eventbridge',
+      object: { bucket: 'models', key: 'team a/classifier v2.keras', etag: 'b1946ac92492d2347c6235b4d2611184' },
+    });
   });
 
   it('minio/put.json', async () => {
     const job = await replay('/webhooks/minio', recorded('minio/put.json'), { authorization: 'Bearer m' });
-    expect(job).toMatchObject({ via: 'minio', object: { bucket: 'models', key: 'team a/model.json', etag: '074a6521aeeea4914c9e93bb8af848ae' } });
+    expect(job).toMatchObject({
+      via: 'minio',
+      object: { bucket: 'models', key: 'team a/model.json', etag: '074a6521aeeea4914c9e93bb8af848ae' },
+    });
   });
 
   it('standard-webhooks/model-uploaded.json', async () => {
     const body = recorded('standard-webhooks/model-uploaded.json');
     const job = await replay('/webhooks/standard', body, standardHeaders(secret, 'msg_rec', body));
-    expect(job).toMatchObject({ via: 'standard', object: { bucket: 'models', key: 'registry/resnet-tiny/1/model.json', etag: '9b2cf535f27731c974343645a3985328' } });
+    expect(job).toMatchObject({
+      via: 'standard',
+      object: { bucket: 'models', key: 'registry/resnet-tiny/1/model.json', etag: '9b2cf535f27731c974343645a3985328' },
+    });
   });
 });

@@ -15,7 +15,20 @@ const goal = [
   [0.2, 0.1, -4],
 ];
 const start = () => tf.variable(tf.tensor2d([0.3, -0.1, 0.2, 1, 0, -1, 2, 2, 2], [3, 3]));
-const lossOf = (v: tf.Variable, rows: number[]) => () => tf.sum(tf.log1p(tf.square(tf.sub(v, tf.tensor2d(rows.flatMap((r) => goal[r]!), [rows.length, 3]))))) as tf.Scalar;
+const lossOf = (v: tf.Variable, rows: number[]) => () =>
+  tf.sum(
+    tf.log1p(
+      tf.square(
+        tf.sub(
+          v,
+          tf.tensor2d(
+            rows.flatMap((r) => goal[r]!),
+            [rows.length, 3],
+          ),
+        ),
+      ),
+    ),
+  ) as tf.Scalar;
 const step = (opt: Pick<tf.Optimizer, 'applyGradients'>, v: tf.Variable, rows: number[]) => {
   const { value, grads } = tf.variableGrads(lossOf(v, rows), [v]);
   opt.applyGradients([{ name: v.name, tensor: grads[v.name]! }]);

@@ -49,7 +49,14 @@ function topK(values: number[], k: number): number[] {
     .sort((a, b) => a - b);
 }
 
-const plain: ShapleyConfig = { ...SHAPLEY_DEFAULTS, useThreshold: false, useGreedy: false, minPermutations: 0, stableFor: Infinity, batch: 64 };
+const plain: ShapleyConfig = {
+  ...SHAPLEY_DEFAULTS,
+  useThreshold: false,
+  useGreedy: false,
+  minPermutations: 0,
+  stableFor: Infinity,
+  batch: 64,
+};
 const bigBudget = () => new Budget(1e9, Infinity).stage(1);
 
 // A weighted majority game shaped like a backdoor: a few heavy players carry the value.
@@ -80,7 +87,12 @@ describe('Shapley estimation', () => {
     const exact = exactShapley(w.length, v);
     for (const seed of [1, 2, 3, 4, 5]) {
       for (const k of [1, 2, 3]) {
-        const est = estimateShapley(new CountingGame(w.length, v), { ...SHAPLEY_DEFAULTS, topK: k, cover: 1, maxPermutations: 400 }, new Rng(seed * 10 + k), bigBudget());
+        const est = estimateShapley(
+          new CountingGame(w.length, v),
+          { ...SHAPLEY_DEFAULTS, topK: k, cover: 1, maxPermutations: 400 },
+          new Rng(seed * 10 + k),
+          bigBudget(),
+        );
         expect(topK(est.values, k)).toEqual(topK(exact, k));
       }
     }

@@ -75,7 +75,11 @@ describe('Standard Webhooks', () => {
   it('accepts any one valid signature of a rotation list, and the old secret while it is configured', async () => {
     const ts = Math.floor(Date.now() / 1000);
     const list = `v1,${Buffer.alloc(32).toString('base64')} ${signStandard(secret, 'msg_3', ts, body)}`;
-    const res = await post('/webhooks/standard', body, { 'webhook-id': 'msg_3', 'webhook-timestamp': String(ts), 'webhook-signature': list });
+    const res = await post('/webhooks/standard', body, {
+      'webhook-id': 'msg_3',
+      'webhook-timestamp': String(ts),
+      'webhook-signature': list,
+    });
     expect(res.status).toBe(202);
     expect((await post('/webhooks/standard', body, standardHeaders(oldSecret, 'msg_4', body))).status).toBe(202);
   });
@@ -83,11 +87,27 @@ describe('Standard Webhooks', () => {
   it.each([
     ['a tampered body', (h: Record<string, string>) => ({ headers: h, body: body.replace('team/a', 'team/b') }), 'bad-signature'],
     ['a wrong secret', () => ({ headers: standardHeaders(newWhsec(), 'msg_5', body), body }), 'bad-signature'],
-    ['a stale timestamp', () => ({ headers: standardHeaders(secret, 'msg_5', body, Math.floor(Date.now() / 1000) - 6 * 60), body }), 'stale-timestamp'],
-    ['a future timestamp', () => ({ headers: standardHeaders(secret, 'msg_5', body, Math.floor(Date.now() / 1000) + 6 * 60), body }), 'stale-timestamp'],
+    [
+      'a stale timestamp',
+      () => ({ headers: standardHeaders(secret, 'msg_5', body, Math.floor(Date.now() / 1000) - 6 * 60), body }),
+      'stale-timestamp',
+    ],
+    [
+      'a future timestamp',
+      () => ({ headers: standardHeaders(secret, 'msg_5', body, Math.floor(Date.now() / 1000) + 6 * 60), body }),
+      'stale-timestamp',
+    ],
     ['no signature header', (h: Record<string, string>) => ({ headers: { ...h, 'webhook-signature': '' }, body }), 'missing-signature'],
-    ['a v2 signature only', (h: Record<string, string>) => ({ headers: { ...h, 'webhook-signature': h['webhook-signature']!.replace('v1,', 'v2,') }, body }), 'bad-signature'],
-    ['an id changed after signing', (h: Record<string, string>) => ({ headers: { ...h, 'webhook-id': 'msg_other' }, body }), 'bad-signature'],
+    [
+      'a v2 signature only',
+      (h: Record<string, string>) => ({ headers: { ...h, 'webhook-signature': h['webhook-signature']!.replace('v1,', 'v2,') }, body }),
+      'bad-signature',
+    ],
+    [
+      'an id changed after signing',
+      (h: Record<string, string>) => ({ headers: { ...h, 'webhook-id': 'msg_other' }, body }),
+      'bad-signature',
+    ],
   ])('rejects %s with 401 and queues nothing', async (_name, make, code) => {
     const { headers, body: sent } = make(standardHeaders(secret, 'msg_5', body));
     const res = await post('/webhooks/standard', sent, headers);
@@ -97,11 +117,20 @@ describe('Standard Webhooks', () => {
   });
 
   it('scans only keys under MODEL_PREFIXES when they are set', async () => {
-    const scoped = createNodeService({ env: { SHAPGUARD_DATA_DIR: join(dir, 'buckets'), SHAPGUARD_STATE_DB: join(dir, 'scoped.db'), STANDARD_WEBHOOK_SECRETS: secret, MODEL_PREFIXES: 'prod/,staging/' } });
+    const scoped = createNodeService({
+      env: {
+        SHAPGUARD_DATA_DIR: join(dir, 'buckets'),
+        SHAPGUARD_STATE_DB: join(dir, 'scoped.db'),
+        STANDARD_WEBHOOK_SECRETS: secret,
+        MODEL_PREFIXES: 'prod/,staging/',
+      },
+    });
     try {
       const send = async (key: string, id: string) => {
         const b = modelUploaded('models', key);
-        return (await (await scoped.app.request('/webhooks/standard', { method: 'POST', body: b, headers: standardHeaders(secret, id, b) })).json()) as { accepted: number };
+        return (await (
+          await scoped.app.request('/webhooks/standard', { method: 'POST', body: b, headers: standardHeaders(secret, id, b) })
+        ).json()) as { accepted: number };
       };
       expect((await send('prod/m/model.json', 'p1')).accepted).toBe(1);
       expect((await send('scratch/m/model.json', 'p2')).accepted).toBe(0);
@@ -126,7 +155,12 @@ describe('Standard Webhooks', () => {
         else controller.close();
       },
     });
-    const res = await svc.app.request('/webhooks/standard', { method: 'POST', body: stream, headers: standardHeaders(secret, 'msg_stream', ''), duplex: 'half' } as RequestInit);
+    const res = await svc.app.request('/webhooks/standard', {
+      method: 'POST',
+      body: stream,
+      headers: standardHeaders(secret, 'msg_stream', ''),
+      duplex: 'half',
+    } as RequestInit);
     expect(res.status).toBe(413);
     expect(sent).toBeLessThan(64);
     expect(queued()).toBe(0);
@@ -145,7 +179,11 @@ describe('Standard Webhooks', () => {
 });
 
 describe('token schemes (MinIO, EventBridge)', () => {
-  const minioBody = JSON.stringify({ EventName: 's3:ObjectCreated:Put', Key: 'models/dir/my model.h5', Records: JSON.parse(s3Event('models', 'dir/my model.h5', 'e1')).Records });
+  const minioBody = JSON.stringify({
+    EventName: 's3:ObjectCreated:Put',
+    Key: 'models/dir/my model.h5',
+    Records: JSON.parse(s3Event('models', 'dir/my model.h5', 'e1')).Records,
+  });
 
   it('answers MinIO HEAD probes and queues a bearer-authenticated event with the key decoded', async () => {
     expect((await svc.app.request('/webhooks/minio', { method: 'HEAD' })).status).toBe(200);
@@ -170,7 +208,14 @@ describe('token schemes (MinIO, EventBridge)', () => {
   });
 
   it('queues an EventBridge Object Created event and ignores other detail types', async () => {
-    const event = (detailType: string) => JSON.stringify({ version: '0', id: `ev-${detailType}`, 'detail-type': detailType, source: 'aws.s3', detail: { bucket: { name: 'models' }, object: { key: 'x/model.keras', size: 10, etag: 'e2' } } });
+    const event = (detailType: string) =>
+      JSON.stringify({
+        version: '0',
+        id: `ev-${detailType}`,
+        'detail-type': detailType,
+        source: 'aws.s3',
+        detail: { bucket: { name: 'models' }, object: { key: 'x/model.keras', size: 10, etag: 'e2' } },
+      });
     expect((await post('/webhooks/eventbridge', event('Object Created'), { 'x-shapguard-api-key': 'eb-key-456' })).status).toBe(202);
     expect((await post('/webhooks/eventbridge', event('Object Deleted'), { 'x-shapguard-api-key': 'eb-key-456' })).status).toBe(200);
     expect(queued()).toBe(1);
@@ -186,7 +231,10 @@ describe('SNS', () => {
   const event = s3Event('models', 'uploads/model.h5', '"etag-1"');
 
   it.each(['1', '2'] as const)('accepts a notification signed with SignatureVersion %s', async (version) => {
-    const res = await post('/webhooks/sns', snsNotification(cert.keyPem, event, {}, version), { 'content-type': 'text/plain', 'x-amz-sns-message-type': 'Notification' });
+    const res = await post('/webhooks/sns', snsNotification(cert.keyPem, event, {}, version), {
+      'content-type': 'text/plain',
+      'x-amz-sns-message-type': 'Notification',
+    });
     expect(res.status).toBe(202);
     expect(certFetches).toEqual([CERT_URL]);
   });
@@ -204,7 +252,11 @@ describe('SNS', () => {
   });
 
   it('rejects a topic off the allow-list with 403, before any fetch', async () => {
-    const res = await post('/webhooks/sns', snsNotification(cert.keyPem, event, { TopicArn: 'arn:aws:sns:us-east-1:999999999999:other' }), {});
+    const res = await post(
+      '/webhooks/sns',
+      snsNotification(cert.keyPem, event, { TopicArn: 'arn:aws:sns:us-east-1:999999999999:other' }),
+      {},
+    );
     expect(res.status).toBe(403);
     expect(certFetches).toEqual([]);
   });
@@ -221,7 +273,19 @@ describe('SNS', () => {
   it('confirms a subscription by its SubscribeURL only when that is on an SNS host', async () => {
     const confirm = (subscribeUrl: string) =>
       JSON.stringify(
-        signSns({ Type: 'SubscriptionConfirmation', MessageId: 'c1', Token: 'tok', TopicArn: TOPIC, Message: 'confirm', SubscribeURL: subscribeUrl, Timestamp: new Date().toISOString(), SigningCertURL: CERT_URL }, cert.keyPem),
+        signSns(
+          {
+            Type: 'SubscriptionConfirmation',
+            MessageId: 'c1',
+            Token: 'tok',
+            TopicArn: TOPIC,
+            Message: 'confirm',
+            SubscribeURL: subscribeUrl,
+            Timestamp: new Date().toISOString(),
+            SigningCertURL: CERT_URL,
+          },
+          cert.keyPem,
+        ),
       );
     const good = 'https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=tok';
     expect((await post('/webhooks/sns', confirm(good), {})).status).toBe(200);
@@ -235,7 +299,9 @@ describe('SNS', () => {
 describe('status API', () => {
   it('needs the bearer token, and answers for queued scans by id and by object', async () => {
     expect((await svc.app.request('/v1/scans/scan_000000000000000000000000')).status).toBe(401);
-    expect((await svc.app.request('/v1/scans/scan_000000000000000000000000', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await svc.app.request('/v1/scans/scan_000000000000000000000000', { headers: { authorization: 'Bearer wrong' } })).status).toBe(
+      401,
+    );
     const auth = { authorization: 'Bearer api-token-789' };
     expect((await svc.app.request('/v1/scans/scan_000000000000000000000000', { headers: auth })).status).toBe(404);
     const notModel = await post('/v1/scans', JSON.stringify({ bucket: 'models', key: 'a.txt' }), auth);

@@ -49,7 +49,10 @@ describe('memory-sized groups', () => {
 
   it('the BatchNorm term in row groups has the gradient of the whole batch', () => {
     const n = 10;
-    const x = tf.tensor4d(Float32Array.from({ length: n * 64 }, (_, i) => ((i * 7919) % 101) / 100), [n, 8, 8, 1]);
+    const x = tf.tensor4d(
+      Float32Array.from({ length: n * 64 }, (_, i) => ((i * 7919) % 101) / 100),
+      [n, 8, 8, 1],
+    );
     const targets = new Map(bnInfo.bn.map((s) => [s.layer, s]));
     const tap = { tapClasses: BN_CLASSES };
     const exact = tf.grad((v: tf.Tensor) => {
@@ -87,7 +90,8 @@ describe('memory-sized groups', () => {
 
   it('a scan finds and repairs the same at a small memory budget as at the default', async () => {
     const files = readDir(join(MODELS, 'mnist-badnets'));
-    const scan = (memoryBudgetBytes?: number) => scanModel(files, { seed: 2, toolVersion: 'test', maxEvals: 60_000, budgetSeconds: 600, memoryBudgetBytes });
+    const scan = (memoryBudgetBytes?: number) =>
+      scanModel(files, { seed: 2, toolVersion: 'test', maxEvals: 60_000, budgetSeconds: 600, memoryBudgetBytes });
     const full = (await scan()).report;
     const small = (await scan(2 * 1024 * 1024)).report;
     expect(small.config.memoryBudgetBytes).toBeLessThan(full.config.memoryBudgetBytes / 10);

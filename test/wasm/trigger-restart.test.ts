@@ -27,7 +27,11 @@ describe('trigger reverse restarts', () => {
     const cfg = { ...TRIGGER_DEFAULTS, maxSteps: 40, imagesPerTarget: 4, earlyStop: 10 };
     const once = reverseTriggers(info, rev, [0, 1], { ...cfg, restarts: 0 }, new Rng(5), stage());
     const twice = reverseTriggers(info, rev, [0, 1], { ...cfg, restarts: 2, restartAccept: 0.999 }, new Rng(5), stage());
-    const smallest = once.triggers.filter((t) => t.reached).sort((a, b) => a.norm - b.norm || a.target - b.target).slice(0, 2).map((t) => t.target);
+    const smallest = once.triggers
+      .filter((t) => t.reached)
+      .sort((a, b) => a.norm - b.norm || a.target - b.target)
+      .slice(0, 2)
+      .map((t) => t.target);
     expect(smallest.length).toBe(2);
     for (const [i, t] of once.triggers.entries()) {
       const u = twice.triggers[i]!;
@@ -56,7 +60,14 @@ describe('trigger reverse restarts', () => {
     const once = reverseTriggers(info, rev, [0, 1], { ...cfg, restarts: 0 }, new Rng(6), stage());
     // Enough evaluations for the first runs and a few rerun steps, not for the reruns to finish.
     const firstCost = 3 * once.triggers.reduce((a, t) => a + t.steps * 4, 0);
-    const capped = reverseTriggers(info, rev, [0, 1], { ...cfg, restarts: 2 }, new Rng(6), new Budget(1e9, firstCost + 3 * 2 * 4 * 5).stage(1));
+    const capped = reverseTriggers(
+      info,
+      rev,
+      [0, 1],
+      { ...cfg, restarts: 2 },
+      new Rng(6),
+      new Budget(1e9, firstCost + 3 * 2 * 4 * 5).stage(1),
+    );
     for (const [i, t] of once.triggers.entries()) {
       expect(capped.triggers[i]!.finished).toBe(t.finished);
       if (capped.triggers[i]!.restartNorm === null || capped.triggers[i]!.norm === t.norm) continue;

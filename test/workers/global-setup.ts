@@ -7,9 +7,21 @@ import { startMoto } from '../helpers/moto.ts';
 // the Worker's S3 adapter (@aws-sdk/client-s3 inside workerd) to read and write.
 export default async function setup(project: TestProject): Promise<() => void> {
   const moto = await startMoto();
-  const client = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const client = new S3Client({
+    endpoint: moto.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
   await client.send(new CreateBucketCommand({ Bucket: 'models-s3' }));
-  await client.send(new PutObjectCommand({ Bucket: 'models-s3', Key: 'uploads/badnets.h5', Body: readFileSync('test/fixtures/keras/mnist-badnets.h5'), Tagging: 'owner=vision' }));
+  await client.send(
+    new PutObjectCommand({
+      Bucket: 'models-s3',
+      Key: 'uploads/badnets.h5',
+      Body: readFileSync('test/fixtures/keras/mnist-badnets.h5'),
+      Tagging: 'owner=vision',
+    }),
+  );
   project.provide('s3Endpoint', moto.endpoint);
   return () => moto.stop();
 }

@@ -7,12 +7,16 @@ import recorded from '../../webhooks/r2/put-object.json';
 // Queue. The recorded R2 notification from webhooks/ is replayed into the consumer, which must leave the
 // scan's outputs and the verdict mark in R2 and the original untouched.
 
-const text = (o: { arrayBuffer(): Promise<ArrayBuffer> } | null) => (o ? o.arrayBuffer().then((b) => new TextDecoder().decode(b)) : Promise.resolve(null));
+const text = (o: { arrayBuffer(): Promise<ArrayBuffer> } | null) =>
+  o ? o.arrayBuffer().then((b) => new TextDecoder().decode(b)) : Promise.resolve(null);
 
 async function upload(): Promise<string> {
   const key = recorded.object.key;
   const folder = key.slice(0, key.lastIndexOf('/') + 1);
-  await env.MODELS.put(`${folder}group1-shard1of1.bin`, Uint8Array.from(atob(env.FIXTURE_SHARD_B64), (c) => c.charCodeAt(0)));
+  await env.MODELS.put(
+    `${folder}group1-shard1of1.bin`,
+    Uint8Array.from(atob(env.FIXTURE_SHARD_B64), (c) => c.charCodeAt(0)),
+  );
   const put = await env.MODELS.put(key, env.FIXTURE_MODEL_JSON);
   return put!.etag;
 }
@@ -39,7 +43,12 @@ describe('the Worker in workerd', () => {
     expect(report.verdict).toBe('backdoor');
     expect(report.backend).toMatchObject({ name: 'wasm', simd: true });
     expect(report.detection.flagged).toContain(6);
-    expect(keys.filter((k) => k.includes('/repaired/')).map((k) => k.slice(k.lastIndexOf('/') + 1)).sort()).toEqual(['group1-shard1of1.bin', 'model.json']);
+    expect(
+      keys
+        .filter((k) => k.includes('/repaired/'))
+        .map((k) => k.slice(k.lastIndexOf('/') + 1))
+        .sort(),
+    ).toEqual(['group1-shard1of1.bin', 'model.json']);
     const mark = JSON.parse((await text(await env.MODELS.get(keys.find((k) => k.endsWith('/verdict.json'))!)))!);
     expect(mark).toMatchObject({ verdict: 'backdoor', bucket: 'shapguard-models', key: recorded.object.key });
     expect(keys.some((k) => k.endsWith('/.lease'))).toBe(false);

@@ -9,14 +9,29 @@ import worker from '../../src/cloudflare/index.ts';
 const SECRET = 'whsec_dGVzdC1zZWNyZXQtZm9yLXdvcmtlcmQtdGVzdHMtb25seQ=='; // the test binding in vitest.config.ts
 
 async function sign(id: string, timestamp: number, body: string): Promise<string> {
-  const key = await crypto.subtle.importKey('raw', Uint8Array.from(atob(SECRET.slice(6)), (c) => c.charCodeAt(0)), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const key = await crypto.subtle.importKey(
+    'raw',
+    Uint8Array.from(atob(SECRET.slice(6)), (c) => c.charCodeAt(0)),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  );
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(`${id}.${timestamp}.${body}`)));
   return `v1,${btoa(String.fromCharCode(...mac))}`;
 }
 
 async function deliver(id: string, body: string): Promise<Response> {
   const ts = Math.floor(Date.now() / 1000);
-  const request = new Request('https://shapguard.test/webhooks/standard', { method: 'POST', body, headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': await sign(id, ts, body) } });
+  const request = new Request('https://shapguard.test/webhooks/standard', {
+    method: 'POST',
+    body,
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': String(ts),
+      'webhook-signature': await sign(id, ts, body),
+    },
+  });
   const ctx = createExecutionContext();
   const res = await worker.fetch(request as never, env, ctx);
   await waitOnExecutionContext(ctx);
@@ -24,9 +39,16 @@ async function deliver(id: string, body: string): Promise<Response> {
 }
 
 it('webhook → 202 → Queue → consumer → scan → outputs in R2; a replayed id queues nothing', async () => {
-  await env.MODELS.put('hooks/sample/group1-shard1of1.bin', Uint8Array.from(atob(env.FIXTURE_SHARD_B64), (c) => c.charCodeAt(0)));
+  await env.MODELS.put(
+    'hooks/sample/group1-shard1of1.bin',
+    Uint8Array.from(atob(env.FIXTURE_SHARD_B64), (c) => c.charCodeAt(0)),
+  );
   const put = await env.MODELS.put('hooks/sample/model.json', env.FIXTURE_MODEL_JSON);
-  const body = JSON.stringify({ type: 'model.uploaded', timestamp: new Date().toISOString(), data: { bucket: 'shapguard-models', key: 'hooks/sample/model.json', etag: put!.etag } });
+  const body = JSON.stringify({
+    type: 'model.uploaded',
+    timestamp: new Date().toISOString(),
+    data: { bucket: 'shapguard-models', key: 'hooks/sample/model.json', etag: put!.etag },
+  });
   const res = await deliver('msg_worker_1', body);
   expect(res.status).toBe(202);
   const { jobs } = (await res.json()) as { jobs: string[] };
@@ -42,6 +64,10 @@ it('webhook → 202 → Queue → consumer → scan → outputs in R2; a replaye
   const report = JSON.parse(await (await env.MODELS.get(keys.find((k) => k.endsWith('/report.json'))!))!.text());
   expect(report.verdict).toBe('backdoor');
   expect(keys.filter((k) => k.includes('/repaired/'))).toHaveLength(2);
-  const status = await worker.fetch(new Request(`https://shapguard.test/v1/scans/${jobs[0]}`, { headers: { authorization: 'Bearer worker-test-token' } }) as never, env, createExecutionContext());
+  const status = await worker.fetch(
+    new Request(`https://shapguard.test/v1/scans/${jobs[0]}`, { headers: { authorization: 'Bearer worker-test-token' } }) as never,
+    env,
+    createExecutionContext(),
+  );
   expect(await status.json()).toMatchObject({ id: jobs[0], state: 'done', verdict: 'backdoor' });
 });

@@ -67,7 +67,11 @@ export interface ModelParts {
  */
 export function modelParts(name: string, bytes: Uint8Array, shardLimit = Infinity): ModelParts {
   if (name.toLowerCase().endsWith('.json') && name !== KERAS_FOLDER.config) {
-    return { entry: name, required: shardPaths(name, bytes, shardLimit).map((p) => ({ name: p, limit: IO_LIMITS.weightBytes })), optional: [] };
+    return {
+      entry: name,
+      required: shardPaths(name, bytes, shardLimit).map((p) => ({ name: p, limit: IO_LIMITS.weightBytes })),
+      optional: [],
+    };
   }
   if (name === KERAS_FOLDER.weights) {
     // The folder's engine entry is its config.json; the weights are one of its files.

@@ -45,10 +45,14 @@ export function describeModel(model: tfl.LayersModel): ModelInfo {
   const graph = new Graph(model);
   const inShape = model.inputs[0]!.shape;
   if (inShape.length !== 4 || inShape.slice(1).some((d) => d === null || d <= 0)) {
-    throw new ShapguardError('unsupported', `the input shape ${JSON.stringify(inShape)} is not an image batch [n, height, width, channels]`);
+    throw new ShapguardError(
+      'unsupported',
+      `the input shape ${JSON.stringify(inShape)} is not an image batch [n, height, width, channels]`,
+    );
   }
   const shape = inShape.slice(1) as [number, number, number];
-  if (shape[2] !== 1 && shape[2] !== 3) throw new ShapguardError('unsupported', `the input has ${shape[2]} channels; grey (1) or RGB (3) images are supported`);
+  if (shape[2] !== 1 && shape[2] !== 3)
+    throw new ShapguardError('unsupported', `the input has ${shape[2]} channels; grey (1) or RGB (3) images are supported`);
   const outShape = model.outputs[0]!.shape;
   const classes = outShape[1];
   if (outShape.length !== 2 || classes === null || classes === undefined || classes < 2) {
@@ -56,7 +60,8 @@ export function describeModel(model: tfl.LayersModel): ModelInfo {
   }
   const last = graph.steps.at(-1)!.layer;
   const act = activationName(last);
-  if (act === 'sigmoid') throw new ShapguardError('unsupported', 'multi-label (sigmoid) outputs are not supported; the scan needs a softmax classifier');
+  if (act === 'sigmoid')
+    throw new ShapguardError('unsupported', 'multi-label (sigmoid) outputs are not supported; the scan needs a softmax classifier');
   const outputsProbabilities = act === 'softmax' || last.getClassName() === 'Softmax';
   const bn: BnStats[] = [];
   for (const step of graph.steps) {
@@ -101,7 +106,8 @@ export function playerLayers(info: ModelInfo, names?: string[]): PlayerLayer[] {
     return out.sort((a, b) => info.graph.stepOf(a.layer) - info.graph.stepOf(b.layer));
   }
   const convs = info.graph.steps.filter((s) => s.layer.getClassName() === 'Conv2D');
-  if (convs.length === 0) throw new ShapguardError('unsupported', 'the model has no Conv2D layer to take players from; name Dense layers with --layers');
+  if (convs.length === 0)
+    throw new ShapguardError('unsupported', 'the model has no Conv2D layer to take players from; name Dense layers with --layers');
   const out: PlayerLayer[] = [{ layer: convs.at(-1)!.layer.name, kind: 'channels' }];
   const flat = info.graph.steps.findIndex((_, i) => info.graph.flattenGrid(i) !== null);
   if (flat >= 0 && flat > info.graph.stepOf(out[0]!.layer)) out.push({ layer: info.graph.steps[flat]!.layer.name, kind: 'positions' });

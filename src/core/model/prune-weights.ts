@@ -10,7 +10,12 @@ import type { Player } from '../stages/players.ts';
  * pruned position, the Dense kernel's rows that read that position's features set to 0, as if its input
  * there were 0. `grids` gives each position layer's [height, width, channels] (PlayerSet.grids).
  */
-export function prunedWeights(loaded: LoadedModel, model: tfl.LayersModel, pruned: Player[], grids: ReadonlyMap<string, [number, number, number]> = new Map()): Map<string, Float32Array> {
+export function prunedWeights(
+  loaded: LoadedModel,
+  model: tfl.LayersModel,
+  pruned: Player[],
+  grids: ReadonlyMap<string, [number, number, number]> = new Map(),
+): Map<string, Float32Array> {
   const changed = new Map<string, Float32Array>();
   // Keyed by the weight's manifest name, which is its originalName; a weight touched twice keeps both edits.
   const read = (v: LayerWeight) => (changed.get(v.originalName) ?? v.read().dataSync().slice()) as Float32Array;
@@ -18,7 +23,8 @@ export function prunedWeights(loaded: LoadedModel, model: tfl.LayersModel, prune
     const grid = grids.get(p.layer);
     const kernel = layerWeight(model.getLayer(p.layer), 'kernel');
     const loc = kernel && loaded.weights.find((w) => w.name === kernel.originalName);
-    if (grid === undefined || loc === undefined) throw new ShapguardError('internal', `position player ${p.layer}@${p.position!.join(',')} has no grid or kernel in the manifest`);
+    if (grid === undefined || loc === undefined)
+      throw new ShapguardError('internal', `position player ${p.layer}@${p.position!.join(',')} has no grid or kernel in the manifest`);
     const [, w, c] = grid;
     const units = loc.shape.at(-1)!;
     const values = read(kernel!);

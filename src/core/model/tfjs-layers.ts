@@ -41,7 +41,8 @@ export interface TfjsLoadedModel extends LoadedModel {
 }
 
 function parseJson(bytes: Uint8Array, entry: string): ModelJson {
-  if (bytes.byteLength > IO_LIMITS.modelJsonBytes) invalid(`${entry} is ${bytes.byteLength} bytes, over the ${IO_LIMITS.modelJsonBytes}-byte limit`);
+  if (bytes.byteLength > IO_LIMITS.modelJsonBytes)
+    invalid(`${entry} is ${bytes.byteLength} bytes, over the ${IO_LIMITS.modelJsonBytes}-byte limit`);
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
@@ -51,18 +52,23 @@ function parseJson(bytes: Uint8Array, entry: string): ModelJson {
   if (typeof json !== 'object' || json === null) invalid(`${entry} is not a JSON object`);
   const j = json as Partial<ModelJson>;
   if (j.format !== undefined && j.format !== 'layers-model') {
-    throw new ShapguardError('unsupported', `${entry} has format "${String(j.format)}"; only TensorFlow.js layers models ("layers-model") are supported`);
+    throw new ShapguardError(
+      'unsupported',
+      `${entry} has format "${String(j.format)}"; only TensorFlow.js layers models ("layers-model") are supported`,
+    );
   }
   if (typeof j.modelTopology !== 'object' || j.modelTopology === null) invalid(`${entry} has no modelTopology object`);
   if (!Array.isArray(j.weightsManifest)) invalid(`${entry} has no weightsManifest array`);
   for (const [g, group] of j.weightsManifest.entries()) {
-    if (!Array.isArray(group?.paths) || !Array.isArray(group.weights)) invalid(`${entry}: weightsManifest[${g}] needs "paths" and "weights" arrays`);
+    if (!Array.isArray(group?.paths) || !Array.isArray(group.weights))
+      invalid(`${entry}: weightsManifest[${g}] needs "paths" and "weights" arrays`);
     for (const p of group.paths) if (typeof p !== 'string') invalid(`${entry}: weightsManifest[${g}].paths holds a non-string`);
     for (const w of group.weights) {
       if (typeof w?.name !== 'string' || !Array.isArray(w.shape) || typeof w.dtype !== 'string') {
         invalid(`${entry}: weightsManifest[${g}] has a weight without name, shape and dtype`);
       }
-      if (!w.shape.every((d) => Number.isInteger(d) && d >= 0)) invalid(`${entry}: weight ${w.name} has an invalid shape ${JSON.stringify(w.shape)}`);
+      if (!w.shape.every((d) => Number.isInteger(d) && d >= 0))
+        invalid(`${entry}: weight ${w.name} has an invalid shape ${JSON.stringify(w.shape)}`);
     }
   }
   return j as ModelJson;
@@ -77,7 +83,9 @@ export function shardPaths(entry: string, json: Uint8Array, limit = Infinity): s
   let paths: string[];
   try {
     const parsed = JSON.parse(new TextDecoder().decode(json)) as { weightsManifest?: { paths?: unknown }[] };
-    paths = (parsed.weightsManifest ?? []).flatMap((g) => (Array.isArray(g?.paths) ? g.paths.filter((p): p is string => typeof p === 'string') : []));
+    paths = (parsed.weightsManifest ?? []).flatMap((g) =>
+      Array.isArray(g?.paths) ? g.paths.filter((p): p is string => typeof p === 'string') : [],
+    );
   } catch {
     return [];
   }
@@ -92,7 +100,8 @@ export function shardPaths(entry: string, json: Uint8Array, limit = Infinity): s
 
 /** Normalises a shard path relative to the folder of the entry, refusing anything that escapes it. */
 export function resolveRelative(entry: string, path: string): string {
-  if (path.startsWith('/') || /^[a-z][a-z0-9+.-]*:/i.test(path) || path.includes('\\')) invalid(`weight path "${path}" must be relative to ${entry}`);
+  if (path.startsWith('/') || /^[a-z][a-z0-9+.-]*:/i.test(path) || path.includes('\\'))
+    invalid(`weight path "${path}" must be relative to ${entry}`);
   const base = entry.includes('/') ? entry.slice(0, entry.lastIndexOf('/') + 1) : '';
   const parts: string[] = [];
   for (const part of (base + path).split('/')) {
@@ -131,7 +140,8 @@ export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entr
 
   for (const cls of layerClassNames(json.modelTopology)) {
     if (cls === 'Sequential' || cls === 'Model' || cls === 'Functional') continue;
-    if (!SUPPORTED_LAYERS.has(cls)) throw new ShapguardError('unsupported', `layer type "${cls}" is not supported (the scan never evaluates custom or Lambda layers)`);
+    if (!SUPPORTED_LAYERS.has(cls))
+      throw new ShapguardError('unsupported', `layer type "${cls}" is not supported (the scan never evaluates custom or Lambda layers)`);
   }
 
   const shards: { path: string; bytes: number }[] = [];
@@ -150,8 +160,10 @@ export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entr
   const weights: WeightLocation[] = [];
   let offset = 0;
   for (const w of specs) {
-    if (w.quantization !== undefined) throw new ShapguardError('unsupported', `weight ${w.name} is quantized; only float32 weights are supported`);
-    if (w.dtype !== 'float32') throw new ShapguardError('unsupported', `weight ${w.name} has dtype ${w.dtype}; only float32 weights are supported`);
+    if (w.quantization !== undefined)
+      throw new ShapguardError('unsupported', `weight ${w.name} is quantized; only float32 weights are supported`);
+    if (w.dtype !== 'float32')
+      throw new ShapguardError('unsupported', `weight ${w.name} has dtype ${w.dtype}; only float32 weights are supported`);
     const bytes = 4 * w.shape.reduce((a, b) => a * b, 1);
     weights.push({ name: w.name, shape: w.shape, offset, bytes });
     offset += bytes;
@@ -177,7 +189,11 @@ export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entr
   let model: tfl.LayersModel;
   try {
     model = await tfl.loadLayersModel(
-      tf.io.fromMemory({ modelTopology: json.modelTopology as tf.io.ModelArtifacts['modelTopology'], weightSpecs: specs as tf.io.WeightsManifestEntry[], weightData: data.buffer }),
+      tf.io.fromMemory({
+        modelTopology: json.modelTopology as tf.io.ModelArtifacts['modelTopology'],
+        weightSpecs: specs as tf.io.WeightsManifestEntry[],
+        weightData: data.buffer,
+      }),
     );
   } catch (err) {
     const msg = (err as Error).message;
@@ -185,7 +201,15 @@ export async function loadTfjsModel(files: ReadonlyMap<string, Uint8Array>, entr
     if (unknown) throw new ShapguardError('unsupported', `layer type "${unknown[1]}" is not supported`);
     invalid(`tfjs could not build the model from ${entry}: ${msg}`);
   }
-  const loaded: TfjsLoadedModel = { model, format: 'tfjs-layers', entry, files, shards, weights, write: async (changed) => writeTfjsModel(loaded, changed) };
+  const loaded: TfjsLoadedModel = {
+    model,
+    format: 'tfjs-layers',
+    entry,
+    files,
+    shards,
+    weights,
+    write: async (changed) => writeTfjsModel(loaded, changed),
+  };
   return loaded;
 }
 

@@ -65,7 +65,15 @@ export async function buildStatement(report: ScanReport, reportBytes: Uint8Array
         {
           name: 'shapguard-scan-config',
           digest: { sha256: await sha256Hex(config) },
-          annotations: { verdict: report.verdict, reason: report.reason, tool: report.tool, libraries: report.libraries, config: report.config, flagged: report.detection?.flagged ?? [], repair: report.repair?.status ?? null },
+          annotations: {
+            verdict: report.verdict,
+            reason: report.reason,
+            tool: report.tool,
+            libraries: report.libraries,
+            config: report.config,
+            flagged: report.detection?.flagged ?? [],
+            repair: report.repair?.status ?? null,
+          },
         },
       ],
       passedTests: clean ? ['shapguard-backdoor-scan'] : [],
@@ -103,7 +111,8 @@ export async function verifyEnvelope(envelope: unknown, publicKey: CryptoKey): P
   let ok = false;
   for (const s of e.signatures) {
     if (typeof s?.sig !== 'string') continue;
-    if (await crypto.subtle.verify('Ed25519', publicKey, new Uint8Array(unb64(s.sig, 'signature')), new Uint8Array(pae(payload)))) ok = true;
+    if (await crypto.subtle.verify('Ed25519', publicKey, new Uint8Array(unb64(s.sig, 'signature')), new Uint8Array(pae(payload))))
+      ok = true;
   }
   if (!ok) throw new ShapguardError('input', 'no signature in the attestation verifies with this key');
   try {
@@ -120,7 +129,13 @@ export async function importEd25519(pem: string): Promise<{ key: CryptoKey; kind
   const der = unb64(m[2]!.replace(/\s+/g, ''), 'key');
   const kind = m[1] === 'PRIVATE' ? 'private' : 'public';
   try {
-    const key = await crypto.subtle.importKey(kind === 'private' ? 'pkcs8' : 'spki', new Uint8Array(der), { name: 'Ed25519' }, true, kind === 'private' ? ['sign'] : ['verify']);
+    const key = await crypto.subtle.importKey(
+      kind === 'private' ? 'pkcs8' : 'spki',
+      new Uint8Array(der),
+      { name: 'Ed25519' },
+      true,
+      kind === 'private' ? ['sign'] : ['verify'],
+    );
     return { key, kind };
   } catch (err) {
     throw new ShapguardError('input', `the key is not an Ed25519 ${kind} key: ${(err as Error).message}`);

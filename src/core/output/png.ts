@@ -22,7 +22,8 @@ export async function encodePng(width: number, height: number, channels: 1 | 3, 
   for (let y = 0; y < height; y++) {
     const row = y * (1 + width * channels);
     raw[row] = 0; // filter: none
-    for (let i = 0; i < width * channels; i++) raw[row + 1 + i] = Math.round(Math.min(1, Math.max(0, pixels[y * width * channels + i]!)) * 255);
+    for (let i = 0; i < width * channels; i++)
+      raw[row + 1 + i] = Math.round(Math.min(1, Math.max(0, pixels[y * width * channels + i]!)) * 255);
   }
   const header = new Uint8Array(13);
   const view = new DataView(header.buffer);

@@ -7,10 +7,19 @@ const esc = (text: unknown): string => String(text).replace(/[&<>"']/g, (c) => `
 const pct = (x: number | undefined): string => (x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);
 const num = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : '–');
 
-const VERDICT_COLOUR: Record<string, string> = { clean: '#1a7f37', backdoor: '#cf222e', incomplete: '#9a6700', error: '#cf222e', unsupported: '#6e7781' };
+const VERDICT_COLOUR: Record<string, string> = {
+  clean: '#1a7f37',
+  backdoor: '#cf222e',
+  incomplete: '#9a6700',
+  error: '#cf222e',
+  unsupported: '#6e7781',
+};
 
 /** A bar chart as inline SVG: one bar per item, a dashed threshold line, highlighted bars in red. */
-function barChart(items: { label: string; value: number; highlight: boolean; title: string }[], opts: { threshold?: number; thresholdLabel?: string; height?: number; id: string }): string {
+function barChart(
+  items: { label: string; value: number; highlight: boolean; title: string }[],
+  opts: { threshold?: number; thresholdLabel?: string; height?: number; id: string },
+): string {
   const height = opts.height ?? 160;
   const bar = Math.max(4, Math.min(28, Math.floor(720 / Math.max(1, items.length))));
   const width = items.length * bar + 40;
@@ -48,7 +57,12 @@ function shapleySection(report: ScanReport): string {
   const charts = report.shapley
     .map((s: ShapleyReport) => {
       const top = s.players.slice(0, 40);
-      const items = top.map((p) => ({ label: p.position ? `@${p.position.join(',')}` : String(p.channel), value: p.value, highlight: pruned.has(playerKey(p)), title: `${p.layer} ${p.position ? `position ${p.position.join(',')}` : `channel ${p.channel}`}: ${num(p.value, 4)}${pruned.has(playerKey(p)) ? ' — pruned' : ''}` }));
+      const items = top.map((p) => ({
+        label: p.position ? `@${p.position.join(',')}` : String(p.channel),
+        value: p.value,
+        highlight: pruned.has(playerKey(p)),
+        title: `${p.layer} ${p.position ? `position ${p.position.join(',')}` : `channel ${p.channel}`}: ${num(p.value, 4)}${pruned.has(playerKey(p)) ? ' — pruned' : ''}`,
+      }));
       return `<h3>Target ${esc(s.target)}, round ${esc(s.round)}</h3><p>${esc(s.permutations)} permutations, ${esc(Math.round(s.evaluations))} evaluations, ${s.converged ? 'converged' : `stopped by ${esc(s.stoppedBy)}`}. Top ${top.length} of ${s.players.length} players; pruned in red.</p>${barChart(items, { id: `shapley-${s.target}-${s.round}` })}`;
     })
     .join('');
@@ -78,14 +92,18 @@ async function triggerSection(evidence: readonly TriggerEvidence[]): Promise<str
 function metricsSection(report: ScanReport): string {
   const v = report.verification;
   if (!v) return '';
-  const row = (name: string, b: number | undefined, a: number | undefined) => `<tr><td>${esc(name)}</td><td>${pct(b)}</td><td>${pct(a)}</td></tr>`;
+  const row = (name: string, b: number | undefined, a: number | undefined) =>
+    `<tr><td>${esc(name)}</td><td>${pct(b)}</td><td>${pct(a)}</td></tr>`;
   const targets = Object.keys(v.before.reversedAsr);
   return `<section><h2>Before and after</h2><p>On ${esc(v.images)} held-back synthesized images.</p><table><thead><tr><th>metric</th><th>before</th><th>after</th></tr></thead><tbody>${targets.map((t) => row(`reversed-trigger success, target ${t}`, v.before.reversedAsr[t], v.after?.reversedAsr[t])).join('')}${row('agreement with the original', v.before.agreement, v.after?.agreement)}${row('synthetic accuracy', v.before.syntheticAccuracy, v.after?.syntheticAccuracy)}</tbody></table></section>`;
 }
 
 function budgetSection(report: ScanReport): string {
   const stages = report.budget.stages
-    .map((s) => `<tr><td>${esc(s.name)}</td><td>${esc(num(report.timings.stages[s.name] ?? Number.NaN, 1))}</td><td>${esc(Math.round(s.evaluations))}</td><td>${esc(s.steps ?? '–')}</td><td>${esc(s.stoppedBy ?? '–')}</td></tr>`)
+    .map(
+      (s) =>
+        `<tr><td>${esc(s.name)}</td><td>${esc(num(report.timings.stages[s.name] ?? Number.NaN, 1))}</td><td>${esc(Math.round(s.evaluations))}</td><td>${esc(s.steps ?? '–')}</td><td>${esc(s.stoppedBy ?? '–')}</td></tr>`,
+    )
     .join('');
   return `<section><h2>Time and evaluation budget</h2><p>${esc(num(report.timings.totalSeconds, 1))} s of a ${esc(report.config.budgetSeconds)} s budget; ${esc(Math.round(report.budget.evaluationsUsed))} evaluations${report.config.maxEvals !== null ? ` of ${esc(report.config.maxEvals)}` : ''}.</p><table><thead><tr><th>stage</th><th>seconds</th><th>evaluations</th><th>steps</th><th>stopped by</th></tr></thead><tbody>${stages}</tbody></table></section>`;
 }
@@ -98,9 +116,13 @@ function budgetSection(report: ScanReport): string {
  */
 export async function renderReportHtml(report: ScanReport, evidence: readonly TriggerEvidence[] = []): Promise<string> {
   const colour = VERDICT_COLOUR[report.verdict] ?? '#6e7781';
-  const repair = report.repair ? `${report.repair.status}${report.repair.reason ? ` — ${report.repair.reason}` : ''}; ${report.repair.pruned.length} channel(s) pruned` : '–';
+  const repair = report.repair
+    ? `${report.repair.status}${report.repair.reason ? ` — ${report.repair.reason}` : ''}; ${report.repair.pruned.length} channel(s) pruned`
+    : '–';
   const input = report.input ? `${report.input.entry} (${report.input.format})` : '–';
-  const coverage = report.coverage ? `${report.coverage.classesScanned} of ${report.coverage.classesTotal} classes scanned${report.coverage.notes.length > 0 ? `; ${report.coverage.notes.join('; ')}` : ''}` : '–';
+  const coverage = report.coverage
+    ? `${report.coverage.classesScanned} of ${report.coverage.classesTotal} classes scanned${report.coverage.notes.length > 0 ? `; ${report.coverage.notes.join('; ')}` : ''}`
+    : '–';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
@@ -121,7 +143,11 @@ ${await triggerSection(evidence)}
 ${shapleySection(report)}
 ${metricsSection(report)}
 ${budgetSection(report)}
-<section><h2>Thresholds, configuration and versions</h2><p>shapguard ${esc(report.tool.version)}, backend ${esc(report.backend.name)}${report.backend.simd ? ' (SIMD)' : ''}, ${esc(Object.entries(report.libraries).map(([k, v]) => `${k} ${v}`).join(', '))}.</p><pre>${esc(JSON.stringify(report.config, null, 2))}</pre></section>
+<section><h2>Thresholds, configuration and versions</h2><p>shapguard ${esc(report.tool.version)}, backend ${esc(report.backend.name)}${report.backend.simd ? ' (SIMD)' : ''}, ${esc(
+    Object.entries(report.libraries)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', '),
+  )}.</p><pre>${esc(JSON.stringify(report.config, null, 2))}</pre></section>
 </body></html>
 `;
 }

@@ -36,8 +36,12 @@ const RULES: SarifRule[] = [
     id: 'SG001',
     name: 'BackdoorDetected',
     shortDescription: { text: 'Neural backdoor detected in an image classifier' },
-    fullDescription: { text: 'A reverse-engineered trigger for this target class is abnormally small against the other classes: a small input pattern sends images of any class to it.' },
-    help: { text: 'Do not deploy the model. Use the repaired model shapguard wrote (repaired/) only after checking it on your own data, or retrain from trusted data.' },
+    fullDescription: {
+      text: 'A reverse-engineered trigger for this target class is abnormally small against the other classes: a small input pattern sends images of any class to it.',
+    },
+    help: {
+      text: 'Do not deploy the model. Use the repaired model shapguard wrote (repaired/) only after checking it on your own data, or retrain from trusted data.',
+    },
     defaultConfiguration: { level: 'error' },
     properties: { 'security-severity': '9.0', tags: ['security', 'ml', 'backdoor'], precision: 'high' },
   },
@@ -63,7 +67,9 @@ const RULES: SarifRule[] = [
     id: 'SG004',
     name: 'UnsupportedModel',
     shortDescription: { text: 'The model uses something the scanner does not support' },
-    fullDescription: { text: 'A layer, format or storage feature the scanner does not support (it never runs code from a model file), so nothing is known about the model.' },
+    fullDescription: {
+      text: 'A layer, format or storage feature the scanner does not support (it never runs code from a model file), so nothing is known about the model.',
+    },
     help: { text: 'Re-export the model without the named feature, or review it by other means.' },
     defaultConfiguration: { level: 'warning' },
     properties: { 'security-severity': '5.0', tags: ['security', 'ml'], precision: 'high' },
@@ -95,16 +101,26 @@ export function toSarif(report: ScanReport, artifactUri: string): SarifLog {
       const cls = report.detection!.classes.find((c) => c.class === target);
       const repair = report.repair ? `${report.repair.status}${report.repair.reason ? ` (${report.repair.reason})` : ''}` : 'none';
       results.push(
-        result('SG001', `Backdoor detected: class ${target} has a reversed trigger of mask norm ${cls?.maskNorm} (${((cls?.normRatio ?? 0) * 100).toFixed(0)}% of the median, anomaly index ${cls?.anomalyIndex}). Repair: ${repair}.`, `target-${target}`, {
-          target,
-          maskNorm: cls?.maskNorm,
-          anomalyIndex: cls?.anomalyIndex,
-          repairStatus: report.repair?.status ?? null,
-        }),
+        result(
+          'SG001',
+          `Backdoor detected: class ${target} has a reversed trigger of mask norm ${cls?.maskNorm} (${((cls?.normRatio ?? 0) * 100).toFixed(0)}% of the median, anomaly index ${cls?.anomalyIndex}). Repair: ${repair}.`,
+          `target-${target}`,
+          {
+            target,
+            maskNorm: cls?.maskNorm,
+            anomalyIndex: cls?.anomalyIndex,
+            repairStatus: report.repair?.status ?? null,
+          },
+        ),
       );
     }
   } else if (report.verdict === 'incomplete') {
-    results.push(result('SG002', `Scan incomplete: ${report.reason ?? 'the budget ran out'}`, 'incomplete', { classesScanned: report.coverage?.classesScanned ?? 0, classesTotal: report.coverage?.classesTotal ?? 0 }));
+    results.push(
+      result('SG002', `Scan incomplete: ${report.reason ?? 'the budget ran out'}`, 'incomplete', {
+        classesScanned: report.coverage?.classesScanned ?? 0,
+        classesTotal: report.coverage?.classesTotal ?? 0,
+      }),
+    );
   } else if (report.verdict === 'error') {
     results.push(result('SG003', `Scan error: ${report.reason ?? 'unknown'}`, 'error', {}));
   } else if (report.verdict === 'unsupported') {
@@ -115,7 +131,14 @@ export function toSarif(report: ScanReport, artifactUri: string): SarifLog {
     version: '2.1.0',
     runs: [
       {
-        tool: { driver: { name: 'shapguard', version: report.tool.version, informationUri: 'https://github.com/shapguard/shapguard', rules: RULES } },
+        tool: {
+          driver: {
+            name: 'shapguard',
+            version: report.tool.version,
+            informationUri: 'https://github.com/shapguard/shapguard',
+            rules: RULES,
+          },
+        },
         results,
         properties: { verdict: report.verdict, repairStatus: report.repair?.status ?? null },
       },

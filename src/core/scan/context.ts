@@ -38,14 +38,21 @@ export interface ScanContext {
  * everything before the first stage. `onLoaded` receives the model as soon as it exists, so the caller
  * can free it whatever fails afterwards.
  */
-export async function prepare(files: ReadonlyMap<string, Uint8Array>, options: ScanOptions, out: ReportBuilder, now: () => number, onLoaded: (m: LoadedModel) => void): Promise<ScanContext> {
+export async function prepare(
+  files: ReadonlyMap<string, Uint8Array>,
+  options: ScanOptions,
+  out: ReportBuilder,
+  now: () => number,
+  onLoaded: (m: LoadedModel) => void,
+): Promise<ScanContext> {
   const report = out.report;
   const progress = options.onProgress ?? (() => undefined);
   const entry = options.entry ?? 'model.json';
   let range = report.config.inputRange;
   if (tf.getBackend() !== 'wasm') throw new ShapguardError('backend', 'the scan needs the tfjs wasm backend; call initWasmBackend() first');
   report.backend.simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
-  if (!(range[0] < range[1])) throw new ShapguardError('input', `--input-range ${range[0]},${range[1]}: the low end must be below the high end`);
+  if (!(range[0] < range[1]))
+    throw new ShapguardError('input', `--input-range ${range[0]},${range[1]}: the low end must be below the high end`);
   progress('load', 0);
   report.input = { format: modelFormat(files, entry), entry, digest: await digestFiles(files) };
   const loaded = await loadModel(files, entry);
@@ -65,7 +72,9 @@ export async function prepare(files: ReadonlyMap<string, Uint8Array>, options: S
     {
       parameters,
       classes: info.classes,
-      stepOutputs: info.graph.steps.map((s) => (s.layer.outputShape as (number | null)[]).slice(1).reduce<number>((a, b) => a * (b ?? 1), 1)),
+      stepOutputs: info.graph.steps.map((s) =>
+        (s.layer.outputShape as (number | null)[]).slice(1).reduce<number>((a, b) => a * (b ?? 1), 1),
+      ),
       firstPlayerStep: players.firstStep,
     },
     options.memoryBudgetBytes,

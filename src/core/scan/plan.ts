@@ -70,7 +70,11 @@ export function bytesPerRow(stepOutputs: readonly number[], fromStep: number): n
  * the configured trigger images per target and Shapley batch as upper bounds. Trigger rows per step do not
  * depend on the memory budget, so the findings do not either; only how they are split into passes does.
  */
-export function planScan(sizes: ModelSizes, memoryOption: number | undefined, wanted: { triggerImagesPerTarget: number; shapleyBatch: number }): ScanPlan {
+export function planScan(
+  sizes: ModelSizes,
+  memoryOption: number | undefined,
+  wanted: { triggerImagesPerTarget: number; shapleyBatch: number },
+): ScanPlan {
   const memory = memoryOption ?? defaultMemory(sizes.parameters);
   const rowBytes = bytesPerRow(sizes.stepOutputs, 0);
   const fullRow = rowBytes * 3;

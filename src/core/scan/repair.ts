@@ -46,7 +46,12 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
     for (const [i, trig] of triggers.entries()) {
       const stamped = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, trig.target));
       const sub = cappedStage(budget.stage(1 / (triggers.length - i)), roundStage);
-      const est = estimateShapley(new BackdoorGame(stamped, trig.target, pruned), { ...cfg.shapley, batch: plan.shapleyBatch(stamped.rows) }, rng.fork(100 * round + trig.target), sub);
+      const est = estimateShapley(
+        new BackdoorGame(stamped, trig.target, pruned),
+        { ...cfg.shapley, batch: plan.shapleyBatch(stamped.rows) },
+        rng.fork(100 * round + trig.target),
+        sub,
+      );
       const order = est.values.map((_, k) => k).sort((a, b) => est.values[b]! - est.values[a]! || a - b);
       for (const [k, v] of est.values.entries()) best.set(k, Math.max(best.get(k) ?? -Infinity, v));
       report.shapley.push({
@@ -76,11 +81,20 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
     // Reverse the flagged targets again on the pruned model: is a small trigger still there?
     const masks = players.masks([Uint8Array.from({ length: players.size }, (_, k) => (pruned.includes(k) ? 0 : 1))], 1);
     const checkStage = budget.stage(STAGE_SHARES.recheck);
-    const again = reverseTriggers(info, synth.rev, ctx.unit, checkCfg, rng.fork(1000 + round), checkStage, { targets: findings.flagged.map((t) => t.target), masks, rowsPerPass: plan.passRows });
+    const again = reverseTriggers(info, synth.rev, ctx.unit, checkCfg, rng.fork(1000 + round), checkStage, {
+      targets: findings.flagged.map((t) => t.target),
+      masks,
+      rowsPerPass: plan.passRows,
+    });
     disposeMasks(masks);
     out.stage(`recheck-round-${round}`, checkStage, again.steps, again.stoppedBy);
     const residual = again.triggers.filter((t) => t.reached && t.norm < cfg.detection.residualRatio * findings.medianNorm);
-    rounds.push({ round, targets: triggers.map((t) => t.target), pruned: result.pruned.map((k) => players.players[k]!), residual: again.triggers.map((t) => ({ target: t.target, maskNorm: round6(t.norm), reached: t.reached })) });
+    rounds.push({
+      round,
+      targets: triggers.map((t) => t.target),
+      pruned: result.pruned.map((k) => players.players[k]!),
+      residual: again.triggers.map((t) => ({ target: t.target, maskNorm: round6(t.norm), reached: t.reached })),
+    });
     triggers = residual;
   }
   clean.dispose();

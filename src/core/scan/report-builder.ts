@@ -22,7 +22,11 @@ export function emptyReport(options: ScanOptions, cfg: StageConfigs = stageConfi
     verdict: 'error',
     reason: null,
     tool: { name: 'shapguard', version: options.toolVersion },
-    libraries: { '@tensorflow/tfjs-core': tf.version_core, '@tensorflow/tfjs-layers': tfl.version_layers, '@tensorflow/tfjs-backend-wasm': version_wasm },
+    libraries: {
+      '@tensorflow/tfjs-core': tf.version_core,
+      '@tensorflow/tfjs-layers': tfl.version_layers,
+      '@tensorflow/tfjs-backend-wasm': version_wasm,
+    },
     backend: { name: tf.getBackend() ?? 'none', simd: false },
     input: null,
     model: null,

@@ -48,7 +48,14 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       const { choice, rounds, valueOf } = repairRounds(ctx, synth, findings);
       out.lap('shapley');
       report.budget.shapleyStoppedBy = report.shapley.map((x) => x.stoppedBy).join(',');
-      report.repair = { status: choice.status, reason: choice.reason, pruned: choice.pruned.map((k) => ({ ...ctx.players.players[k]!, value: valueOf(k) })), curve: choice.curve.map(roundStep), rounds, output: null };
+      report.repair = {
+        status: choice.status,
+        reason: choice.reason,
+        pruned: choice.pruned.map((k) => ({ ...ctx.players.players[k]!, value: valueOf(k) })),
+        curve: choice.curve.map(roundStep),
+        rounds,
+        output: null,
+      };
       if (choice.status === 'repaired') repaired = await writeRepaired(ctx, synth, findings, choice);
     }
     report.budget.evaluationsUsed = round6(ctx.budget.evaluations);
@@ -62,5 +69,9 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
 }
 
 function roundStep(x: { pruned: number; agreement: number; asr: Record<string, number> }) {
-  return { pruned: x.pruned, agreement: round6(x.agreement), asr: Object.fromEntries(Object.entries(x.asr).map(([k, v]) => [k, round6(v)])) };
+  return {
+    pruned: x.pruned,
+    agreement: round6(x.agreement),
+    asr: Object.fromEntries(Object.entries(x.asr).map(([k, v]) => [k, round6(v)])),
+  };
 }

@@ -73,14 +73,22 @@ export function detectStep(ctx: ScanContext, synth: SynthResult, rev: TriggerRes
   }));
   const flaggedTargets = detection.classes.filter((a) => a.flagged).map((a) => a.target);
   report.detection = { median: round6(detection.median), mad: round6(detection.mad), classes, flagged: flaggedTargets };
-  const covered = (t: ReversedTrigger) => t.steps >= MIN_STEPS_PER_CLASS && (t.finished || (t.reached && t.steps >= cfg.triggerReverse.coveredSteps));
+  const covered = (t: ReversedTrigger) =>
+    t.steps >= MIN_STEPS_PER_CLASS && (t.finished || (t.reached && t.steps >= cfg.triggerReverse.coveredSteps));
   const scanned = rev.triggers.filter(covered).length;
   const notes: string[] = [];
   const cut = rev.triggers.filter((t) => !t.finished && covered(t)).map((t) => t.target);
-  if (cut.length > 0) notes.push(`the budget stopped the trigger reverse of class(es) ${cut.join(', ')} after at least ${cfg.triggerReverse.coveredSteps} steps with the success target reached; their mask norms are upper bounds`);
-  if (synth.confident < 1) notes.push(`${((1 - synth.confident) * 100).toFixed(0)}% of synthetic images stayed below confidence ${cfg.synthesis.confidence}`);
+  if (cut.length > 0)
+    notes.push(
+      `the budget stopped the trigger reverse of class(es) ${cut.join(', ')} after at least ${cfg.triggerReverse.coveredSteps} steps with the success target reached; their mask norms are upper bounds`,
+    );
+  if (synth.confident < 1)
+    notes.push(`${((1 - synth.confident) * 100).toFixed(0)}% of synthetic images stayed below confidence ${cfg.synthesis.confidence}`);
   const unreached = rev.triggers.filter((t) => !t.reached).map((t) => t.target);
-  if (unreached.length > 0) notes.push(`no reversed trigger reached ${cfg.triggerReverse.successTarget} success for class(es) ${unreached.join(', ')}; their last mask norm is used`);
+  if (unreached.length > 0)
+    notes.push(
+      `no reversed trigger reached ${cfg.triggerReverse.successTarget} success for class(es) ${unreached.join(', ')}; their last mask norm is used`,
+    );
   report.coverage = { classesScanned: scanned, classesTotal: info.classes, synthesisConfidence: round6(synth.confident), notes };
   ctx.out.lap('detection');
 
@@ -99,7 +107,14 @@ function evidenceOf(ctx: ScanContext, synth: SynthResult, flagged: ReversedTrigg
     const i = Array.from(synth.ver.labels).findIndex((l) => l !== t.target);
     if (i < 0) continue;
     const one = { images: synth.ver.images.slice(i * px, (i + 1) * px), labels: Int32Array.of(synth.ver.labels[i]!), count: 1 };
-    evidence.push({ target: t.target, shape, mask: t.mask.slice(), pattern: t.pattern.slice(), input: one.images, stamped: stampReversed(one, shape, t.mask, t.pattern, t.target) });
+    evidence.push({
+      target: t.target,
+      shape,
+      mask: t.mask.slice(),
+      pattern: t.pattern.slice(),
+      input: one.images,
+      stamped: stampReversed(one, shape, t.mask, t.pattern, t.target),
+    });
   }
   return evidence;
 }
@@ -108,11 +123,21 @@ function evidenceOf(ctx: ScanContext, synth: SynthResult, flagged: ReversedTrigg
  * 6. The repaired model, written in its own format, reloaded from its own bytes and measured on D_ver;
  * null (and the repair marked not-repaired) when the format cannot hold the change.
  */
-export async function writeRepaired(ctx: ScanContext, synth: SynthResult, findings: Findings, choice: PruneResult): Promise<Map<string, Uint8Array> | null> {
+export async function writeRepaired(
+  ctx: ScanContext,
+  synth: SynthResult,
+  findings: Findings,
+  choice: PruneResult,
+): Promise<Map<string, Uint8Array> | null> {
   const { report, loaded, players, info } = ctx;
   const repair = report.repair!;
   ctx.progress('verification', 0);
-  const changed = prunedWeights(loaded, loaded.model, choice.pruned.map((k) => players.players[k]!), players.grids);
+  const changed = prunedWeights(
+    loaded,
+    loaded.model,
+    choice.pruned.map((k) => players.players[k]!),
+    players.grids,
+  );
   let repaired: Map<string, Uint8Array>;
   try {
     repaired = await loaded.write(changed);

@@ -55,7 +55,11 @@ export class PlayerSet {
       const step = info.graph.stepOf(layer);
       if (kind === 'positions') {
         const grid = info.graph.flattenGrid(step);
-        if (grid === null) throw new ShapguardError('input', `--layers: "${layer}" is not a Dense layer fed by a Flatten of a feature map, so it has no position players`);
+        if (grid === null)
+          throw new ShapguardError(
+            'input',
+            `--layers: "${layer}" is not a Dense layer fed by a Flatten of a feature map, so it has no position players`,
+          );
         this.blocks.push({ layer, kind, step, start: this.players.length, count: grid[0] * grid[1], rank: 2, grid });
         for (let r = 0; r < grid[0]; r++) for (let c = 0; c < grid[1]; c++) this.players.push({ layer, channel: null, position: [r, c] });
       } else {
@@ -125,7 +129,8 @@ export class PlayerSet {
     const inputMasks = new Map<string, tf.Tensor>();
     for (const b of this.blocks) {
       const own = tf.slice(p, [b.start], [b.count]);
-      if (b.grid) inputMasks.set(b.layer, tf.reshape(tf.mul(tf.reshape(own, [b.count, 1]), tf.ones([1, b.grid[2]])), [1, b.count * b.grid[2]]));
+      if (b.grid)
+        inputMasks.set(b.layer, tf.reshape(tf.mul(tf.reshape(own, [b.count, 1]), tf.ones([1, b.grid[2]])), [1, b.count * b.grid[2]]));
       else masks.set(b.layer, tf.reshape(own, [1, ...Array<number>(b.rank - 2).fill(1), b.count]));
     }
     return { masks, inputMasks };

@@ -21,7 +21,14 @@ interface Step {
 }
 
 /** Layers that pass their input through unchanged at inference. */
-const IDENTITY_AT_INFERENCE = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianDropout', 'GaussianNoise', 'AlphaDropout']);
+const IDENTITY_AT_INFERENCE = new Set([
+  'Dropout',
+  'SpatialDropout1D',
+  'SpatialDropout2D',
+  'GaussianDropout',
+  'GaussianNoise',
+  'AlphaDropout',
+]);
 
 /** An activation stand-in that lets a layer compute its pre-activation output. */
 const LINEAR = { getClassName: () => 'linear', apply: (x: tf.Tensor) => x };
@@ -57,7 +64,10 @@ export class Graph {
 
   constructor(readonly model: tfl.LayersModel) {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-      throw new ShapguardError('unsupported', `the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; one of each is supported`);
+      throw new ShapguardError(
+        'unsupported',
+        `the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; one of each is supported`,
+      );
     }
     const input = model.inputs[0] as unknown as SymbolicNode;
     const output = model.outputs[0] as unknown as SymbolicNode;
@@ -68,9 +78,15 @@ export class Graph {
     const visit = (node: SymbolicNode): void => {
       if (seen.has(node.id)) return;
       seen.add(node.id);
-      if (node.inputs.length === 0) throw new ShapguardError('unsupported', `layer ${node.sourceLayer.name} has no inputs and is not the model input`);
+      if (node.inputs.length === 0)
+        throw new ShapguardError('unsupported', `layer ${node.sourceLayer.name} has no inputs and is not the model input`);
       for (const n of node.inputs) visit(n);
-      steps.push({ layer: node.sourceLayer, inputs: node.inputs.map((n) => n.id), output: node.id, outputIndex: node.outputTensorIndex ?? 0 });
+      steps.push({
+        layer: node.sourceLayer,
+        inputs: node.inputs.map((n) => n.id),
+        output: node.id,
+        outputIndex: node.outputTensorIndex ?? 0,
+      });
     };
     visit(output);
     this.steps = steps;

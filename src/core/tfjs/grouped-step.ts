@@ -6,7 +6,13 @@ import * as tf from '@tensorflow/tfjs-core';
  * while only one group's activations are alive, so a batch bigger than the memory budget still fits.
  * `loss(start, size)` builds the loss of rows [start, start + size).
  */
-export function groupedStep(opt: Pick<tf.Optimizer, 'applyGradients'>, vars: tf.Variable[], rows: number, groupSize: number, loss: (start: number, size: number) => tf.Scalar): void {
+export function groupedStep(
+  opt: Pick<tf.Optimizer, 'applyGradients'>,
+  vars: tf.Variable[],
+  rows: number,
+  groupSize: number,
+  loss: (start: number, size: number) => tf.Scalar,
+): void {
   const sums = new Map<string, tf.Tensor>();
   const group = Math.max(1, Math.min(rows, Math.floor(groupSize)));
   for (let start = 0; start < rows; start += group) {

@@ -36,12 +36,17 @@ export class RowAdam {
     for (const { name, tensor: g } of grads) {
       const i = this.current.findIndex((v) => v.name === name);
       if (i < 0) continue;
-      const [m, s] = tf.tidy(() => [tf.add(tf.mul(this.first[i]!, this.beta1), tf.mul(g, 1 - this.beta1)), tf.add(tf.mul(this.second[i]!, this.beta2), tf.mul(tf.square(g), 1 - this.beta2))]);
+      const [m, s] = tf.tidy(() => [
+        tf.add(tf.mul(this.first[i]!, this.beta1), tf.mul(g, 1 - this.beta1)),
+        tf.add(tf.mul(this.second[i]!, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)),
+      ]);
       tf.dispose([this.first[i]!, this.second[i]!]);
       this.first[i] = m!;
       this.second[i] = s!;
       const v = this.current[i]!;
-      const next = tf.tidy(() => tf.sub(v, tf.mul(tf.div(tf.div(m!, c1), tf.add(tf.sqrt(tf.div(s!, c2)), this.epsilon)), this.learningRate)));
+      const next = tf.tidy(() =>
+        tf.sub(v, tf.mul(tf.div(tf.div(m!, c1), tf.add(tf.sqrt(tf.div(s!, c2)), this.epsilon)), this.learningRate)),
+      );
       v.assign(next);
       next.dispose();
     }

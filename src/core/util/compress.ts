@@ -2,7 +2,13 @@
  * Inflates zlib ('deflate') or raw deflate data with a running byte count, so a bomb stops as soon as it
  * passes `limit`; `tooLarge` and `invalid` raise the caller's own error (they must throw).
  */
-export async function inflateCapped(bytes: Uint8Array, format: 'deflate' | 'deflate-raw', limit: number, tooLarge: () => never, invalid: (message: string) => never): Promise<Uint8Array> {
+export async function inflateCapped(
+  bytes: Uint8Array,
+  format: 'deflate' | 'deflate-raw',
+  limit: number,
+  tooLarge: () => never,
+  invalid: (message: string) => never,
+): Promise<Uint8Array> {
   const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream(format));
   const parts: Uint8Array[] = [];
   let n = 0;
@@ -25,7 +31,9 @@ export async function inflateCapped(bytes: Uint8Array, format: 'deflate' | 'defl
 
 /** zlib ('deflate') or raw deflate compression, with the platform's CompressionStream. */
 export async function deflateBytes(bytes: Uint8Array, format: 'deflate' | 'deflate-raw'): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream(format))).arrayBuffer());
+  return new Uint8Array(
+    await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream(format))).arrayBuffer(),
+  );
 }
 
 /** The parts laid end to end. */

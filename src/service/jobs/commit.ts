@@ -45,7 +45,14 @@ async function writeRepaired(store: ObjectStore, key: string, bytes: Uint8Array)
 }
 
 /** The followers of a stored report: its attestation if it is missing, then the marks. */
-async function follow(place: OutputPlace, report: ScanReport, reportBytes: Uint8Array, repaired: string[], deps: CommitDeps, first: boolean): Promise<NonNullable<ScanRecord['outputs']>> {
+async function follow(
+  place: OutputPlace,
+  report: ScanReport,
+  reportBytes: Uint8Array,
+  repaired: string[],
+  deps: CommitDeps,
+  first: boolean,
+): Promise<NonNullable<ScanRecord['outputs']>> {
   if (deps.sign) await ensureAttestation(place.store, place.folder, reportBytes, report, deps.sign);
   return mark(place, report, repaired, deps, first);
 }
@@ -68,7 +75,9 @@ export async function commitScan(place: OutputPlace, result: ScanResult, deps: C
     repairedKeys.push(`${folder}repaired/${name}`);
   }
   // The human-readable page, before the report: a visible report.json means report.html is there too.
-  await store.put(`${folder}report.html`, await renderReportHtml(result.report, result.evidence), { contentType: 'text/html; charset=utf-8' });
+  await store.put(`${folder}report.html`, await renderReportHtml(result.report, result.evidence), {
+    contentType: 'text/html; charset=utf-8',
+  });
   let stored = result.report;
   let ours = true;
   const reportJson = JSON.stringify(result.report, null, 2);

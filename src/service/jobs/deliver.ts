@@ -25,6 +25,11 @@ export async function deliver(job: ScanJob, attempt: number, deps: JobDeps): Pro
       await failJob(job, attempt, err, deps).catch(() => undefined);
       return { ack: false, deadLetter: true, retryAfterSeconds: 0, error };
     }
-    return { ack: false, deadLetter: false, retryAfterSeconds: err instanceof NotReadyError ? err.delaySeconds : backoffSeconds(attempt, deps.config.retryBaseSeconds), error };
+    return {
+      ack: false,
+      deadLetter: false,
+      retryAfterSeconds: err instanceof NotReadyError ? err.delaySeconds : backoffSeconds(attempt, deps.config.retryBaseSeconds),
+      error,
+    };
   }
 }

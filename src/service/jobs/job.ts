@@ -61,7 +61,13 @@ export function modelOfPart(object: ObjectRef): ObjectRef {
 }
 
 /** Builds the queue messages for the model objects among `objects`; other keys are dropped. */
-export async function jobsFor(objects: readonly ObjectRef[], via: SourceName, deliveryId: string | null, config: ServiceConfig, now: Date): Promise<ScanJob[]> {
+export async function jobsFor(
+  objects: readonly ObjectRef[],
+  via: SourceName,
+  deliveryId: string | null,
+  config: ServiceConfig,
+  now: Date,
+): Promise<ScanJob[]> {
   const jobs: ScanJob[] = [];
   const seen = new Set<string>();
   for (const part of objects) {

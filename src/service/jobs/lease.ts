@@ -44,7 +44,10 @@ export async function heldByAnother(store: ObjectStore, folder: string, who: Lea
 export async function takeLease(store: ObjectStore, folder: string, who: LeaseHolder): Promise<string | null> {
   const key = leaseKey(folder);
   const now = who.now();
-  const lease = JSON.stringify({ owner: who.holderId, expiresAt: new Date(now.getTime() + who.config.leaseSeconds * 1000).toISOString() } satisfies Lease);
+  const lease = JSON.stringify({
+    owner: who.holderId,
+    expiresAt: new Date(now.getTime() + who.config.leaseSeconds * 1000).toISOString(),
+  } satisfies Lease);
   if (await store.put(key, lease, { createOnly: true, contentType: 'application/json' })) return null;
   const held = await store.get(key);
   if (held === null) throw new NotReadyError('lease vanished while taking it', 1);

@@ -18,7 +18,12 @@ export type RegistryResolver = (ref: ObjectRef) => ObjectStore | null;
  * from the registry and its outputs go to OUTPUT_BUCKET under `<registry>/<name>/<path>`. Null, with the
  * reason, when the service has no store for it.
  */
-export function placementOf(ref: ObjectRef, stores: StoreResolver, registry: RegistryResolver | undefined, config: Pick<ServiceConfig, 'outputBucket'>): Placement | string {
+export function placementOf(
+  ref: ObjectRef,
+  stores: StoreResolver,
+  registry: RegistryResolver | undefined,
+  config: Pick<ServiceConfig, 'outputBucket'>,
+): Placement | string {
   const fromRegistry = registry?.(ref) ?? null;
   if (fromRegistry !== null) {
     if (config.outputBucket === null) return `${ref.bucket}: registry sources need OUTPUT_BUCKET for their outputs`;

@@ -9,7 +9,6 @@ import { mark, type OutputPlace } from './mark.ts';
 import { placementOf, type Placement } from './placement.ts';
 import { readModelFiles } from './read-model.ts';
 
-
 async function record(deps: JobDeps, job: ScanJob, attempt: number, patch: Partial<ScanRecord>): Promise<void> {
   const previous = await deps.ledger.get(job.id);
   await deps.ledger.put({
@@ -50,7 +49,9 @@ export async function runJob(job: ScanJob, attempt: number, deps: JobDeps): Prom
     if (!(err instanceof PermanentJobError)) throw err;
     return failed(deps, job, attempt, err.message);
   }
-  const keys = [...new Set(listed.map((key) => modelOfPart({ bucket: job.object.bucket, key }).key))].filter((k) => isModelKey(k, deps.config));
+  const keys = [...new Set(listed.map((key) => modelOfPart({ bucket: job.object.bucket, key }).key))].filter((k) =>
+    isModelKey(k, deps.config),
+  );
   const outcomes: JobOutcome[] = [];
   for (const key of keys.sort()) {
     const object = { bucket: job.object.bucket, key, ...(job.object.versionId ? { versionId: job.object.versionId } : {}) };
@@ -59,9 +60,16 @@ export async function runJob(job: ScanJob, attempt: number, deps: JobDeps): Prom
   }
   const verdicts = outcomes.filter((o) => o.status !== 'busy').map((o) => ('verdict' in o ? o.verdict : 'error'));
   const worst = (['error', 'backdoor', 'incomplete', 'unsupported', 'clean'] as const).find((v) => verdicts.includes(v)) ?? null;
-  const reason = keys.length === 0 ? `no model files (${MODEL_FILE_NAMES}) at this revision` : `${keys.length} model(s): ${keys.join(', ')}`;
+  const reason =
+    keys.length === 0 ? `no model files (${MODEL_FILE_NAMES}) at this revision` : `${keys.length} model(s): ${keys.join(', ')}`;
   await record(deps, job, attempt, { state: 'done', verdict: worst, reason });
-  return worst === null ? { status: 'failed', reason, folder: null } : { status: outcomes.some((o) => o.status === 'scanned') ? 'scanned' : 'already-scanned', verdict: worst, folder: `${deps.config.outputPrefix}${placement.outputKey}` };
+  return worst === null
+    ? { status: 'failed', reason, folder: null }
+    : {
+        status: outcomes.some((o) => o.status === 'scanned') ? 'scanned' : 'already-scanned',
+        verdict: worst,
+        folder: `${deps.config.outputPrefix}${placement.outputKey}`,
+      };
 }
 
 /**
@@ -81,8 +89,16 @@ async function scanObject(job: ScanJob, attempt: number, placement: Placement, d
   }
   const folder = outputFolder(deps.config, placement.outputKey, model.version);
   const place: OutputPlace = { store: placement.output, original: placement.source, job, folder, version: model.version };
-  const done = async (committed: { report: { verdict: string; reason: string | null }; outputs: NonNullable<ScanRecord['outputs']> }, status: 'scanned' | 'already-scanned'): Promise<JobOutcome> => {
-    await record(deps, job, attempt, { state: 'done', verdict: committed.report.verdict, reason: committed.report.reason, outputs: committed.outputs });
+  const done = async (
+    committed: { report: { verdict: string; reason: string | null }; outputs: NonNullable<ScanRecord['outputs']> },
+    status: 'scanned' | 'already-scanned',
+  ): Promise<JobOutcome> => {
+    await record(deps, job, attempt, {
+      state: 'done',
+      verdict: committed.report.verdict,
+      reason: committed.report.reason,
+      outputs: committed.outputs,
+    });
     return { status, verdict: committed.report.verdict, folder };
   };
   const before = await completeCommitted(place, deps);
@@ -117,7 +133,9 @@ export async function failJob(job: ScanJob, attempt: number, cause: unknown, dep
       // A live lease means another worker is still scanning this version: its report must not be pre-empted.
       if (!(await heldByAnother(place.store, folder, deps))) {
         const report = deps.errorReport(reason);
-        if (await place.store.put(reportKey(folder), JSON.stringify(report, null, 2), { createOnly: true, contentType: 'application/json' })) {
+        if (
+          await place.store.put(reportKey(folder), JSON.stringify(report, null, 2), { createOnly: true, contentType: 'application/json' })
+        ) {
           outputs = await mark(place, report, [], deps);
         }
       }

@@ -19,7 +19,9 @@ export function objectsOfHubWebhook(body: Record<string, unknown>): ObjectRef[] 
   if (scope !== 'repo.content' || (action !== 'create' && action !== 'update') || field(body, 'repo', 'type') !== 'model') return [];
   const repo = field(body, 'repo', 'name');
   const sha = field(body, 'repo', 'headSha');
-  if (typeof repo !== 'string' || !HUB_REPO.test(repo)) throw new HttpError(400, 'bad-payload', 'Hugging Face webhook: repo.name is not a repo id');
-  if (typeof sha !== 'string' || !HUB_SHA.test(sha)) throw new HttpError(400, 'bad-payload', 'Hugging Face webhook: repo.headSha is not a commit sha');
+  if (typeof repo !== 'string' || !HUB_REPO.test(repo))
+    throw new HttpError(400, 'bad-payload', 'Hugging Face webhook: repo.name is not a repo id');
+  if (typeof sha !== 'string' || !HUB_SHA.test(sha))
+    throw new HttpError(400, 'bad-payload', 'Hugging Face webhook: repo.headSha is not a commit sha');
   return [{ bucket: hubBucket(repo), key: '', versionId: sha }];
 }

@@ -12,7 +12,9 @@ export function objectsOfMlflowWebhook(body: Record<string, unknown>): ObjectRef
   const name = field(body, 'data', 'name');
   const raw = field(body, 'data', 'version');
   const version = typeof raw === 'number' ? String(raw) : raw;
-  if (typeof name !== 'string' || !MLFLOW_NAME.test(name)) throw new HttpError(400, 'bad-payload', 'MLflow webhook: data.name is not a registered model name');
-  if (typeof version !== 'string' || !MLFLOW_VERSION.test(version)) throw new HttpError(400, 'bad-payload', 'MLflow webhook: data.version is not a version number');
+  if (typeof name !== 'string' || !MLFLOW_NAME.test(name))
+    throw new HttpError(400, 'bad-payload', 'MLflow webhook: data.name is not a registered model name');
+  if (typeof version !== 'string' || !MLFLOW_VERSION.test(version))
+    throw new HttpError(400, 'bad-payload', 'MLflow webhook: data.version is not a version number');
   return [{ bucket: `mlflow:${name}`, key: '', versionId: version }];
 }

@@ -8,7 +8,8 @@ export function parseJsonObject(body: string, what: string): Record<string, unkn
   } catch {
     throw new HttpError(400, 'bad-json', `${what} body is not JSON`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new HttpError(400, 'bad-payload', `${what} body is not a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new HttpError(400, 'bad-payload', `${what} body is not a JSON object`);
   return value as Record<string, unknown>;
 }
 

@@ -6,7 +6,11 @@ const CREATING = new Set(['PutObject', 'CopyObject', 'CompleteMultipartUpload'])
 
 /** True for the shape of an R2 event notification (Cloudflare's docs, "Event notifications"). */
 export function isR2Event(body: unknown): boolean {
-  return typeof field(body, 'action') === 'string' && typeof field(body, 'bucket') === 'string' && typeof field(body, 'object', 'key') === 'string';
+  return (
+    typeof field(body, 'action') === 'string' &&
+    typeof field(body, 'bucket') === 'string' &&
+    typeof field(body, 'object', 'key') === 'string'
+  );
 }
 
 /** The created object of an R2 event notification; deletions give nothing. R2 keys are not encoded. */

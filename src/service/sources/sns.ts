@@ -23,10 +23,15 @@ export async function handleSns(body: string, deps: SnsDeps): Promise<SnsOutcome
   const m = parseSnsMessage(body);
   await verifySnsMessage(m, deps.topics, deps.fetchCert);
   if (m.Type === 'SubscriptionConfirmation') {
-    if (m.SubscribeURL === undefined || !isSnsUrl(m.SubscribeURL)) throw new HttpError(400, 'bad-subscribe-url', 'SubscribeURL is not an https URL on an SNS host');
+    if (m.SubscribeURL === undefined || !isSnsUrl(m.SubscribeURL))
+      throw new HttpError(400, 'bad-subscribe-url', 'SubscribeURL is not an https URL on an SNS host');
     await deps.confirm(m.SubscribeURL);
     return { kind: 'confirmed' };
   }
   if (m.Type === 'UnsubscribeConfirmation') return { kind: 'ignored' };
-  return { kind: 'objects', deliveryId: m.MessageId, objects: objectsOfS3Event(parseJsonObject(m.Message, 'SNS Message'), 'S3 event in SNS Message') };
+  return {
+    kind: 'objects',
+    deliveryId: m.MessageId,
+    objects: objectsOfS3Event(parseJsonObject(m.Message, 'SNS Message'), 'S3 event in SNS Message'),
+  };
 }

@@ -46,7 +46,10 @@ export class HubStore implements ObjectStore {
       res = await this.config.fetch(url, {
         method,
         redirect: method === 'HEAD' ? 'manual' : 'follow',
-        headers: { ...(this.config.token ? { authorization: `Bearer ${this.config.token}` } : {}), ...(json !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          ...(this.config.token ? { authorization: `Bearer ${this.config.token}` } : {}),
+          ...(json !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
         signal: AbortSignal.timeout(60_000),
       });
@@ -55,7 +58,10 @@ export class HubStore implements ObjectStore {
     }
     if (res.status === 404) return null;
     if (res.status === 429 || res.status >= 500) throw new TransientError(`Hub ${method} ${url} answered ${res.status}`);
-    if (!res.ok && !(method === 'HEAD' && res.status >= 300 && res.status < 400)) throw new Error(`Hub ${method} ${url} answered ${res.status}${res.status === 401 || res.status === 403 ? ' (private repo: set HF_TOKEN)' : ''}`);
+    if (!res.ok && !(method === 'HEAD' && res.status >= 300 && res.status < 400))
+      throw new Error(
+        `Hub ${method} ${url} answered ${res.status}${res.status === 401 || res.status === 403 ? ' (private repo: set HF_TOKEN)' : ''}`,
+      );
     return res;
   }
 
@@ -123,7 +129,6 @@ export class HubStore implements ObjectStore {
     ].join('\n\n');
     await this.call(`${this.config.endpoint}/api/models/${this.repo}/discussions`, 'POST', { title, description, pullRequest: false });
   }
-
 
   async delete(): Promise<void> {
     throw new Error('the Hub is read-only for shapguard');

@@ -52,7 +52,10 @@ export class MlflowStore implements ObjectStore {
     try {
       res = await this.config.fetch(url, {
         ...init,
-        headers: { ...(init.headers as Record<string, string>), ...(this.config.token ? { authorization: `Bearer ${this.config.token}` } : {}) },
+        headers: {
+          ...(init.headers as Record<string, string>),
+          ...(this.config.token ? { authorization: `Bearer ${this.config.token}` } : {}),
+        },
         signal: AbortSignal.timeout(60_000),
       });
     } catch (err) {
@@ -71,7 +74,9 @@ export class MlflowStore implements ObjectStore {
    */
   private location(): Promise<Location> {
     this.root ??= (async (): Promise<Location> => {
-      const res = await this.call(`/api/2.0/mlflow/model-versions/get-download-uri?name=${encodeURIComponent(this.name)}&version=${this.version}`);
+      const res = await this.call(
+        `/api/2.0/mlflow/model-versions/get-download-uri?name=${encodeURIComponent(this.name)}&version=${this.version}`,
+      );
       if (res === null) throw new PermanentJobError(`MLflow has no ${this.name} version ${this.version}`);
       const uri = ((await res.json()) as { artifact_uri?: string }).artifact_uri ?? '';
       const proxied = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(uri);
@@ -79,7 +84,9 @@ export class MlflowStore implements ObjectStore {
       const s3 = /^s3a?:\/\/([^/]+)\/(.*)$/.exec(uri);
       const store = s3 ? this.config.buckets(s3[1]!) : null;
       if (s3 && store) return { kind: 'bucket', store, root: s3[2]!.replace(/\/+$/, '') };
-      throw new PermanentJobError(`${this.name} v${this.version}: artifacts at ${uri} are neither behind the tracking server's artifact proxy nor in a bucket this service may read (BUCKETS)`);
+      throw new PermanentJobError(
+        `${this.name} v${this.version}: artifacts at ${uri} are neither behind the tracking server's artifact proxy nor in a bucket this service may read (BUCKETS)`,
+      );
     })();
     return this.root;
   }

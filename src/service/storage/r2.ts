@@ -49,7 +49,10 @@ export class R2Store implements ObjectStore {
     if (options.ifMatch !== undefined) onlyIf.set('if-match', `"${options.ifMatch}"`);
     const conditional = options.createOnly === true || options.ifMatch !== undefined;
     const out = await transient(`PUT ${key}`, () =>
-      this.binding.put(key, body, { httpMetadata: { contentType: options.contentType ?? 'application/octet-stream' }, ...(conditional ? { onlyIf } : {}) }),
+      this.binding.put(key, body, {
+        httpMetadata: { contentType: options.contentType ?? 'application/octet-stream' },
+        ...(conditional ? { onlyIf } : {}),
+      }),
     );
     return out !== null;
   }

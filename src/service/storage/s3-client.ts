@@ -15,14 +15,22 @@ export function s3ClientFromEnv(env: Readonly<Record<string, string | undefined>
     maxAttempts: 3,
     requestHandler: { requestTimeout: Number(env.S3_REQUEST_TIMEOUT_MS ?? 30_000), connectionTimeout: 5_000, throwOnRequestTimeout: true },
     ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-      ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) } }
+      ? {
+          credentials: {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+          },
+        }
       : {}),
   });
 }
 
 /** The bucket names a variable lists (separated by commas or spaces). */
 export function bucketNames(value: unknown): string[] {
-  return String(value ?? '').split(/[\s,]+/).filter(Boolean);
+  return String(value ?? '')
+    .split(/[\s,]+/)
+    .filter(Boolean);
 }
 
 /** One S3Store per bucket, sharing one client built from the environment; no client when no bucket is named. */

@@ -112,7 +112,13 @@ export class S3Store implements ObjectStore {
     },
     put: async (key: string, tags: Record<string, string>): Promise<void> => {
       try {
-        await this.client.send(new PutObjectTaggingCommand({ Bucket: this.bucket, Key: key, Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } }));
+        await this.client.send(
+          new PutObjectTaggingCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+          }),
+        );
       } catch (err) {
         rethrow(err, `PUT tags of ${key}`);
       }

@@ -25,7 +25,7 @@ function element(der: Uint8Array, at: number): Element {
 
 function children(der: Uint8Array, parent: Element): Element[] {
   const out: Element[] = [];
-  for (let at = parent.contentStart; at < parent.end; ) {
+  for (let at = parent.contentStart; at < parent.end;) {
     const e = element(der, at);
     out.push(e);
     at = e.end;

@@ -9,8 +9,16 @@ export interface SignedWebhookHeaders {
   signature: string;
 }
 
-export const STANDARD_WEBHOOK_HEADERS: SignedWebhookHeaders = { id: 'webhook-id', timestamp: 'webhook-timestamp', signature: 'webhook-signature' };
-export const MLFLOW_WEBHOOK_HEADERS: SignedWebhookHeaders = { id: 'x-mlflow-delivery-id', timestamp: 'x-mlflow-timestamp', signature: 'x-mlflow-signature' };
+export const STANDARD_WEBHOOK_HEADERS: SignedWebhookHeaders = {
+  id: 'webhook-id',
+  timestamp: 'webhook-timestamp',
+  signature: 'webhook-signature',
+};
+export const MLFLOW_WEBHOOK_HEADERS: SignedWebhookHeaders = {
+  id: 'x-mlflow-delivery-id',
+  timestamp: 'x-mlflow-timestamp',
+  signature: 'x-mlflow-signature',
+};
 
 /** How far a delivery's timestamp may be from our clock, both ways (the Standard Webhooks default). */
 export const TIMESTAMP_TOLERANCE_SECONDS = 5 * 60;
@@ -68,12 +76,20 @@ export async function verifySignedWebhook(
   const timestamp = headers.get(names.timestamp);
   const signature = headers.get(names.signature);
   if (!id || !timestamp || !signature) {
-    throw new HttpError(401, 'missing-signature', `missing ${[!id && names.id, !timestamp && names.timestamp, !signature && names.signature].filter(Boolean).join(', ')}`);
+    throw new HttpError(
+      401,
+      'missing-signature',
+      `missing ${[!id && names.id, !timestamp && names.timestamp, !signature && names.signature].filter(Boolean).join(', ')}`,
+    );
   }
   if (!/^\d{1,12}$/.test(timestamp)) throw new HttpError(401, 'bad-timestamp', `${names.timestamp} is not a Unix time in seconds`);
   const skew = nowSeconds - Number(timestamp);
   if (Math.abs(skew) > TIMESTAMP_TOLERANCE_SECONDS) {
-    throw new HttpError(401, 'stale-timestamp', `${names.timestamp} is ${Math.round(Math.abs(skew))} s ${skew > 0 ? 'old' : 'in the future'} (tolerance ${TIMESTAMP_TOLERANCE_SECONDS} s)`);
+    throw new HttpError(
+      401,
+      'stale-timestamp',
+      `${names.timestamp} is ${Math.round(Math.abs(skew))} s ${skew > 0 ? 'old' : 'in the future'} (tolerance ${TIMESTAMP_TOLERANCE_SECONDS} s)`,
+    );
   }
   const signed = signedContent(id, timestamp, rawBody);
   const candidates = signature.split(' ').flatMap((part) => {

@@ -18,7 +18,12 @@ let svc: NodeService;
 let dir: string;
 const done: string[] = [];
 
-const post = (body: unknown, secret = SECRET) => svc.app.request('/webhooks/huggingface', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', 'x-webhook-secret': secret } });
+const post = (body: unknown, secret = SECRET) =>
+  svc.app.request('/webhooks/huggingface', {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', 'x-webhook-secret': secret },
+  });
 
 beforeAll(async () => {
   hub = new HubStandIn(HF_TOKEN);
@@ -32,7 +37,17 @@ beforeAll(async () => {
   });
   dir = mkdtempSync(join(tmpdir(), 'sg-hf-'));
   svc = createNodeService({
-    env: { SHAPGUARD_DATA_DIR: join(dir, 'b'), SHAPGUARD_STATE_DB: join(dir, 's.db'), BUCKETS: 'scans', OUTPUT_BUCKET: 'scans', HF_WEBHOOK_SECRET: SECRET, HF_TOKEN, HF_ENDPOINT: hub.endpoint, HF_DISCUSSIONS: 'true', SCAN_BUDGET_SECONDS: '600' },
+    env: {
+      SHAPGUARD_DATA_DIR: join(dir, 'b'),
+      SHAPGUARD_STATE_DB: join(dir, 's.db'),
+      BUCKETS: 'scans',
+      OUTPUT_BUCKET: 'scans',
+      HF_WEBHOOK_SECRET: SECRET,
+      HF_TOKEN,
+      HF_ENDPOINT: hub.endpoint,
+      HF_DISCUSSIONS: 'true',
+      SCAN_BUDGET_SECONDS: '600',
+    },
     events: { onDone: (id, verdict, status) => done.push(`${status}:${verdict}`) },
   });
   svc.runner.start();
@@ -71,7 +86,10 @@ describe('Hugging Face webhooks', () => {
     expect(reportSchemaErrors(report)).toEqual([]);
     expect(report.verdict).toBe('backdoor');
     expect(readdirSync(join(folder, 'repaired')).sort()).toEqual(['group1-shard1of1.bin', 'model.json']);
-    expect(JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'))).toMatchObject({ bucket: `hf:${recorded.repo.name}`, key: 'tfjs/model.json' });
+    expect(JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'))).toMatchObject({
+      bucket: `hf:${recorded.repo.name}`,
+      key: 'tfjs/model.json',
+    });
     expect(existsSync(join(folder, '.lease'))).toBe(false);
     // Every call: authorised, and at the pushed commit, never a branch name.
     expect(hub.seen.length).toBeGreaterThan(3);
@@ -79,9 +97,15 @@ describe('Hugging Face webhooks', () => {
       expect(r.authorization).toBe(`Bearer ${HF_TOKEN}`);
       expect(r.path).toContain(SHA);
     }
-    expect(hub.seen.some((r) => r.method === 'GET' && r.path.startsWith(`/api/models/${recorded.repo.name}/tree/${SHA}`) && r.path.includes('cursor='))).toBe(true);
+    expect(
+      hub.seen.some(
+        (r) => r.method === 'GET' && r.path.startsWith(`/api/models/${recorded.repo.name}/tree/${SHA}`) && r.path.includes('cursor='),
+      ),
+    ).toBe(true);
     // One HEAD per file: the answers at a pinned commit are remembered.
-    expect(hub.seen.filter((r) => r.method === 'HEAD' && r.path === `/${recorded.repo.name}/resolve/${SHA}/tfjs/group1-shard1of1.bin`)).toHaveLength(1);
+    expect(
+      hub.seen.filter((r) => r.method === 'HEAD' && r.path === `/${recorded.repo.name}/resolve/${SHA}/tfjs/group1-shard1of1.bin`),
+    ).toHaveLength(1);
     // The verdict, announced once as a discussion on the repo.
     expect(hub.discussions).toHaveLength(1);
     expect(hub.discussions[0]).toMatchObject({ repo: recorded.repo.name, pullRequest: false });

@@ -18,7 +18,8 @@ let proxy: FaultProxy;
 let direct: S3Client;
 let invoke: (event: LambdaEvent) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
 const recorded = (name: string) => JSON.parse(readFileSync(join('webhooks/aws-lambda', name), 'utf8')) as LambdaEvent;
-const keys = async (prefix: string) => ((await direct.send(new ListObjectsV2Command({ Bucket: 'models', Prefix: prefix }))).Contents ?? []).map((o) => o.Key!);
+const keys = async (prefix: string) =>
+  ((await direct.send(new ListObjectsV2Command({ Bucket: 'models', Prefix: prefix }))).Contents ?? []).map((o) => o.Key!);
 
 beforeAll(async () => {
   const built = spawnSync(process.execPath, ['tools/build-lambda.mjs'], { encoding: 'utf8' });
@@ -29,7 +30,9 @@ beforeAll(async () => {
   await proxy.listen();
   direct = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: creds });
   await direct.send(new CreateBucketCommand({ Bucket: 'models' }));
-  await direct.send(new PutObjectCommand({ Bucket: 'models', Key: 'lambda/clean model.h5', Body: readFileSync('test/fixtures/keras/mnist-clean-1.h5') }));
+  await direct.send(
+    new PutObjectCommand({ Bucket: 'models', Key: 'lambda/clean model.h5', Body: readFileSync('test/fixtures/keras/mnist-clean-1.h5') }),
+  );
   const mod = (await import(pathToFileURL(resolve('dist/lambda/index.mjs')).href)) as { createHandler: typeof CreateHandler };
   invoke = mod.createHandler({
     BUCKETS: 'models',
@@ -52,7 +55,11 @@ describe('the Lambda bundle', () => {
     expect(await invoke(recorded('s3-put.json'))).toEqual({ batchItemFailures: [] });
     const out = await keys('shapguard/lambda/clean model.h5/');
     expect(out.map((k) => k.slice(k.lastIndexOf('/') + 1)).sort()).toEqual(['report.html', 'report.json', 'verdict.json']);
-    const report = JSON.parse(await (await direct.send(new GetObjectCommand({ Bucket: 'models', Key: out.find((k) => k.endsWith('report.json'))! }))).Body!.transformToString());
+    const report = JSON.parse(
+      await (
+        await direct.send(new GetObjectCommand({ Bucket: 'models', Key: out.find((k) => k.endsWith('report.json'))! }))
+      ).Body!.transformToString(),
+    );
     expect(reportSchemaErrors(report)).toEqual([]);
     expect(report.verdict).toBe('clean');
     expect(report.backend).toMatchObject({ name: 'wasm', simd: true });
@@ -62,7 +69,9 @@ describe('the Lambda bundle', () => {
     const batch = recorded('sqs-batch.json');
     const first = batch.Records[0]!;
     const faulty = { ...first, messageId: 'faulty-1', body: String(first.body).replace('lambda/clean+model.h5', 'lambda/other.h5') };
-    await direct.send(new PutObjectCommand({ Bucket: 'models', Key: 'lambda/other.h5', Body: readFileSync('test/fixtures/keras/mnist-clean-1.h5') }));
+    await direct.send(
+      new PutObjectCommand({ Bucket: 'models', Key: 'lambda/other.h5', Body: readFileSync('test/fixtures/keras/mnist-clean-1.h5') }),
+    );
     for (let i = 0; i < 4; i++) proxy.inject({ kind: 'http-503' }, (head) => head.includes('/lambda/other.h5'));
     const res = await invoke({ Records: [first, faulty] });
     expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'faulty-1' }] });

@@ -19,7 +19,12 @@ let dir: string;
 const done: string[] = [];
 
 function headers(id: string, body: string, timestamp = Math.floor(Date.now() / 1000)): Record<string, string> {
-  return { 'content-type': 'application/json', 'x-mlflow-delivery-id': id, 'x-mlflow-timestamp': String(timestamp), 'x-mlflow-signature': signStandard(SECRET, id, timestamp, body) };
+  return {
+    'content-type': 'application/json',
+    'x-mlflow-delivery-id': id,
+    'x-mlflow-timestamp': String(timestamp),
+    'x-mlflow-signature': signStandard(SECRET, id, timestamp, body),
+  };
 }
 const post = (body: string, h: Record<string, string>) => svc.app.request('/webhooks/mlflow', { method: 'POST', body, headers: h });
 
@@ -38,7 +43,16 @@ beforeAll(async () => {
   copyFileSync('test/fixtures/keras/mnist-clean-1.keras', join(dir, 'b/scans/mlruns/2/77aa/artifacts/model/data/model.keras'));
   mlflow.register('digits-classifier', '5', 's3://elsewhere/mlruns/9/artifacts/model', {});
   svc = createNodeService({
-    env: { SHAPGUARD_DATA_DIR: join(dir, 'b'), SHAPGUARD_STATE_DB: join(dir, 's.db'), BUCKETS: 'scans', OUTPUT_BUCKET: 'scans', MLFLOW_WEBHOOK_SECRETS: SECRET, MLFLOW_TRACKING_URI: mlflow.endpoint, MLFLOW_TRACKING_TOKEN: TOKEN, SCAN_BUDGET_SECONDS: '600' },
+    env: {
+      SHAPGUARD_DATA_DIR: join(dir, 'b'),
+      SHAPGUARD_STATE_DB: join(dir, 's.db'),
+      BUCKETS: 'scans',
+      OUTPUT_BUCKET: 'scans',
+      MLFLOW_WEBHOOK_SECRETS: SECRET,
+      MLFLOW_TRACKING_URI: mlflow.endpoint,
+      MLFLOW_TRACKING_TOKEN: TOKEN,
+      SCAN_BUDGET_SECONDS: '600',
+    },
     events: { onDone: (_id, verdict, status) => done.push(`${status}:${verdict}`) },
   });
   svc.runner.start();
@@ -51,7 +65,10 @@ afterAll(() => {
 describe('MLflow webhooks', () => {
   it('reject a bad signature, a stale timestamp and a body changed after signing; nothing queued or fetched', async () => {
     const h = headers('d-1', recorded);
-    expect((await post(recorded, { ...h, 'x-mlflow-signature': signStandard('other', 'd-1', Number(h['x-mlflow-timestamp']), recorded) })).status).toBe(401);
+    expect(
+      (await post(recorded, { ...h, 'x-mlflow-signature': signStandard('other', 'd-1', Number(h['x-mlflow-timestamp']), recorded) }))
+        .status,
+    ).toBe(401);
     expect((await post(recorded, headers('d-1', recorded, Math.floor(Date.now() / 1000) - 600))).status).toBe(401);
     expect((await post(recorded.replace('"3"', '"4"'), h)).status).toBe(401);
     expect(svc.state.counts().pending ?? 0).toBe(0);
@@ -77,21 +94,30 @@ describe('MLflow webhooks', () => {
     expect(tags['shapguard.report']).toBe('shapguard/mlflow/digits-classifier/3/data/model.keras/v3/report.json');
     expect(tags['shapguard.deployable']).toMatch(/^(true|false)$/);
     expect(mlflow.seen.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
-    expect(mlflow.seen.some((r) => r.path.startsWith('/api/2.0/mlflow/model-versions/get-download-uri?name=digits-classifier&version=3'))).toBe(true);
+    expect(
+      mlflow.seen.some((r) => r.path.startsWith('/api/2.0/mlflow/model-versions/get-download-uri?name=digits-classifier&version=3')),
+    ).toBe(true);
   });
 
   it('read an s3:// artifact location straight from a configured bucket, and refuse one in any other bucket', async () => {
-    for (const [id, version] of [['d-4', '4'], ['d-5', '5']] as const) {
+    for (const [id, version] of [
+      ['d-4', '4'],
+      ['d-5', '5'],
+    ] as const) {
       const body = recorded.replace('"version": "3"', `"version": "${version}"`);
       expect((await post(body, headers(id, body))).status).toBe(202);
     }
     await new Promise((r) => setTimeout(r, 50));
     await svc.runner.idle();
-    expect(JSON.parse(readFileSync(join(dir, 'b/scans/shapguard/mlflow/digits-classifier/4/data/model.keras/v4/report.json'), 'utf8')).verdict).toBe('clean');
+    expect(
+      JSON.parse(readFileSync(join(dir, 'b/scans/shapguard/mlflow/digits-classifier/4/data/model.keras/v4/report.json'), 'utf8')).verdict,
+    ).toBe('clean');
     expect(mlflow.tagsOf('digits-classifier', '4')['shapguard.verdict']).toBe('clean');
     const refused = (await svc.state.byObject('mlflow:digits-classifier', ''))!.find((r) => r.object.versionId === '5')!;
     expect(refused).toMatchObject({ state: 'failed' });
-    expect(refused.reason).toMatch(/s3:\/\/elsewhere\/mlruns\/9\/artifacts\/model are neither behind the tracking server's artifact proxy nor in a bucket/);
+    expect(refused.reason).toMatch(
+      /s3:\/\/elsewhere\/mlruns\/9\/artifacts\/model are neither behind the tracking server's artifact proxy nor in a bucket/,
+    );
     expect(mlflow.tagsOf('digits-classifier', '5')).toEqual({});
   });
 });

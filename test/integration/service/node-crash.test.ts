@@ -39,7 +39,9 @@ function start(): Promise<void> {
 }
 
 async function status(id: string): Promise<{ state: string; attempts: number; verdict: string | null }> {
-  const res = await fetch(`http://127.0.0.1:${port}/v1/scans/${id}`, { headers: { authorization: 'Bearer crash-token', connection: 'close' } });
+  const res = await fetch(`http://127.0.0.1:${port}/v1/scans/${id}`, {
+    headers: { authorization: 'Bearer crash-token', connection: 'close' },
+  });
   return (await res.json()) as { state: string; attempts: number; verdict: string | null };
 }
 
@@ -55,7 +57,11 @@ afterAll(() => child?.kill('SIGKILL'));
 it('a job accepted before a SIGKILL mid-scan completes once after the restart', async () => {
   await start();
   const body = modelUploaded('models', 'm/model.json');
-  const res = await fetch(`http://127.0.0.1:${port}/webhooks/standard`, { method: 'POST', body, headers: standardHeaders(secret, 'crash-1', body) });
+  const res = await fetch(`http://127.0.0.1:${port}/webhooks/standard`, {
+    method: 'POST',
+    body,
+    headers: standardHeaders(secret, 'crash-1', body),
+  });
   expect(res.status).toBe(202);
   const id = ((await res.json()) as { jobs: string[] }).jobs[0]!;
   for (let i = 0; i < 200 && (await status(id)).state !== 'running'; i++) await new Promise((r) => setTimeout(r, 25));

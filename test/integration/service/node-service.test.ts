@@ -20,7 +20,10 @@ import { modelUploaded, newWhsec, signStandard, standardHeaders } from '../../he
 
 const secret = newWhsec();
 const callbackSecret = newWhsec();
-const signing = generateKeyPairSync('ed25519', { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+const signing = generateKeyPairSync('ed25519', {
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+});
 /** A receiver of our signed scan.completed callbacks; its first answer about clean.h5 is a 503 (the job must call again). */
 const callbacks: { headers: Record<string, string | string[] | undefined>; body: string; answered: number }[] = [];
 let receiver: Server;
@@ -50,7 +53,19 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sg-node-'));
   bucketDir = join(dir, 'buckets', 'models');
   svc = createNodeService({
-    env: { SHAPGUARD_DATA_DIR: join(dir, 'buckets'), SHAPGUARD_STATE_DB: join(dir, 'state.db'), STANDARD_WEBHOOK_SECRETS: secret, SHAPGUARD_API_TOKEN: 't', SCAN_BUDGET_SECONDS: '600', NOT_READY_DELAY_SECONDS: '0.2', RETRY_BASE_SECONDS: '0.2', BUCKETS: 'models', CALLBACK_URLS: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks/shapguard`, CALLBACK_SECRET: callbackSecret, SHAPGUARD_SIGNING_KEY: signing.privateKey },
+    env: {
+      SHAPGUARD_DATA_DIR: join(dir, 'buckets'),
+      SHAPGUARD_STATE_DB: join(dir, 'state.db'),
+      STANDARD_WEBHOOK_SECRETS: secret,
+      SHAPGUARD_API_TOKEN: 't',
+      SCAN_BUDGET_SECONDS: '600',
+      NOT_READY_DELAY_SECONDS: '0.2',
+      RETRY_BASE_SECONDS: '0.2',
+      BUCKETS: 'models',
+      CALLBACK_URLS: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks/shapguard`,
+      CALLBACK_SECRET: callbackSecret,
+      SHAPGUARD_SIGNING_KEY: signing.privateKey,
+    },
     events: { onDone: (id, verdict, status) => done.push({ id, verdict, status }), onRetry: (_id, _a, error) => retries.push(error) },
   });
   svc.runner.start();
@@ -93,7 +108,12 @@ describe('a tfjs model uploaded shard after model.json', () => {
     expect(report.detection!.flagged).toContain(fx.attack!.target);
     expect(readdirSync(join(folder, 'repaired')).sort()).toEqual(['group1-shard1of1.bin', 'model.json']);
     const mark = JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'));
-    expect(mark).toMatchObject({ verdict: 'backdoor', deployable: report.repair!.status === 'repaired', bucket: 'models', key: 'uploads/mnist/model.json' });
+    expect(mark).toMatchObject({
+      verdict: 'backdoor',
+      deployable: report.repair!.status === 'repaired',
+      bucket: 'models',
+      key: 'uploads/mnist/model.json',
+    });
     expect(existsSync(join(folder, '.lease'))).toBe(false);
     expect(sha(join(bucketDir, 'uploads/mnist/model.json'))).toBe(originals.json);
     expect(sha(join(bucketDir, 'uploads/mnist/group1-shard1of1.bin'))).toBe(originals.bin);
@@ -125,13 +145,29 @@ describe('a tfjs model uploaded shard after model.json', () => {
     const { type, data } = JSON.parse(first!.body) as { type: string; data: { verdict: string; key: string } };
     expect(type).toBe('scan.completed');
     expect(data).toMatchObject({ verdict: 'backdoor', key: 'uploads/mnist/model.json' });
-    expect(first!.headers['webhook-signature']).toBe(signStandard(callbackSecret, String(first!.headers['webhook-id']), Number(first!.headers['webhook-timestamp']), first!.body));
+    expect(first!.headers['webhook-signature']).toBe(
+      signStandard(callbackSecret, String(first!.headers['webhook-id']), Number(first!.headers['webhook-timestamp']), first!.body),
+    );
   });
 
   it('signs an attestation beside the report that `shapguard verify` accepts for the upload and the report', () => {
     writeFileSync(join(dir, 'public.pem'), signing.publicKey);
     const verify = (report: string) =>
-      spawnSync(process.execPath, ['dist/cli.mjs', 'verify', join(folder, 'attestation.dsse.json'), '--key', join(dir, 'public.pem'), '--model', join(bucketDir, 'uploads/mnist/model.json'), '--report', report], { encoding: 'utf8' });
+      spawnSync(
+        process.execPath,
+        [
+          'dist/cli.mjs',
+          'verify',
+          join(folder, 'attestation.dsse.json'),
+          '--key',
+          join(dir, 'public.pem'),
+          '--model',
+          join(bucketDir, 'uploads/mnist/model.json'),
+          '--report',
+          report,
+        ],
+        { encoding: 'utf8' },
+      );
     const ok = verify(join(folder, 'report.json'));
     expect(ok.status, ok.stderr + ok.stdout).toBe(0);
     writeFileSync(join(dir, 'tampered.json'), readFileSync(join(folder, 'report.json'), 'utf8').replace('"backdoor"', '"clean"'));
@@ -156,11 +192,19 @@ describe('a clean Keras .h5 model', () => {
     await svc.runner.idle();
     const [version] = readdirSync(join(bucketDir, 'shapguard/clean.h5'));
     const folder = join(bucketDir, 'shapguard/clean.h5', version!);
-    expect(version).toBe(createHash('md5').update(readFileSync(join(bucketDir, 'clean.h5'))).digest('hex'));
+    expect(version).toBe(
+      createHash('md5')
+        .update(readFileSync(join(bucketDir, 'clean.h5')))
+        .digest('hex'),
+    );
     const report = JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8'));
     expect(reportSchemaErrors(report)).toEqual([]);
     expect(report.verdict).toBe('clean');
-    expect(JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'))).toMatchObject({ verdict: 'clean', deployable: true, repaired: [] });
+    expect(JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'))).toMatchObject({
+      verdict: 'clean',
+      deployable: true,
+      repaired: [],
+    });
     expect(existsSync(join(folder, 'repaired'))).toBe(false);
     expect(sha(join(bucketDir, 'clean.h5'))).toBe(before);
     // Its callback failed once (503): the job was retried and called again, with the same id.

@@ -1,6 +1,14 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeService, type NodeService } from '../../../src/server/service.ts';
@@ -46,7 +54,10 @@ function service(n: number, extra: Record<string, string> = {}): NodeService {
       ...extra,
     },
     fetchCert: async (url) => (url === CERT_URL ? cert.certPem : Promise.reject(new Error('unexpected certificate URL'))),
-    events: { onDone: (id, verdict, status) => events.push({ worker: n, id, verdict, status }), onRetry: (_id, _a, error) => retries.push(error) },
+    events: {
+      onDone: (id, verdict, status) => events.push({ worker: n, id, verdict, status }),
+      onRetry: (_id, _a, error) => retries.push(error),
+    },
   });
   services.push(svc);
   svc.runner.start();
@@ -58,9 +69,14 @@ async function upload(key: string, file: string, tags: Record<string, string> = 
   await direct.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: readFileSync(file), ...(tagging ? { Tagging: tagging } : {}) }));
   return (await direct.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).ETag!;
 }
-const keysUnder = async (prefix: string) => ((await direct.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!);
-const tagsOf = async (key: string) => Object.fromEntries(((await direct.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: key }))).TagSet ?? []).map((t) => [t.Key, t.Value]));
-const json = async (key: string) => JSON.parse(await (await direct.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToString());
+const keysUnder = async (prefix: string) =>
+  ((await direct.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!);
+const tagsOf = async (key: string) =>
+  Object.fromEntries(
+    ((await direct.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: key }))).TagSet ?? []).map((t) => [t.Key, t.Value]),
+  );
+const json = async (key: string) =>
+  JSON.parse(await (await direct.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToString());
 const settle = async (...svcs: NodeService[]) => {
   await new Promise((r) => setTimeout(r, 50));
   for (let i = 0; i < 3; i++) for (const s of svcs) await s.runner.idle();
@@ -91,14 +107,23 @@ describe('S3 through SNS, EventBridge and MinIO', () => {
   beforeAll(async () => {
     etag = await upload(key, 'test/fixtures/keras/mnist-badnets.h5', { owner: 'ml-team', stage: 'candidate' });
     svc = service(1);
-    const res = await svc.app.request('/webhooks/sns', { method: 'POST', body: snsNotification(cert.keyPem, s3Event(BUCKET, key, etag)), headers: { 'content-type': 'text/plain' } });
+    const res = await svc.app.request('/webhooks/sns', {
+      method: 'POST',
+      body: snsNotification(cert.keyPem, s3Event(BUCKET, key, etag)),
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(res.status).toBe(202);
     await settle(svc);
   }, 900_000);
 
   it('writes the repaired .h5, the report and verdict.json under the output prefix; the original keeps its ETag', async () => {
     const folder = `shapguard/${key}/${etag.replace(/"/g, '')}/`;
-    expect((await keysUnder(folder)).sort()).toEqual([`${folder}repaired/mnist-badnets.h5`, `${folder}report.html`, `${folder}report.json`, `${folder}verdict.json`]);
+    expect((await keysUnder(folder)).sort()).toEqual([
+      `${folder}repaired/mnist-badnets.h5`,
+      `${folder}report.html`,
+      `${folder}report.json`,
+      `${folder}verdict.json`,
+    ]);
     const report = await json(`${folder}report.json`);
     expect(reportSchemaErrors(report)).toEqual([]);
     expect(report.verdict).toBe('backdoor');
@@ -114,10 +139,24 @@ describe('S3 through SNS, EventBridge and MinIO', () => {
   });
 
   it('a later EventBridge and MinIO delivery of the same upload scans nothing again', async () => {
-    const eb = JSON.stringify({ version: '0', id: 'ev-1', 'detail-type': 'Object Created', source: 'aws.s3', detail: { bucket: { name: BUCKET }, object: { key, size: 1, etag: etag.replace(/"/g, '') } } });
-    expect((await svc.app.request('/webhooks/eventbridge', { method: 'POST', body: eb, headers: { 'x-shapguard-api-key': 'eb-key' } })).status).toBe(202);
-    const minio = JSON.stringify({ EventName: 's3:ObjectCreated:Put', Key: `${BUCKET}/${key}`, Records: JSON.parse(s3Event(BUCKET, key, etag)).Records });
-    expect((await svc.app.request('/webhooks/minio', { method: 'POST', body: minio, headers: { authorization: 'Bearer minio-token' } })).status).toBe(202);
+    const eb = JSON.stringify({
+      version: '0',
+      id: 'ev-1',
+      'detail-type': 'Object Created',
+      source: 'aws.s3',
+      detail: { bucket: { name: BUCKET }, object: { key, size: 1, etag: etag.replace(/"/g, '') } },
+    });
+    expect(
+      (await svc.app.request('/webhooks/eventbridge', { method: 'POST', body: eb, headers: { 'x-shapguard-api-key': 'eb-key' } })).status,
+    ).toBe(202);
+    const minio = JSON.stringify({
+      EventName: 's3:ObjectCreated:Put',
+      Key: `${BUCKET}/${key}`,
+      Records: JSON.parse(s3Event(BUCKET, key, etag)).Records,
+    });
+    expect(
+      (await svc.app.request('/webhooks/minio', { method: 'POST', body: minio, headers: { authorization: 'Bearer minio-token' } })).status,
+    ).toBe(202);
     await settle(svc);
     expect(events.filter((e) => e.status === 'scanned')).toHaveLength(1);
     expect(events.filter((e) => e.status === 'already-scanned').length).toBeGreaterThanOrEqual(1);
@@ -137,11 +176,18 @@ describe('faults and concurrency', () => {
     proxy.inject({ kind: 'stall' }, (head) => head.startsWith('PUT ') && head.includes('verdict.json'));
     proxy.inject({ kind: 'cut-request', afterBytes: 300 }, (head) => head.startsWith('PUT ') && head.includes('report.json'));
     const a = service(2);
-    const res = await a.app.request('/webhooks/sns', { method: 'POST', body: snsNotification(cert.keyPem, s3Event(BUCKET, key, etag)), headers: {} });
+    const res = await a.app.request('/webhooks/sns', {
+      method: 'POST',
+      body: snsNotification(cert.keyPem, s3Event(BUCKET, key, etag)),
+      headers: {},
+    });
     expect(res.status).toBe(202);
     await settle(a);
     expect(proxy.pending()).toBe(0);
-    expect(retries.some((r) => /TransientError: S3 GET clean\/mnist-clean-1\.h5 failed/.test(r)), retries.join('\n')).toBe(true);
+    expect(
+      retries.some((r) => /TransientError: S3 GET clean\/mnist-clean-1\.h5 failed/.test(r)),
+      retries.join('\n'),
+    ).toBe(true);
     expect(events.slice(before).map((e) => e.status)).toEqual(['scanned']);
     expect((await keysUnder(folder)).sort()).toEqual([`${folder}report.html`, `${folder}report.json`, `${folder}verdict.json`]);
     expect((await json(`${folder}report.json`)).verdict).toBe('clean');
@@ -175,13 +221,32 @@ describe('faults and concurrency', () => {
     for (let i = 0; i < 6; i++) proxy.inject({ kind: 'http-503' }, (head) => head.startsWith(`GET /${BUCKET}/dead/`));
     const dead: string[] = [];
     const svc = createNodeService({
-      env: { STORAGE: 's3', S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`, S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: creds.accessKeyId, AWS_SECRET_ACCESS_KEY: creds.secretAccessKey, BUCKETS: BUCKET, SHAPGUARD_STATE_DB: join(dir, 'state-dead.db'), SNS_TOPIC_ARNS: TOPIC, MAX_ATTEMPTS: '2', RETRY_BASE_SECONDS: '0.1' },
+      env: {
+        STORAGE: 's3',
+        S3_ENDPOINT: `http://127.0.0.1:${proxy.port}`,
+        S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: creds.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+        BUCKETS: BUCKET,
+        SHAPGUARD_STATE_DB: join(dir, 'state-dead.db'),
+        SNS_TOPIC_ARNS: TOPIC,
+        MAX_ATTEMPTS: '2',
+        RETRY_BASE_SECONDS: '0.1',
+      },
       fetchCert: async () => cert.certPem,
       events: { onDead: (id, attempt, error) => dead.push(`${attempt}:${error}`) },
     });
     services.push(svc);
     svc.runner.start();
-    expect((await svc.app.request('/webhooks/sns', { method: 'POST', body: snsNotification(cert.keyPem, s3Event(BUCKET, key, etag)), headers: {} })).status).toBe(202);
+    expect(
+      (
+        await svc.app.request('/webhooks/sns', {
+          method: 'POST',
+          body: snsNotification(cert.keyPem, s3Event(BUCKET, key, etag)),
+          headers: {},
+        })
+      ).status,
+    ).toBe(202);
     await settle(svc);
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatch(/^2:TransientError: S3 GET dead\/mnist-clean-1\.h5 failed/);

@@ -82,14 +82,16 @@ function storedRuns(file: H5File, info: DatasetInfo, elementSize: number): Store
   const chunkShape = layout.chunk.slice(0, rank);
   const rawBytes = count(chunkShape) * elementSize;
   if (layout.btree === null) return { kind: 'chunked', chunks: [], rawBytes };
-  if (chunkShape.length !== rank || chunkShape.some((d) => d <= 0)) corrupt(`dataset ${info.path} has an invalid chunk shape ${JSON.stringify(layout.chunk)}`);
+  if (chunkShape.length !== rank || chunkShape.some((d) => d <= 0))
+    corrupt(`dataset ${info.path} has an invalid chunk shape ${JSON.stringify(layout.chunk)}`);
   const strides = info.shape.map((_, d) => count(info.shape.slice(d + 1)));
   const cStrides = chunkShape.map((_, d) => count(chunkShape.slice(d + 1)));
   return {
     kind: 'chunked',
     rawBytes,
     chunks: chunks(file, info, layout.btree).map((ch) => {
-      if (ch.offsets.some((o, d) => o % chunkShape[d]! !== 0 || o >= info.shape[d]!)) corrupt(`chunk at ${ch.at} of ${info.path} has offsets outside the dataset`);
+      if (ch.offsets.some((o, d) => o % chunkShape[d]! !== 0 || o >= info.shape[d]!))
+        corrupt(`chunk at ${ch.at} of ${info.path} has offsets outside the dataset`);
       const extent = chunkShape.map((sz, d) => Math.min(sz, info.shape[d]! - ch.offsets[d]!));
       const runs: Run[] = [];
       const rows = count(extent.slice(0, -1));
@@ -119,7 +121,13 @@ function shuffle(bytes: Uint8Array, elementSize: number): Uint8Array {
 }
 
 function inflate(bytes: Uint8Array, limit: number, what: string): Promise<Uint8Array> {
-  return inflateCapped(bytes, 'deflate', limit, () => corrupt(`${what} inflates past its declared ${limit} bytes`), (m) => corrupt(`${what} is not valid deflate data: ${m}`));
+  return inflateCapped(
+    bytes,
+    'deflate',
+    limit,
+    () => corrupt(`${what} inflates past its declared ${limit} bytes`),
+    (m) => corrupt(`${what} is not valid deflate data: ${m}`),
+  );
 }
 
 function unshuffle(bytes: Uint8Array, elementSize: number): Uint8Array {
@@ -197,7 +205,12 @@ function writeUint(view: DataView, at: number, size: number, value: number): voi
  * appended at the end of the file (its B-tree address and size, and the superblock's end address,
  * updated: superblocks 0–1 only, which carry no checksum). Null when that is impossible (other filters).
  */
-export async function rewriteFilteredFloats(file: H5File, info: DatasetInfo, values: Float32Array, bytes: Uint8Array): Promise<Uint8Array | null> {
+export async function rewriteFilteredFloats(
+  file: H5File,
+  info: DatasetInfo,
+  values: Float32Array,
+  bytes: Uint8Array,
+): Promise<Uint8Array | null> {
   if (info.layout.kind !== 'chunked' || info.type.kind !== 'float' || info.type.size !== 4 || info.type.bigEndian) return null;
   if (info.filters.some((f) => f.id !== 1 && f.id !== 2)) return null;
   const stored = storedRuns(file, info, 4);

@@ -1,4 +1,4 @@
-import type { Bytes} from './bytes.ts';
+import type { Bytes } from './bytes.ts';
 import { Cursor, H5_LIMITS, corrupt, unsupported } from './bytes.ts';
 import { GlobalHeap, heapString, readLocalHeap } from './heaps.ts';
 import { MSG, readObjectHeader, type Message } from './object-header.ts';
@@ -193,11 +193,13 @@ export class H5File {
     if (dims === null) return { name, value: [] };
     const count = dims.reduce((a, d) => a * d, 1);
     const elementSize = type.kind === 'vlen-string' ? 8 + this.b.offsetSize : type.kind === 'other' ? type.size : type.size;
-    if (count * elementSize > H5_LIMITS.attributeBytes) corrupt(`attribute "${name}" declares ${count * elementSize} bytes, over the ${H5_LIMITS.attributeBytes}-byte cap`);
+    if (count * elementSize > H5_LIMITS.attributeBytes)
+      corrupt(`attribute "${name}" declares ${count * elementSize} bytes, over the ${H5_LIMITS.attributeBytes}-byte cap`);
     if (c.pos + count * elementSize > m.at + m.size) corrupt(`attribute "${name}" declares more data than its message holds`);
     const values = decodeValues(this.b, type, c.pos, count, (at) => {
       const bytes = this.heap.element(at);
-      if (bytes.byteLength > H5_LIMITS.attributeBytes) corrupt(`attribute "${name}" holds a string over the ${H5_LIMITS.attributeBytes}-byte cap`);
+      if (bytes.byteLength > H5_LIMITS.attributeBytes)
+        corrupt(`attribute "${name}" holds a string over the ${H5_LIMITS.attributeBytes}-byte cap`);
       return bytes;
     });
     return { name, value: dims.length === 0 ? values[0]! : values };
@@ -217,9 +219,11 @@ export class H5File {
       else if (m.type === MSG.filters) filters = readFilters(c);
       else if (m.type === MSG.externalFiles) unsupported(`dataset ${obj.path} stores its data in external files`);
     }
-    if (shape === undefined || type === undefined || layout === undefined) corrupt(`${obj.path} is not a complete dataset (dataspace, datatype and layout needed)`);
+    if (shape === undefined || type === undefined || layout === undefined)
+      corrupt(`${obj.path} is not a complete dataset (dataspace, datatype and layout needed)`);
     const elements = (shape ?? [0]).reduce((a, d) => a * d, 1);
-    if (elements > H5_LIMITS.datasetElements) corrupt(`dataset ${obj.path} declares ${elements} elements, over the cap of ${H5_LIMITS.datasetElements}`);
+    if (elements > H5_LIMITS.datasetElements)
+      corrupt(`dataset ${obj.path} declares ${elements} elements, over the cap of ${H5_LIMITS.datasetElements}`);
     return { path: obj.path, shape: shape ?? [0], type, layout, filters };
   }
 }

@@ -1,4 +1,4 @@
-import type { Bytes} from './bytes.ts';
+import type { Bytes } from './bytes.ts';
 import { Cursor, corrupt } from './bytes.ts';
 
 /** A local heap's data segment (where a symbol-table group keeps its link names). */

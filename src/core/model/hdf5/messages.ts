@@ -1,4 +1,4 @@
-import type { Bytes, Cursor} from './bytes.ts';
+import type { Bytes, Cursor } from './bytes.ts';
 import { corrupt, unsupported } from './bytes.ts';
 
 export type Datatype =
@@ -93,7 +93,10 @@ export function readLayout(c: Cursor, base: number): Layout {
     return { kind: 'contiguous', address: address === null ? null : base + address, size: c.length() };
   }
   if (cls === 2) {
-    if (version === 4) unsupported('chunked datasets indexed by a version-4 layout (files written with libver="latest"); re-save with the default HDF5 settings');
+    if (version === 4)
+      unsupported(
+        'chunked datasets indexed by a version-4 layout (files written with libver="latest"); re-save with the default HDF5 settings',
+      );
     const rank = c.u8();
     const address = c.address();
     const dims: number[] = [];
@@ -131,7 +134,13 @@ export function readFilters(c: Cursor): Filter[] {
 }
 
 /** Reads `count` elements of a datatype stored at `at` into JS values (strings decoded as UTF-8). */
-export function decodeValues(b: Bytes, type: Datatype, at: number, count: number, readVlen: (at: number) => Uint8Array): (string | number)[] {
+export function decodeValues(
+  b: Bytes,
+  type: Datatype,
+  at: number,
+  count: number,
+  readVlen: (at: number) => Uint8Array,
+): (string | number)[] {
   const out: (string | number)[] = [];
   const text = new TextDecoder('utf-8', { fatal: false });
   const size = type.kind === 'vlen-string' ? 4 + b.offsetSize + 4 : type.size;

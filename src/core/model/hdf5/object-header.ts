@@ -1,4 +1,4 @@
-import type { Bytes} from './bytes.ts';
+import type { Bytes } from './bytes.ts';
 import { Cursor, H5_LIMITS, corrupt, unsupported } from './bytes.ts';
 
 /** Object header message types the reader uses. */
@@ -81,7 +81,8 @@ export function readObjectHeader(b: Bytes, base: number, at: number): Message[] 
       }
       const dataAt = c.pos;
       if (dataAt + size > end) corrupt(`message of type ${type} at ${dataAt} runs past its header block`);
-      if (messages.length >= H5_LIMITS.messagesPerObject) corrupt(`object at ${at} has more than ${H5_LIMITS.messagesPerObject} header messages`);
+      if (messages.length >= H5_LIMITS.messagesPerObject)
+        corrupt(`object at ${at} has more than ${H5_LIMITS.messagesPerObject} header messages`);
       if (flags & 0x02 && type !== MSG.continuation) unsupported(`shared object header messages (type ${type} at ${dataAt})`);
       if (type === MSG.continuation) {
         const cc = new Cursor(b, dataAt);

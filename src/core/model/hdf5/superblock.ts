@@ -61,7 +61,10 @@ export function readSuperblock(data: Uint8Array): Superblock {
 }
 
 function checkSizes(offsetSize: number, lengthSize: number): void {
-  for (const [name, v] of [['offsets', offsetSize], ['lengths', lengthSize]] as const) {
+  for (const [name, v] of [
+    ['offsets', offsetSize],
+    ['lengths', lengthSize],
+  ] as const) {
     if (![2, 4, 8].includes(v)) corrupt(`size of ${name} is ${v} (must be 2, 4 or 8)`);
   }
 }

@@ -18,7 +18,22 @@ export interface ConvertedConfig {
 type Json = Record<string, unknown>;
 
 const ACTIVATIONS = new Map([
-  ...['elu', 'hard_sigmoid', 'linear', 'relu', 'relu6', 'selu', 'sigmoid', 'softmax', 'softplus', 'softsign', 'tanh', 'swish', 'mish', 'gelu'].map((a) => [a, a] as const),
+  ...[
+    'elu',
+    'hard_sigmoid',
+    'linear',
+    'relu',
+    'relu6',
+    'selu',
+    'sigmoid',
+    'softmax',
+    'softplus',
+    'softsign',
+    'tanh',
+    'swish',
+    'mish',
+    'gelu',
+  ].map((a) => [a, a] as const),
   ['silu', 'swish'],
 ]);
 
@@ -32,7 +47,8 @@ function isObject(v: unknown): v is Json {
 function activationName(v: unknown, layer: string): string | undefined {
   if (v === undefined || v === null) return undefined;
   let name: unknown = v;
-  if (isObject(v)) name = typeof v.config === 'string' ? v.config : isObject(v.config) && typeof v.config.name === 'string' ? v.config.name : v.class_name;
+  if (isObject(v))
+    name = typeof v.config === 'string' ? v.config : isObject(v.config) && typeof v.config.name === 'string' ? v.config.name : v.class_name;
   if (typeof name !== 'string') invalid(`layer ${layer} has an unreadable activation`);
   const mapped = ACTIVATIONS.get(name.toLowerCase());
   if (mapped === undefined) unsupported(`activation "${name}" of layer ${layer} is not supported`);
@@ -54,8 +70,10 @@ function cleanLayerConfig(cls: string, raw: Json): Json {
   }
   out.dtype = 'float32';
   if ('activation' in raw) out.activation = activationName(raw.activation, name) ?? 'linear';
-  if (raw.data_format === 'channels_first') unsupported(`layer ${name} uses data_format "channels_first"; only channels_last models are supported`);
-  if (cls === 'Conv2D' && raw.groups !== undefined && raw.groups !== 1) unsupported(`layer ${name} is a grouped convolution (groups=${String(raw.groups)})`);
+  if (raw.data_format === 'channels_first')
+    unsupported(`layer ${name} uses data_format "channels_first"; only channels_last models are supported`);
+  if (cls === 'Conv2D' && raw.groups !== undefined && raw.groups !== 1)
+    unsupported(`layer ${name} is a grouped convolution (groups=${String(raw.groups)})`);
   if (cls === 'InputLayer') {
     const shape = raw.batch_shape ?? raw.batch_input_shape;
     if (!Array.isArray(shape)) invalid(`input layer ${name} has no batch shape`);
@@ -67,7 +85,8 @@ function cleanLayerConfig(cls: string, raw: Json): Json {
     delete out.negative_slope;
   }
   if (cls === 'ReLU') {
-    if ((raw.negative_slope ?? 0) !== 0 || (raw.threshold ?? 0) !== 0) unsupported(`layer ${name} is a ReLU with a negative slope or threshold`);
+    if ((raw.negative_slope ?? 0) !== 0 || (raw.threshold ?? 0) !== 0)
+      unsupported(`layer ${name} is a ReLU with a negative slope or threshold`);
     out.max_value = raw.max_value ?? null;
     delete out.negative_slope;
     delete out.threshold;
@@ -81,7 +100,8 @@ function normalizationStandIn(raw: Json): Json {
   const name = String(raw.name);
   const axis = raw.axis;
   const last = axis === undefined || axis === null || axis === -1 || (Array.isArray(axis) && axis.length === 1 && axis[0] === -1);
-  if (!last) unsupported(`Normalization layer ${name} normalises along axis ${JSON.stringify(axis)}; only the channel axis (-1) is supported`);
+  if (!last)
+    unsupported(`Normalization layer ${name} normalises along axis ${JSON.stringify(axis)}; only the channel axis (-1) is supported`);
   if (raw.invert === true) unsupported(`Normalization layer ${name} has invert=true`);
   const out: Json = { name, axis: -1, epsilon: 0, center: false, scale: false, dtype: 'float32', trainable: false };
   if (raw.batch_input_shape !== undefined) out.batch_input_shape = raw.batch_input_shape;
@@ -90,10 +110,13 @@ function normalizationStandIn(raw: Json): Json {
 
 /** A layer entry of either dialect, checked and with its class resolved. */
 function layerOf(entry: unknown): { cls: string; config: Json; entry: Json } {
-  if (!isObject(entry) || typeof entry.class_name !== 'string' || !isObject(entry.config)) invalid('a layer entry lacks class_name or config');
+  if (!isObject(entry) || typeof entry.class_name !== 'string' || !isObject(entry.config))
+    invalid('a layer entry lacks class_name or config');
   const cls = entry.class_name;
-  if (cls === 'Sequential' || cls === 'Functional' || cls === 'Model') unsupported(`nested model "${String(entry.config.name)}" (a model used as a layer) is not supported; flatten it before saving`);
-  if (cls !== 'Normalization' && !SUPPORTED_LAYERS.has(cls)) unsupported(`layer type "${cls}" is not supported (the scan never evaluates custom or Lambda layers)`);
+  if (cls === 'Sequential' || cls === 'Functional' || cls === 'Model')
+    unsupported(`nested model "${String(entry.config.name)}" (a model used as a layer) is not supported; flatten it before saving`);
+  if (cls !== 'Normalization' && !SUPPORTED_LAYERS.has(cls))
+    unsupported(`layer type "${cls}" is not supported (the scan never evaluates custom or Lambda layers)`);
   if (typeof entry.config.name !== 'string') invalid(`a ${cls} layer has no name`);
   return { cls, config: entry.config, entry };
 }
@@ -133,7 +156,11 @@ export function convertKerasConfig(modelConfig: unknown): ConvertedConfig {
   const cfg = modelConfig.config;
   const layers: KerasLayer[] = [];
   if (cls === 'Sequential') {
-    const entries = Array.isArray(cfg) ? cfg : isObject(cfg) && Array.isArray(cfg.layers) ? cfg.layers : invalid('Sequential config has no layers');
+    const entries = Array.isArray(cfg)
+      ? cfg
+      : isObject(cfg) && Array.isArray(cfg.layers)
+        ? cfg.layers
+        : invalid('Sequential config has no layers');
     const out: Json[] = [];
     let pendingShape: unknown = null;
     for (const e of entries) {
@@ -164,7 +191,12 @@ export function convertKerasConfig(modelConfig: unknown): ConvertedConfig {
       const { cls: lc, config, entry } = layerOf(e);
       const clean = lc === 'Normalization' ? normalizationStandIn(config) : cleanLayerConfig(lc, config);
       const name = String(config.name);
-      out.push({ class_name: lc === 'Normalization' ? 'BatchNormalization' : lc, config: clean, name, inbound_nodes: inboundNodes(entry.inbound_nodes, name) });
+      out.push({
+        class_name: lc === 'Normalization' ? 'BatchNormalization' : lc,
+        config: clean,
+        name,
+        inbound_nodes: inboundNodes(entry.inbound_nodes, name),
+      });
       layers.push({ name, kerasClass: lc, config });
     }
     const topology = {

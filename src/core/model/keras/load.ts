@@ -63,12 +63,18 @@ async function layerValues(file: H5File, layer: KerasLayer, sets: DatasetInfo[],
   const m = widen(mean);
   // Keras divides by max(sqrt(variance), 1e-7); the stand-in divides by sqrt(variance' + 0).
   const s = widen(variance).map((x) => Math.max(Math.sqrt(Math.max(x, 0)), 1e-7) ** 2);
-  if (m.length !== channels || s.length !== channels) invalid(`Normalization layer ${layer.name} has ${m.length} means for ${channels} channels`);
+  if (m.length !== channels || s.length !== channels)
+    invalid(`Normalization layer ${layer.name} has ${m.length} means for ${channels} channels`);
   return [tf.tensor1d(m), tf.tensor1d(s)];
 }
 
 /** Builds the tfjs model from a converted config and fills each layer's weights from the HDF5 datasets. */
-async function build(config: unknown, file: H5File, layout: 'legacy' | 'v3', what: string): Promise<{ model: tfl.LayersModel; located: Map<string, DatasetInfo> }> {
+async function build(
+  config: unknown,
+  file: H5File,
+  layout: 'legacy' | 'v3',
+  what: string,
+): Promise<{ model: tfl.LayersModel; located: Map<string, DatasetInfo> }> {
   const converted = convertKerasConfig(config);
   let model: tfl.LayersModel;
   try {
@@ -85,7 +91,8 @@ async function build(config: unknown, file: H5File, layout: 'legacy' | 'v3', wha
       const ds = sets.get(layer.name) ?? [];
       const channels = (tl.weights[0]!.shape.at(-1) as number | undefined) ?? 1;
       const values = await layerValues(file, layer, ds, channels);
-      if (values.length !== tl.weights.length) invalid(`layer ${layer.name} has ${values.length} weight arrays in the file; ${tl.weights.length} expected`);
+      if (values.length !== tl.weights.length)
+        invalid(`layer ${layer.name} has ${values.length} weight arrays in the file; ${tl.weights.length} expected`);
       values.forEach((t, i) => {
         const want = tl.weights[i]!.shape;
         if (t.shape.length !== want.length || t.shape.some((d, k) => d !== want[k])) {
@@ -107,7 +114,12 @@ async function build(config: unknown, file: H5File, layout: 'legacy' | 'v3', wha
  * New HDF5 bytes with the changed float32 values written over the old ones: contiguous data in place,
  * compressed chunks re-encoded into their old space or, when larger, appended (the file is then rewritten).
  */
-async function patchH5(bytes: Uint8Array, file: H5File, located: Map<string, DatasetInfo>, changed: ReadonlyMap<string, Float32Array>): Promise<Uint8Array> {
+async function patchH5(
+  bytes: Uint8Array,
+  file: H5File,
+  located: Map<string, DatasetInfo>,
+  changed: ReadonlyMap<string, Float32Array>,
+): Promise<Uint8Array> {
   let out: Uint8Array = bytes.slice();
   for (const [name, values] of changed) {
     const d = located.get(name);
@@ -120,7 +132,10 @@ async function patchH5(bytes: Uint8Array, file: H5File, located: Map<string, Dat
     }
     const rewritten = await rewriteFilteredFloats(file, d, values, out);
     if (rewritten === null) {
-      throw new ShapguardError('unsupported', `weight ${d.path} is stored with filters other than deflate/shuffle, or not as little-endian float32, or (in a version-2+ superblock file) re-compresses larger than its old space, so it cannot be written back`);
+      throw new ShapguardError(
+        'unsupported',
+        `weight ${d.path} is stored with filters other than deflate/shuffle, or not as little-endian float32, or (in a version-2+ superblock file) re-compresses larger than its old space, so it cannot be written back`,
+      );
     }
     out = rewritten;
   }
@@ -152,10 +167,15 @@ function keras(
  * files as a folder (entry "config.json" beside model.weights.h5). The repaired model comes back in the
  * same container with only the changed weight values different.
  */
-export async function loadKerasModel(files: ReadonlyMap<string, Uint8Array>, entry: string, format: Exclude<ModelFormat, 'tfjs-layers'>): Promise<LoadedModel> {
+export async function loadKerasModel(
+  files: ReadonlyMap<string, Uint8Array>,
+  entry: string,
+  format: Exclude<ModelFormat, 'tfjs-layers'>,
+): Promise<LoadedModel> {
   const bytes = files.get(entry);
   if (bytes === undefined) invalid(`${entry} is missing`);
-  if (bytes.byteLength > KERAS_LIMITS.fileBytes) invalid(`${entry} is ${bytes.byteLength} bytes, over the ${KERAS_LIMITS.fileBytes}-byte limit`);
+  if (bytes.byteLength > KERAS_LIMITS.fileBytes)
+    invalid(`${entry} is ${bytes.byteLength} bytes, over the ${KERAS_LIMITS.fileBytes}-byte limit`);
   if (format === 'keras-h5') {
     const file = new H5File(bytes);
     const attrs = file.attributes(file.root);
@@ -165,13 +185,16 @@ export async function loadKerasModel(files: ReadonlyMap<string, Uint8Array>, ent
   }
   if (format === 'keras-zip') {
     const entries = readZip(bytes);
-    const find = (name: string) => entries.find((e) => e.name === name) ?? invalid(`${entry} has no ${name} entry (not a Keras 3 .keras file)`);
+    const find = (name: string) =>
+      entries.find((e) => e.name === name) ?? invalid(`${entry} has no ${name} entry (not a Keras 3 .keras file)`);
     const weightsEntry = find(WEIGHTS_ENTRY);
     const config = configBytes(await readEntry(bytes, find('config.json')), `${entry}: config.json`);
     const h5 = await readEntry(bytes, weightsEntry);
     const file = new H5File(h5);
     const { model, located } = await build(config, file, 'v3', entry);
-    return keras({ model, format, entry, files }, { bytes: h5, file, located, path: entry }, (patched) => replaceEntry(bytes, entries, weightsEntry, patched));
+    return keras({ model, format, entry, files }, { bytes: h5, file, located, path: entry }, (patched) =>
+      replaceEntry(bytes, entries, weightsEntry, patched),
+    );
   }
   const dir = entry.includes('/') ? entry.slice(0, entry.lastIndexOf('/') + 1) : '';
   const weightsPath = `${dir}${WEIGHTS_ENTRY}`;

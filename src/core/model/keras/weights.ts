@@ -36,7 +36,10 @@ export function layerDatasets(file: H5File, layers: KerasLayer[], layout: 'legac
       }
       const lg = `${group}/${layer.name}`;
       const weightNames = stringList(file.attributes(file.open(lg)), 'weight_names') ?? [];
-      out.set(layer.name, weightNames.map((w) => file.dataset(file.open(`${lg}/${w}`))));
+      out.set(
+        layer.name,
+        weightNames.map((w) => file.dataset(file.open(`${lg}/${w}`))),
+      );
     }
     return out;
   }
@@ -56,7 +59,10 @@ export function layerDatasets(file: H5File, layers: KerasLayer[], layout: 'legac
       continue;
     }
     const vars = [...file.children(file.open(path)).keys()].filter((k) => /^\d+$/.test(k)).sort((a, b) => Number(a) - Number(b));
-    out.set(layer.name, vars.map((v) => file.dataset(file.open(`${path}/${v}`))));
+    out.set(
+      layer.name,
+      vars.map((v) => file.dataset(file.open(`${path}/${v}`))),
+    );
   }
   return out;
 }

@@ -35,7 +35,11 @@ function endRecord(v: DataView): number {
  * Writes the fields a local header and a central record share (flags, method, CRC, sizes); `flagsAt` is
  * where the flags field sits: 6 in a local header, 8 in a central record.
  */
-function setEntryFields(v: DataView, flagsAt: number, f: { flags: number; method: number; crc: number; compressedSize: number; size: number }): void {
+function setEntryFields(
+  v: DataView,
+  flagsAt: number,
+  f: { flags: number; method: number; crc: number; compressedSize: number; size: number },
+): void {
   v.setUint16(flagsAt, f.flags, true);
   v.setUint16(flagsAt + 2, f.method, true);
   v.setUint32(flagsAt + 8, f.crc, true);
@@ -50,7 +54,8 @@ export function readZip(bytes: Uint8Array): ZipEntry[] {
   const count = v.getUint16(eocd + 10, true);
   const cdSize = v.getUint32(eocd + 12, true);
   const cdOffset = v.getUint32(eocd + 16, true);
-  if (count === 0xffff || cdOffset === 0xffffffff) throw new ShapguardError('unsupported', '.keras archive: ZIP64 archives are not supported');
+  if (count === 0xffff || cdOffset === 0xffffffff)
+    throw new ShapguardError('unsupported', '.keras archive: ZIP64 archives are not supported');
   if (count > ZIP_LIMITS.entries) bad(`${count} entries, over the limit of ${ZIP_LIMITS.entries}`);
   if (cdOffset + cdSize > eocd) bad('the central directory lies outside the archive');
   const entries: ZipEntry[] = [];
@@ -71,7 +76,11 @@ export function readZip(bytes: Uint8Array): ZipEntry[] {
     if (p + 46 + nameLength > eocd) bad(`central directory record ${i} runs past the directory`);
     const name = text.decode(bytes.subarray(p + 46, p + 46 + nameLength));
     if (flags & 1) throw new ShapguardError('unsupported', `.keras archive: entry ${name} is encrypted`);
-    if (method !== 0 && method !== 8) throw new ShapguardError('unsupported', `.keras archive: entry ${name} uses compression method ${method} (stored and deflate are read)`);
+    if (method !== 0 && method !== 8)
+      throw new ShapguardError(
+        'unsupported',
+        `.keras archive: entry ${name} uses compression method ${method} (stored and deflate are read)`,
+      );
     total += size;
     if (total > ZIP_LIMITS.uncompressedBytes) bad(`entries declare more than ${ZIP_LIMITS.uncompressedBytes} uncompressed bytes`);
     if (local + 30 > bytes.byteLength || v.getUint32(local, true) !== 0x04034b50) bad(`entry ${name} has no local header at ${local}`);
@@ -90,7 +99,13 @@ export async function readEntry(bytes: Uint8Array, e: ZipEntry): Promise<Uint8Ar
   const out =
     e.method === 0
       ? raw
-      : await inflateCapped(raw, 'deflate-raw', e.size, () => bad(`entry ${e.name} inflates past its declared ${e.size} bytes (a zip bomb?)`), (m) => bad(`entry ${e.name} is not valid deflate data: ${m}`));
+      : await inflateCapped(
+          raw,
+          'deflate-raw',
+          e.size,
+          () => bad(`entry ${e.name} inflates past its declared ${e.size} bytes (a zip bomb?)`),
+          (m) => bad(`entry ${e.name} is not valid deflate data: ${m}`),
+        );
   if (out.byteLength !== e.size) bad(`entry ${e.name} holds ${out.byteLength} bytes, ${e.size} declared`);
   if (crc32(out) !== e.crc) bad(`entry ${e.name} fails its CRC-32 check`);
   return out;

@@ -30,7 +30,13 @@ export interface DetectConfig {
  * classes with natural small triggers measured 0.28 (a glyph class) to 0.32–0.34 (a genuine Fashion-MNIST
  * model's "bag") and clean MNIST ≥ 0.39; no clean class measured an index above 3 below 0.5 of the median.
  */
-export const DETECT_DEFAULTS: DetectConfig = { anomalyThreshold: 2, maxNormRatio: 0.25, strongAnomaly: 5, strongMaxNormRatio: 0.4, residualRatio: 0.5 };
+export const DETECT_DEFAULTS: DetectConfig = {
+  anomalyThreshold: 2,
+  maxNormRatio: 0.25,
+  strongAnomaly: 5,
+  strongMaxNormRatio: 0.4,
+  residualRatio: 0.5,
+};
 
 export interface ClassAnomaly {
   target: number;
@@ -54,7 +60,9 @@ export function median(values: readonly number[]): number {
  * (the median of refined/screened norm), which keeps the comparison like with like.
  */
 export function comparableNorms(triggers: readonly { norm: number; refined: boolean; screenNorm: number | null }[]): number[] {
-  const shrink = triggers.filter((t) => t.refined && t.screenNorm !== null && t.screenNorm > 0 && Number.isFinite(t.norm)).map((t) => t.norm / t.screenNorm!);
+  const shrink = triggers
+    .filter((t) => t.refined && t.screenNorm !== null && t.screenNorm > 0 && Number.isFinite(t.norm))
+    .map((t) => t.norm / t.screenNorm!);
   if (shrink.length === 0) return triggers.map((t) => t.norm);
   const s = Math.min(1, median(shrink));
   return triggers.map((t) => (t.refined || t.screenNorm === null ? t.norm : t.screenNorm * s));
@@ -87,7 +95,10 @@ export function detectTargets(norms: readonly number[], cfg: DetectConfig = DETE
       norm: n,
       anomalyIndex,
       normRatio,
-      flagged: n < med && anomalyIndex > cfg.anomalyThreshold && (normRatio <= cfg.maxNormRatio || (anomalyIndex > cfg.strongAnomaly && normRatio <= cfg.strongMaxNormRatio)),
+      flagged:
+        n < med &&
+        anomalyIndex > cfg.anomalyThreshold &&
+        (normRatio <= cfg.maxNormRatio || (anomalyIndex > cfg.strongAnomaly && normRatio <= cfg.strongMaxNormRatio)),
     };
   });
   // The norms either all are finite or none is (every class steps together); with none, there is no median.

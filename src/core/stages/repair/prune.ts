@@ -58,17 +58,30 @@ function argmaxRows(t: tf.Tensor2D): Int32Array {
  * first) and stops at the smallest prefix that removes every reversed trigger, within the agreement
  * guard and the cap. Prefixes are scored as coalitions, in batches, through the cached tails.
  */
-export function choosePrune(players: PlayerSet, probes: TargetProbe[], clean: TailEvaluator, cfg: PruneConfig, stage: Stage, already: readonly number[] = []): PruneResult {
+export function choosePrune(
+  players: PlayerSet,
+  probes: TargetProbe[],
+  clean: TailEvaluator,
+  cfg: PruneConfig,
+  stage: Stage,
+  already: readonly number[] = [],
+): PruneResult {
   const cap = Math.max(1, Math.floor(players.size * cfg.maxPruneShare)) - already.length;
   const order: number[] = [];
   if (cap <= 0) {
-    return { status: 'not-repaired', reason: `the prune cap stopped it: ${already.length} players (${(cfg.maxPruneShare * 100).toFixed(0)}% of ${players.size}) are already pruned`, pruned: [], curve: [] };
+    return {
+      status: 'not-repaired',
+      reason: `the prune cap stopped it: ${already.length} players (${(cfg.maxPruneShare * 100).toFixed(0)}% of ${players.size}) are already pruned`,
+      pruned: [],
+      curve: [],
+    };
   }
   const cursors = probes.map(() => 0);
   while (order.length < Math.min(cap, players.size)) {
     let added = false;
     probes.forEach((p, i) => {
-      while (cursors[i]! < p.order.length && (order.includes(p.order[cursors[i]!]!) || already.includes(p.order[cursors[i]!]!))) cursors[i]!++;
+      while (cursors[i]! < p.order.length && (order.includes(p.order[cursors[i]!]!) || already.includes(p.order[cursors[i]!]!)))
+        cursors[i]!++;
       if (cursors[i]! < p.order.length && order.length < cap) {
         order.push(p.order[cursors[i]!]!);
         added = true;

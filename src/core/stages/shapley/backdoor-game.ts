@@ -70,7 +70,9 @@ export class TailEvaluator {
   /** The network from the first player layer on, over `values` cached by the constructor's prefix. */
   private runTail(values: ReadonlyMap<number, tf.Tensor>, masks: Pick<RunOptions, 'masks' | 'inputMasks'>): tf.Tensor {
     const { graph } = this.info;
-    return this.players.startsAtInput ? graph.tailFrom(values, this.players.firstStep, masks) : graph.tail(values, this.players.firstStep, masks);
+    return this.players.startsAtInput
+      ? graph.tailFrom(values, this.players.firstStep, masks)
+      : graph.tail(values, this.players.firstStep, masks);
   }
 
   dispose(): void {

@@ -177,7 +177,10 @@ export function estimateShapley(
     // A group of walks sized so their next chunks fill about one batch.
     // Without a prior the first walk goes alone: with nothing to follow, the group's greedy walks would be
     // random walks that do not feed the spread, while one walk's marginals already order the next group.
-    const group = permutations === 0 && cfg.useGreedy && prior === null ? 1 : Math.max(1, Math.min(cfg.maxPermutations - permutations, Math.floor(cfg.batch / Math.min(chunk, n)) || 1));
+    const group =
+      permutations === 0 && cfg.useGreedy && prior === null
+        ? 1
+        : Math.max(1, Math.min(cfg.maxPermutations - permutations, Math.floor(cfg.batch / Math.min(chunk, n)) || 1));
     if (!stage.fits(game.cost(Math.min(cfg.batch, group * chunk)))) {
       stoppedBy = 'evaluations';
       break;
@@ -185,12 +188,23 @@ export function estimateShapley(
     // Greedy walks follow the random walks' means, perturbed by their standard error so that players not
     // yet separated take turns at the front.
     const randomMeans = Array.from(randomSums, (s) => (randomWalks > 0 ? s / randomWalks : 0));
-    const stderr = randomMeans.map((mean, i) => (randomWalks < 2 ? 0 : Math.sqrt(Math.max(0, randomSquares[i]! / randomWalks - mean * mean) / randomWalks)));
+    const stderr = randomMeans.map((mean, i) =>
+      randomWalks < 2 ? 0 : Math.sqrt(Math.max(0, randomSquares[i]! / randomWalks - mean * mean) / randomWalks),
+    );
     const walks: Walk[] = Array.from({ length: group }, () => {
       // With a prior the first group only follows it: exploration starts once there is a ranking to test.
-      const greedy = cfg.useGreedy && (randomWalks > 0 || prior !== null) && (rng.next() >= cfg.epsilon || (prior !== null && permutations === 0));
+      const greedy =
+        cfg.useGreedy && (randomWalks > 0 || prior !== null) && (rng.next() >= cfg.epsilon || (prior !== null && permutations === 0));
       if (!greedy) randomWalks++;
-      return { order: greedy ? greedyOrder(randomMeans, stderr, prior, rng) : rng.permutation(n), greedy, chunk: firstChunk(greedy), pos: 0, coalition: full.slice(), prev: fullValue, done: false };
+      return {
+        order: greedy ? greedyOrder(randomMeans, stderr, prior, rng) : rng.permutation(n),
+        greedy,
+        chunk: firstChunk(greedy),
+        pos: 0,
+        coalition: full.slice(),
+        prev: fullValue,
+        done: false,
+      };
     });
     while (walks.some((w) => !w.done)) {
       const pending: Uint8Array[] = [];

@@ -53,7 +53,12 @@ export function bnGradients(
           const sq = tf.sum(tf.square(input), [0, 1, 2]);
           const count = input.size / input.shape.at(-1)!;
           // The graph runs inside tidy(): the running sums are kept past it by hand.
-          sums.set(layer.name, prev ? { sum: tf.keep(tf.add(prev.sum, sum)), sq: tf.keep(tf.add(prev.sq, sq)), count: prev.count + count } : { sum: tf.keep(sum), sq: tf.keep(sq), count });
+          sums.set(
+            layer.name,
+            prev
+              ? { sum: tf.keep(tf.add(prev.sum, sum)), sq: tf.keep(tf.add(prev.sq, sq)), count: prev.count + count }
+              : { sum: tf.keep(sum), sq: tf.keep(sq), count },
+          );
           if (prev) tf.dispose([prev.sum, prev.sq]);
         },
       });

@@ -62,14 +62,26 @@ function totalVariation(x: tf.Tensor4D): tf.Scalar {
  * smoothness priors and (for BN models) DeepInversion's matching of each BatchNorm's batch statistics to
  * its running statistics, which keeps the images close to what the model saw in training.
  */
-export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthConfig, rng: Rng, stage: Stage, rowsPerPass = Infinity): SynthResult {
+export function synthesize(
+  info: ModelInfo,
+  range: [number, number],
+  cfg: SynthConfig,
+  rng: Rng,
+  stage: Stage,
+  rowsPerPass = Infinity,
+): SynthResult {
   const [h, w, c] = info.shape;
   const K = info.classes;
   const per = cfg.revPerClass + cfg.verPerClass;
   const n = K * per;
   const labels = Int32Array.from({ length: n }, (_, i) => Math.floor(i / per));
   const [lo, hi] = range;
-  const z = variableFrom(tf.tensor4d(Float32Array.from({ length: n * h * w * c }, () => rng.normal() * 0.5), [n, h, w, c]));
+  const z = variableFrom(
+    tf.tensor4d(
+      Float32Array.from({ length: n * h * w * c }, () => rng.normal() * 0.5),
+      [n, h, w, c],
+    ),
+  );
   const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), K));
   const opt = tf.train.adam(cfg.learningRate);
   const bnTargets = new Map(info.bn.map((s) => [s.layer, s]));
@@ -83,7 +95,7 @@ export function synthesize(info: ModelInfo, range: [number, number], cfg: SynthC
   const kept: tf.Tensor[] = [];
   const toImage = (v: tf.Tensor) => tf.add(lo, tf.mul(hi - lo, tf.sigmoid(v))) as tf.Tensor4D;
   const rowsOf = (start: number, size: number) => toImage(tf.slice(z, [start, 0, 0, 0], [size, -1, -1, -1]));
-  for (; steps < cfg.maxSteps; ) {
+  for (; steps < cfg.maxSteps;) {
     const stop = stage.exhausted();
     if (stop) {
       stoppedBy = stop;

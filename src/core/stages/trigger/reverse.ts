@@ -99,7 +99,15 @@ const budgetStopped = (r: TriggerResult['stoppedBy']) => r === 'time' || r === '
  * `screenAbove` targets, all are screened briefly on a quarter of the rows and the smallest masks refined;
  * then the smallest masks are run again from a fresh start (see `restarts`).
  */
-export function reverseTriggers(info: ModelInfo, rev: ImageBatch, range: [number, number], cfg: TriggerConfig, rng: Rng, stage: Stage, scope: ReverseScope = {}): TriggerResult {
+export function reverseTriggers(
+  info: ModelInfo,
+  rev: ImageBatch,
+  range: [number, number],
+  cfg: TriggerConfig,
+  rng: Rng,
+  stage: Stage,
+  scope: ReverseScope = {},
+): TriggerResult {
   const search = new TriggerSearch(info, rev, range, cfg, rng, scope);
   const all = search.tracks;
   let stoppedBy: TriggerResult['stoppedBy'];

@@ -10,7 +10,8 @@ import { freshSchedule, scheduleStep, type ScheduleState } from './cost-schedule
 import type { ReversedTrigger, ReverseScope, TriggerConfig, TriggerResult } from './reverse.ts';
 
 /** One candidate target: its schedule state and what the result reports of it (the best mask and pattern so far). */
-export interface Track extends ScheduleState, Pick<ReversedTrigger, 'target' | 'refined' | 'finished' | 'screenNorm' | 'restartNorm' | 'mask' | 'pattern'> {}
+export interface Track
+  extends ScheduleState, Pick<ReversedTrigger, 'target' | 'refined' | 'finished' | 'screenNorm' | 'restartNorm' | 'mask' | 'pattern'> {}
 
 type PhaseEnd = StopReason | 'steps' | 'converged';
 
@@ -158,7 +159,10 @@ export class TriggerSearch {
    * first runs, which finished, as they were.
    */
   restart(count: number, stage: Stage): void {
-    const order = this.tracks.filter((t) => t.reached).sort((a, b) => a.best - b.best || a.target - b.target).slice(0, count);
+    const order = this.tracks
+      .filter((t) => t.reached)
+      .sort((a, b) => a.best - b.best || a.target - b.target)
+      .slice(0, count);
     const first = new Map(order.map((t) => [t.target, { ...t }]));
     for (const t of order) {
       Object.assign(t, freshSchedule(this.cfg.initialCost));
@@ -218,14 +222,27 @@ class PhaseBatch {
     const px = h * w * c;
     this.active = phase;
     const xData = new Float32Array(phase.length * rowsPerTarget * px);
-    phase.forEach((t, i) => data.get(t.target)!.rows.slice(0, rowsPerTarget).forEach((r, j) => xData.set(rev.images.subarray(r * px, (r + 1) * px), (i * rowsPerTarget + j) * px)));
+    phase.forEach((t, i) =>
+      data
+        .get(t.target)!
+        .rows.slice(0, rowsPerTarget)
+        .forEach((r, j) => xData.set(rev.images.subarray(r * px, (r + 1) * px), (i * rowsPerTarget + j) * px)),
+    );
     this.X = tf.tensor5d(xData, [phase.length, rowsPerTarget, h, w, c]);
     this.targetOneHot = tf.tidy(() => {
-      const ids = tf.tensor2d(Int32Array.from(phase.flatMap((t) => Array<number>(rowsPerTarget).fill(t.target))), [phase.length, rowsPerTarget], 'int32');
+      const ids = tf.tensor2d(
+        Int32Array.from(phase.flatMap((t) => Array<number>(rowsPerTarget).fill(t.target))),
+        [phase.length, rowsPerTarget],
+        'int32',
+      );
       return tf.oneHot(ids, info.classes);
     });
-    const zm = variableFrom(tf.tensor5d(Float32Array.from(phase.flatMap((t) => [...data.get(t.target)!.zMask])), [phase.length, 1, h, w, 1]));
-    const zp = variableFrom(tf.tensor5d(Float32Array.from(phase.flatMap((t) => [...data.get(t.target)!.zPattern])), [phase.length, 1, h, w, c]));
+    const zm = variableFrom(
+      tf.tensor5d(Float32Array.from(phase.flatMap((t) => [...data.get(t.target)!.zMask])), [phase.length, 1, h, w, 1]),
+    );
+    const zp = variableFrom(
+      tf.tensor5d(Float32Array.from(phase.flatMap((t) => [...data.get(t.target)!.zPattern])), [phase.length, 1, h, w, c]),
+    );
     this.opt = new RowAdam([zm, zp], cfg.learningRate, 0.5, 0.9);
   }
 

@@ -1,7 +1,13 @@
 import type { ImageBatch } from '../synthesis/synth.ts';
 
 /** Applies a reversed trigger x' = (1 − m)·x + m·p to the images of `batch` whose label is not `target`. */
-export function stampReversed(batch: ImageBatch, shape: [number, number, number], mask: Float32Array, pattern: Float32Array, target: number): Float32Array {
+export function stampReversed(
+  batch: ImageBatch,
+  shape: [number, number, number],
+  mask: Float32Array,
+  pattern: Float32Array,
+  target: number,
+): Float32Array {
   const [h, w, c] = shape;
   const px = h * w * c;
   const keep: number[] = [];

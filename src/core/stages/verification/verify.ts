@@ -20,7 +20,14 @@ export function predict(graph: Graph, images: Float32Array, shape: [number, numb
 }
 
 /** Metrics on the held-back synthetic set D_ver: what the scanner itself can say about a model. */
-export function measure(graph: Graph, ver: ImageBatch, shape: [number, number, number], triggers: ReversedTrigger[], reference: Int32Array | null, batch = 64): { metrics: Metrics; predictions: Int32Array } {
+export function measure(
+  graph: Graph,
+  ver: ImageBatch,
+  shape: [number, number, number],
+  triggers: ReversedTrigger[],
+  reference: Int32Array | null,
+  batch = 64,
+): { metrics: Metrics; predictions: Int32Array } {
   const predictions = predict(graph, ver.images, shape, batch);
   let agree = 0;
   let correct = 0;

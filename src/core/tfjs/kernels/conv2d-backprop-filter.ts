@@ -21,14 +21,7 @@ const conv2dBackpropFilter: KernelFunc = ({ inputs, attrs, backend }) => {
   };
   if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
   const b = backend as unknown as WasmBackendLike;
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
   const { top, bottom, left, right } = info.padInfo;
   const xT = callKernel(Transpose, { x }, { perm: [3, 1, 2, 0] }, b);
   const dyT = callKernel(Transpose, { x: dy }, { perm: [1, 2, 0, 3] }, b);

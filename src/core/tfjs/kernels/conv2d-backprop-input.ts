@@ -1,11 +1,4 @@
-import {
-  backend_util,
-  Conv2DBackpropInput,
-  getKernel,
-  type KernelConfig,
-  type KernelFunc,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import { backend_util, Conv2DBackpropInput, getKernel, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { conv2dExplicit, type ConvGradAttrs, type WasmBackendLike } from './wasm-kernel.ts';
 
 /**
