@@ -114,7 +114,7 @@ console.log(
 );
 if (v)
   console.log(
-    `  reversed-trigger ASR ${pct(Object.values(v.before.reversedAsr as Record<string, number>)[0])} → ${pct(v.after ? Object.values(v.after.reversedAsr as Record<string, number>)[0] : undefined)} (synthetic check; real-data results: README, Benchmarks)`,
+    `  reversed-trigger ASR ${pct(Object.values(v.before.reversedAsr as Record<string, number>)[0])} → ${pct(v.after ? Object.values(v.after.reversedAsr as Record<string, number>)[0] : undefined)} (synthetic check; real-data results: docs/benchmarks.md)`,
   );
 console.log(
   `  scan time          ${report.timings.totalSeconds.toFixed(1)} s, ${Math.round(report.budget.evaluationsUsed)} model evaluations, backend ${report.backend.name}${report.backend.simd ? ' SIMD' : ''}`,

@@ -1,7 +1,7 @@
 import type { MessageBatch, Queue, R2Bucket } from '@cloudflare/workers-types/index.ts';
 import type { ScanJob } from '../service/jobs/job.ts';
 
-/** The Worker's bindings (wrangler.toml) and its vars and secrets (names in the README). */
+/** The Worker's bindings (wrangler.toml) and its vars and secrets (names in docs/service.md). */
 export interface Env {
   /** The R2 bucket models are uploaded to; outputs go under SHAPGUARD_OUTPUT_PREFIX in it. */
   MODELS: R2Bucket;

@@ -28,7 +28,7 @@ function wasmPath(): string {
   return existsSync(join(here, 'tfjs-backend-wasm-simd.wasm')) ? `${here}/` : nodeWasmPath();
 }
 
-/** Built from the environment (the README's variables; storage is always S3 here, no registry sources). */
+/** Built from the environment (docs/service.md's variables; storage is always S3 here, no registry sources). */
 function depsFromEnv(env: Readonly<Record<string, string | undefined>>): JobDeps {
   const stores = s3Stores(env, bucketNames(env.BUCKETS));
   const first = [...stores.values()][0];

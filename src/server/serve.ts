@@ -1,7 +1,7 @@
 import { serve } from '@hono/node-server';
 import { createNodeService } from './service.ts';
 
-// `npm start`: the service on Node, configured by environment variables (README, "Configuration").
+// `npm start`: the service on Node, configured by environment variables (docs/service.md, "Configuration").
 const log = (line: Record<string, unknown>) => console.log(JSON.stringify({ time: new Date().toISOString(), ...line }));
 const service = createNodeService({
   env: process.env,

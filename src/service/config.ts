@@ -84,7 +84,7 @@ function httpsBase(env: EnvLike, name: string, fallback: string): string {
 }
 
 /**
- * Reads the configuration from environment variables (names in the README). Wrong values fail at start,
+ * Reads the configuration from environment variables (names in docs/service.md). Wrong values fail at start,
  * with the variable's name; secret values are never echoed.
  */
 export function configFromEnv(env: EnvLike): ServiceConfig {

@@ -10,7 +10,7 @@ import { playerKey } from '../../src/core/stages/players.ts';
 // --budget is generous so CI's two busy cores do not turn this into a speed test (the benchmark is that).
 const backdoored = manifest().filter((m) => m.attack !== null);
 
-/** Fixtures the pruning repair does not yet fix (see the README's limits); their detection is still tested. */
+/** Fixtures the pruning repair does not yet fix (see docs/threat-model.md); their detection is still tested. */
 const REPAIR_KNOWN_GAP = new Set(['mnist-blended']);
 
 describe.each(backdoored)('backdoored fixture $name', (fx) => {

@@ -5,7 +5,7 @@ import { field, optionalString, requireString } from './parse-json.ts';
 /**
  * The object of a generic Standard Webhooks delivery. Standard Webhooks fixes the envelope
  * ({type, timestamp, data}), not the data; ours is `model.uploaded` with data {bucket, key, etag?, versionId?}
- * (README, "Any Standard Webhooks sender"). Other types give nothing.
+ * (webhooks/README.md, "Any Standard Webhooks sender"). Other types give nothing.
  */
 export function objectsOfStandardWebhook(body: Record<string, unknown>): ObjectRef[] {
   if (typeof body.type !== 'string') throw new HttpError(400, 'bad-payload', 'Standard Webhooks payload: type is missing');

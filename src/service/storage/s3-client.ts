@@ -3,7 +3,7 @@ import { S3Store } from './s3.ts';
 import { S3Client } from '@aws-sdk/client-s3';
 
 /**
- * An S3 client from the README's variables (S3_ENDPOINT, S3_REGION, S3_FORCE_PATH_STYLE,
+ * An S3 client from docs/service.md's variables (S3_ENDPOINT, S3_REGION, S3_FORCE_PATH_STYLE,
  * S3_REQUEST_TIMEOUT_MS, AWS credentials), shared by the Node server and the Lambda. Requests time out
  * and throw, so a stalled connection becomes a retry instead of a job that never ends.
  */
