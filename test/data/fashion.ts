@@ -10,11 +10,12 @@ export function hasFashionMnist(): boolean {
   return existsSync(join(FASHION_DIR, 't10k-images-idx3-ubyte.gz'));
 }
 
-/** Real Fashion-MNIST test images (10k), pixels scaled to [0, 1]; optionally only the first `limit`. */
-export function loadFashionMnist(limit?: number): ImageSet {
+/** Real Fashion-MNIST, `train` (60k) or `test` (10k), pixels scaled to [0, 1]; optionally only the first `limit`. */
+export function loadFashionMnist(split: 'train' | 'test', limit?: number): ImageSet {
+  const prefix = split === 'train' ? 'train' : 't10k';
   const read = (file: string, magic: number) => parseIdx(gunzipSync(readFileSync(join(FASHION_DIR, file))), file, magic);
-  const img = read('t10k-images-idx3-ubyte.gz', 0x803);
-  const lab = read('t10k-labels-idx1-ubyte.gz', 0x801);
+  const img = read(`${prefix}-images-idx3-ubyte.gz`, 0x803);
+  const lab = read(`${prefix}-labels-idx1-ubyte.gz`, 0x801);
   const count = Math.min(limit ?? img.dims[0]!, img.dims[0]!);
   const px = 28 * 28;
   const images = new Float32Array(count * px);
