@@ -34,8 +34,9 @@ export default defineConfig({
                 AWS_SECRET_ACCESS_KEY: 'test',
                 STANDARD_WEBHOOK_SECRETS: 'whsec_dGVzdC1zZWNyZXQtZm9yLXdvcmtlcmQtdGVzdHMtb25seQ==',
                 SHAPGUARD_API_TOKEN: 'worker-test-token',
-                SCAN_MAX_EVALS: '',
-                SCAN_BUDGET_SECONDS: '600',
+                // Bounded by evaluations, never the clock (test/helpers/scan-bounds.ts).
+                SCAN_MAX_EVALS: '400000',
+                SCAN_BUDGET_SECONDS: '3600',
                 // workerd has no file system: the fixture model travels as bindings.
                 FIXTURE_MODEL_JSON: readFileSync(`${fixture}/model.json`, 'utf8'),
                 FIXTURE_SHARD_B64: readFileSync(`${fixture}/group1-shard1of1.bin`).toString('base64'),

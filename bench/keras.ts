@@ -24,7 +24,7 @@ export async function benchKeras(): Promise<string[]> {
     ...['mnist-badnets.h5', 'mnist-badnets.keras'].map((f) => resolve('test/fixtures/keras', f)),
   ];
   const mnist = loadMnist('test', 2000);
-  const fashion = hasFashionMnist() ? loadFashionMnist(2000) : null;
+  const fashion = hasFashionMnist() ? loadFashionMnist('test', 2000) : null;
   const rows: string[] = [];
   for (const path of paths) {
     const { files, entry } = await readModelFiles(path);

@@ -15,6 +15,7 @@ for model in ${SHAPGUARD_MODELS:?}; do
   found=1
   name="$(echo "$model" | sed 's#[^A-Za-z0-9._-]#_#g')"
   args=(scan "$model" --out "$out/$name" --budget "${SHAPGUARD_BUDGET:-60}" --seed "${SHAPGUARD_SEED:-1}" --sarif "$out/$name.sarif")
+  if [ -n "${SHAPGUARD_MAX_EVALS:-}" ]; then args+=(--max-evals "$SHAPGUARD_MAX_EVALS"); fi
   node "$root/dist/cli.mjs" "${args[@]}"
   code=$?
   verdict="$(node -e 'try { console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).verdict) } catch { console.log("error") }' "$out/$name/report.json")"

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ScanReport } from '../../src/core/output/report.ts';
+import { boundedScanArgs } from './scan-bounds.ts';
 import { reportSchemaErrors } from './schema.ts';
 
 const BIN = resolve('src/bin/shapguard.js');
@@ -17,14 +18,15 @@ export interface CliRun {
 }
 
 /**
- * Runs the real `shapguard` command (the bundle `npm test` builds) and reads what it wrote. Every report
- * is checked against the published schema here, so each CLI test also validates the report it produced.
+ * Runs the real `shapguard` command (the bundle `npm test` builds) and reads what it wrote. A scan gets the
+ * suite's evaluation bound unless the test set one (scan-bounds.ts). Every report is checked against the
+ * published schema here, so each CLI test also validates the report it produced.
  */
 export function runCli(args: string[], out = mkdtempSync(join(tmpdir(), 'shapguard-out-'))): Promise<CliRun> {
   return new Promise((done, fail) => {
     execFile(
       process.execPath,
-      [BIN, ...args.map((a) => (a === '$OUT' ? out : a))],
+      [BIN, ...boundedScanArgs(args).map((a) => (a === '$OUT' ? out : a))],
       { maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { TEST_BUDGET_SECONDS, TEST_MAX_EVALS } from '../helpers/scan-bounds.ts';
 
 // The GitHub Action: action.yml's wiring checked by parsing it, and its scan step (the script the action
 // runs) run here as a runner would, with GITHUB_ACTION_PATH and GITHUB_OUTPUT set.
@@ -29,7 +30,7 @@ describe('action.yml', () => {
     const scan = action.runs.steps.find((s) => s.id === 'scan')!;
     expect(scan.run).toContain('tools/action-scan.sh');
     expect(existsSync('tools/action-scan.sh')).toBe(true);
-    for (const input of ['models', 'budget', 'seed', 'out', 'signing-key']) {
+    for (const input of ['models', 'budget', 'max-evals', 'seed', 'out', 'signing-key']) {
       expect(Object.values(scan.env!)).toContain(`\${{ inputs.${input} }}`);
     }
     expect(action.outputs.verdict!.value).toBe('${{ steps.scan.outputs.verdict }}');
@@ -50,7 +51,9 @@ describe('action.yml', () => {
           GITHUB_ACTION_PATH: resolve('.'),
           GITHUB_OUTPUT: join(work, `output-${models.length}`),
           SHAPGUARD_MODELS: models,
-          SHAPGUARD_BUDGET: '600',
+          // Bounded by evaluations, as every scan in the suite (helpers/scan-bounds.ts).
+          SHAPGUARD_BUDGET: String(TEST_BUDGET_SECONDS),
+          SHAPGUARD_MAX_EVALS: String(TEST_MAX_EVALS),
           SHAPGUARD_OUT: 'out',
         },
       });

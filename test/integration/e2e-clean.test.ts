@@ -8,7 +8,7 @@ const clean = manifest().filter((m) => m.attack === null);
 
 describe('clean fixtures', () => {
   it.each(clean)('$name is reported clean and nothing is written but the report', async (fx) => {
-    const run = await runCli(['scan', join(MODELS, fx.path), '--out', '$OUT', '--seed', '1', '--budget', '900']);
+    const run = await runCli(['scan', join(MODELS, fx.path), '--out', '$OUT', '--seed', '1']);
     expect(run.report?.verdict, run.stderr).toBe('clean');
     expect(run.code).toBe(0);
     expect(run.repairedDir).toBeNull();
@@ -20,18 +20,7 @@ describe('clean fixtures', () => {
 
 describe('determinism', () => {
   it('same model, seed and --max-evals give the same report (timings aside) and the same pruned channels', async () => {
-    const args = (out: string) => [
-      'scan',
-      join(MODELS, 'mnist-badnets/model.json'),
-      '--out',
-      out,
-      '--seed',
-      '7',
-      '--max-evals',
-      '120000',
-      '--budget',
-      '900',
-    ];
+    const args = (out: string) => ['scan', join(MODELS, 'mnist-badnets/model.json'), '--out', out, '--seed', '7'];
     const a = await runCli(args('$OUT'));
     const b = await runCli(args('$OUT'));
     expect(a.report?.verdict).toBe('backdoor');
@@ -51,7 +40,7 @@ describe('determinism', () => {
 
 describe('model paths', () => {
   it('a TensorFlow.js model folder can be passed instead of its model.json', async () => {
-    const run = await runCli(['scan', join(MODELS, 'mnist-clean-1'), '--out', '$OUT', '--max-evals', '20000', '--budget', '900']);
+    const run = await runCli(['scan', join(MODELS, 'mnist-clean-1'), '--out', '$OUT', '--max-evals', '20000']);
     expect(run.report!.input).toMatchObject({ format: 'tfjs-layers', entry: 'model.json' });
     expect(run.report!.verdict).not.toBe('error');
   });

@@ -71,7 +71,7 @@ describe('Keras layer mapping (files written through h5py in the Keras layouts)'
 describe('a backdoored fixture as model.json, .h5, .keras and a Keras 3 folder', () => {
   const fx = manifest().find((m) => m.name === 'mnist-badnets')!;
   // Channel players only: these tests read the pruned channels back out of the Keras weight layouts.
-  const args = ['--out', '$OUT', '--seed', '2', '--max-evals', '60000', '--budget', '900', '--layers', 'conv2'];
+  const args = ['--out', '$OUT', '--seed', '2', '--layers', 'conv2'];
   const runs = new Map<string, CliRun>();
   let folder: string;
 
@@ -191,20 +191,7 @@ describe('compressed weights, and clean Keras files', () => {
     const plain = await loadModelFromDisk(join(KERAS, 'mnist-badnets.h5'));
     const packed = await loadModelFromDisk(join(KERAS, 'mnist-badnets-gzip.h5'));
     expect(maxDiff(plain, packed, tf.randomUniform([16, 28, 28, 1], 0, 1, 'float32', 7))).toBe(0);
-    const run = await runCli([
-      'scan',
-      join(KERAS, 'mnist-badnets-gzip.h5'),
-      '--out',
-      '$OUT',
-      '--seed',
-      '2',
-      '--max-evals',
-      '60000',
-      '--budget',
-      '900',
-      '--layers',
-      'conv2',
-    ]);
+    const run = await runCli(['scan', join(KERAS, 'mnist-badnets-gzip.h5'), '--out', '$OUT', '--seed', '2', '--layers', 'conv2']);
     expect(run.report?.verdict, run.stderr).toBe('backdoor');
     expect(run.report!.repair!.status).toBe('repaired');
     const written = join(run.repairedDir!, 'mnist-badnets-gzip.h5');
@@ -219,7 +206,7 @@ describe('compressed weights, and clean Keras files', () => {
   });
 
   it.each(['mnist-clean-1.h5', 'mnist-clean-1.keras'])('%s scans clean and nothing is written', async (file) => {
-    const run = await runCli(['scan', join(KERAS, file), '--out', '$OUT', '--seed', '1', '--budget', '900']);
+    const run = await runCli(['scan', join(KERAS, file), '--out', '$OUT', '--seed', '1']);
     expect(run.report?.verdict, run.stderr).toBe('clean');
     expect(run.code).toBe(0);
     expect(run.repairedDir).toBeNull();

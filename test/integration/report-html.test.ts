@@ -13,7 +13,7 @@ import { MODELS } from '../helpers/fixtures.ts';
 let run: CliRun;
 let html: string;
 beforeAll(async () => {
-  run = await runCli(['scan', join(MODELS, 'mnist-badnets/model.json'), '--out', '$OUT', '--seed', '1', '--budget', '900']);
+  run = await runCli(['scan', join(MODELS, 'mnist-badnets/model.json'), '--out', '$OUT', '--seed', '1']);
   html = readFileSync(join(run.out, 'report.html'), 'utf8');
 });
 

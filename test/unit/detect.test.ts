@@ -1,52 +1,63 @@
 import { describe, expect, it } from 'vitest';
+import { concentration } from '../../src/core/stages/detection/concentration.ts';
 import { comparableNorms, DETECT_DEFAULTS, detectTargets, median } from '../../src/core/stages/detection/detect.ts';
 
-describe('MAD detection', () => {
+describe('gap detection', () => {
+  const flaggedOf = (norms: number[], cfg = DETECT_DEFAULTS) =>
+    detectTargets(norms, cfg)
+      .classes.filter((c) => c.flagged)
+      .map((c) => c.target);
+
   it('computes the median of odd and even lists', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);
   });
 
-  it('flags an abnormally small mask and gives the Neural Cleanse anomaly index', () => {
+  it('flags a class whose mask is small and far smaller than the next class’s', () => {
     const norms = [40, 42, 38, 45, 41, 39, 3, 44, 43, 40];
-    const out = detectTargets(norms).classes;
-    const med = median(norms);
-    const mad = 1.4826 * median(norms.map((n) => Math.abs(n - med)));
-    expect(out[6]!.anomalyIndex).toBeCloseTo((med - 3) / mad, 10);
-    expect(out.filter((c) => c.flagged).map((c) => c.target)).toEqual([6]);
+    const d = detectTargets(norms);
+    expect(d.classes[6]!.gap).toBeCloseTo(3 / 38, 12);
+    expect(d.classes[6]!.normRatio).toBeCloseTo(3 / 40.5, 12);
+    expect(flaggedOf(norms)).toEqual([6]);
   });
 
-  it('never flags a class whose mask is larger than the median', () => {
-    const out = detectTargets([10, 11, 9, 10, 200, 10, 11, 9]).classes;
-    expect(out[4]!.anomalyIndex).toBeGreaterThan(2);
-    expect(out.some((c) => c.flagged)).toBe(false);
+  it('flags a clear outlier among widely spread clean classes, which the MAD index misses', () => {
+    // Measured: a 5×5 patch at 0.21 of the median, the next class at 0.49, anomaly index 1.4.
+    const norms = [1.45, 1.02, 8.29, 0.71, 1.25, 8.25, 0.98, 0.71, 0.49, 0.21];
+    const d = detectTargets(norms);
+    expect(d.classes[9]!.anomalyIndex).toBeLessThan(2);
+    expect(flaggedOf(norms)).toEqual([9]);
   });
 
-  it('does not flag a tight cluster whose smallest mask is only moderately smaller (the MAD pitfall)', () => {
-    // Seen on a clean MNIST CNN: anomaly indices above 2 for masks about 60% of the median.
-    const out = detectTargets([26, 26.5, 25.8, 26.2, 15, 26.1, 25.9, 26.3, 20, 26]).classes;
-    expect(out[4]!.anomalyIndex).toBeGreaterThan(2);
-    expect(out.some((c) => c.flagged)).toBe(false);
+  it('does not flag a naturally small class that is not far below the next one', () => {
+    // Measured on a clean MNIST CNN: its smallest class at 0.41 of the median, the next at 0.72.
+    expect(flaggedOf([0.41, 0.72, 0.8, 0.9, 1, 1.05, 1.1, 1.2, 1.3, 1.5])).toEqual([]);
+    // Nor one far below the next, but not small: at 0.45 of the median.
+    expect(flaggedOf([0.45, 0.95, 1, 1, 1, 1, 1.1, 1.2, 1.3, 1.4])).toEqual([]);
   });
 
-  it('flags a mid-sized mask only when it is a far stronger outlier', () => {
-    // A 4×4 MNIST patch reversed to 0.26 of the median at anomaly index ≈ 12 here: flagged.
-    const strong = detectTargets([50, 52, 48, 13, 51, 49, 47, 53, 50, 46]).classes;
-    expect(strong[3]!.normRatio).toBeGreaterThan(0.25);
-    expect(strong[3]!.anomalyIndex).toBeGreaterThan(5);
-    expect(strong.filter((c) => c.flagged).map((c) => c.target)).toEqual([3]);
-    // The same ratio in a spread-out set (index ≈ 2.9, like a clean glyph class): not flagged.
-    const spread = detectTargets([30, 60, 40, 13.5, 70, 45, 55, 35, 65, 50, 58]).classes;
-    expect(spread[3]!.normRatio).toBeGreaterThan(0.25);
-    expect(spread[3]!.anomalyIndex).toBeGreaterThan(2);
-    expect(spread[3]!.anomalyIndex).toBeLessThan(5);
-    expect(spread.some((c) => c.flagged)).toBe(false);
-    // A strong outlier above strongMaxNormRatio: not flagged.
-    expect(detectTargets([50, 50.5, 49.5, 22, 50.2, 49.8, 50.1, 49.9, 50, 50.3]).classes.some((c) => c.flagged)).toBe(false);
+  it('flags every class of a small lowest group, and no more than one per ten classes', () => {
+    const rest = Array.from({ length: 17 }, (_, i) => 0.9 + i / 20);
+    // Two planted targets below a gap among twenty classes: both flagged.
+    expect(flaggedOf([0.05, 0.06, 0.8, ...rest])).toEqual([0, 1]);
+    // Among ten, two small classes together are what global-average-pooling heads give clean models: none.
+    expect(flaggedOf([0.09, 0.12, 0.87, 1, 1, 1, 1.1, 1.2, 1.3, 1.4])).toEqual([]);
+    expect(flaggedOf([0.09, 0.12, 0.87, 1, 1, 1, 1.1, 1.2, 1.3, 1.4], { ...DETECT_DEFAULTS, maxTargetShare: 0.2 })).toEqual([0, 1]);
   });
 
-  it('handles identical norms (MAD = 0) without flagging', () => {
-    expect(detectTargets([5, 5, 5, 5]).classes.some((c) => c.flagged)).toBe(false);
+  it('does not flag a class far below the next that is not small enough to tell from a natural one', () => {
+    // Measured on a genuine Fashion-MNIST CNN: its "bag" at 0.30 of the median, 0.43 of the next class.
+    expect(flaggedOf([0.3, 0.7, 0.9, 0.95, 1, 1, 1.1, 1.2, 1.3, 1.4])).toEqual([]);
+  });
+
+  it('flags only the smallest when the next small class is itself far from the rest', () => {
+    // A planted target at 0.01 and a clean class at 0.11: the first gap is the backdoor's.
+    expect(flaggedOf([0.11, 1.13, 1.02, 1.03, 0.94, 1.27, 1.11, 0.98, 0.01, 0.96])).toEqual([8]);
+  });
+
+  it('handles identical norms without flagging', () => {
+    expect(flaggedOf([5, 5, 5, 5])).toEqual([]);
+    expect(detectTargets([5, 5, 5, 5]).classes.every((c) => c.anomalyIndex === 0)).toBe(true);
   });
 });
 
@@ -65,12 +76,9 @@ describe('comparable norms after screen-then-refine', () => {
 
   it('removes the bias that flags a merely-refined clean class', () => {
     // Refinement shrinks every refined mask by about half; raw, the refined clean classes look small.
-    const triggers = [t(5, 10, true), t(5.5, 11, true), t(6, 12, true), ...Array.from({ length: 20 }, (_, i) => t(20 + i, 20 + i, false))];
-    const raw = detectTargets(
-      triggers.map((x) => x.norm),
-      { ...DETECT_DEFAULTS, anomalyThreshold: 2, maxNormRatio: 0.25 },
-    ).classes;
-    const fair = detectTargets(comparableNorms(triggers), { ...DETECT_DEFAULTS, anomalyThreshold: 2, maxNormRatio: 0.25 }).classes;
+    const triggers = [t(3, 10, true), t(3.3, 11, true), ...Array.from({ length: 21 }, (_, i) => t(20 + i, 20 + i, false))];
+    const raw = detectTargets(triggers.map((x) => x.norm)).classes;
+    const fair = detectTargets(comparableNorms(triggers)).classes;
     expect(raw.some((c) => c.flagged)).toBe(true);
     expect(fair.some((c) => c.flagged)).toBe(false);
   });
@@ -88,5 +96,39 @@ describe('the detection reports the median and MAD it measured against', () => {
     expect(d.median).toBeNaN();
     expect(d.mad).toBeNaN();
     expect(d.classes.some((c) => c.flagged)).toBe(false);
+  });
+});
+
+describe('a mask’s concentration', () => {
+  const mask = (h: number, w: number, on: (y: number, x: number) => number) =>
+    Float32Array.from({ length: h * w }, (_, i) => on(Math.floor(i / w), i % w));
+
+  it('a solid 3×3 patch in a corner is fully inside its window', () => {
+    expect(
+      concentration(
+        mask(28, 28, (y, x) => (y >= 25 && x >= 25 ? 1 : 0)),
+        28,
+        28,
+      ),
+    ).toBe(1);
+  });
+
+  it('the same mass spread evenly over the image is not', () => {
+    const c = concentration(
+      mask(28, 28, () => 9 / 784),
+      28,
+      28,
+    );
+    // A 5×5 window (side ⌈√18⌉) holds 25 of 784 pixels' worth.
+    expect(c).toBeCloseTo(25 / 784, 6);
+  });
+
+  it('two patches far apart count as half compact', () => {
+    const two = mask(28, 28, (y, x) => ((y < 3 && x < 3) || (y >= 25 && x >= 25) ? 1 : 0));
+    expect(concentration(two, 28, 28)).toBeCloseTo(0.5, 6);
+  });
+
+  it('an empty mask has concentration 0', () => {
+    expect(concentration(new Float32Array(16), 4, 4)).toBe(0);
   });
 });

@@ -37,7 +37,8 @@ describe('graph executor', () => {
           Float32Array.from({ length: size }, (_, i) => ((i * 2654435761) % 1000) / 1000),
           [n, ...info.shape],
         );
-        const ours = info.graph.run(x);
+        // The graph gives logits; the model ends in a softmax.
+        const ours = tf.softmax(info.graph.run(x));
         const theirs = model.predict(x) as tf.Tensor;
         expect(maxAbs(ours, theirs)).toBeLessThan(1e-4 * Math.max(1, scale(theirs)));
         // A loss that weighs every output differently, so any wrong gradient path shows.
@@ -45,8 +46,9 @@ describe('graph executor', () => {
           Float32Array.from({ length: theirs.size }, (_, i) => Math.sin(i + 1)),
           theirs.shape,
         );
-        const gOurs = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(info.graph.run(v), w)))(x);
+        const gOurs = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.softmax(info.graph.run(v)), w)))(x);
         const gTheirs = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(model.apply(v, { training: false }) as tf.Tensor, w)))(x);
+        expect(info.outputsProbabilities).toBe(true);
         expect(scale(gTheirs)).toBeGreaterThan(0);
         expect(maxAbs(gOurs, gTheirs)).toBeLessThan(1e-4 * scale(gTheirs));
         tf.dispose([x, ours, theirs, w, gOurs, gTheirs]);

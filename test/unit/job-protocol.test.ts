@@ -21,7 +21,7 @@ const decoder = new TextDecoder();
 /** A scan result that claims a repair, with two repaired files. */
 function fakeResult(tag = 'a'): ScanResult {
   const report: ScanReport = { ...emptyReport({ toolVersion: 'test', seed: 1 }), verdict: 'backdoor', reason: null };
-  report.repair = { status: 'repaired', reason: null, pruned: [], curve: [], rounds: [], output: null };
+  report.repair = { status: 'repaired', reason: null, pruned: [], curve: [], rounds: [], check: null, output: null };
   const repaired = new Map<string, Uint8Array>([
     ['model.json', new TextEncoder().encode(MODEL_JSON)],
     ['w.bin', new TextEncoder().encode(`repaired-${tag}`)],

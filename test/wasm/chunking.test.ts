@@ -10,6 +10,7 @@ import { synthesize, SYNTH_DEFAULTS } from '../../src/core/stages/synthesis/synt
 import { reverseTriggers, TRIGGER_DEFAULTS } from '../../src/core/stages/trigger/reverse.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
 import { readDir, writeTinyModel } from '../helpers/tiny-model.ts';
+import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
 import { MODELS } from '../helpers/fixtures.ts';
 import { join } from 'node:path';
 import { scanModel } from '../../src/core/scan/scan.ts';
@@ -90,8 +91,7 @@ describe('memory-sized groups', () => {
 
   it('a scan finds and repairs the same at a small memory budget as at the default', async () => {
     const files = readDir(join(MODELS, 'mnist-badnets'));
-    const scan = (memoryBudgetBytes?: number) =>
-      scanModel(files, { seed: 2, toolVersion: 'test', maxEvals: 60_000, budgetSeconds: 600, memoryBudgetBytes });
+    const scan = (memoryBudgetBytes?: number) => scanModel(files, { seed: 2, toolVersion: 'test', ...TEST_BOUNDS, memoryBudgetBytes });
     const full = (await scan()).report;
     const small = (await scan(2 * 1024 * 1024)).report;
     expect(small.config.memoryBudgetBytes).toBeLessThan(full.config.memoryBudgetBytes / 10);
@@ -99,6 +99,10 @@ describe('memory-sized groups', () => {
     expect(small.verdict).toBe(full.verdict);
     expect(small.detection?.flagged).toEqual(full.detection?.flagged);
     expect(small.repair?.pruned.map(playerKey)).toEqual(full.repair?.pruned.map(playerKey));
-    small.detection!.classes.forEach((c, i) => expect(c.maskNorm).toBeCloseTo(full.detection!.classes[i]!.maskNorm, 0));
+    // Row groups sum in another order; over hundreds of optimiser steps that drifts a mask by a few percent.
+    small.detection!.classes.forEach((c, i) => {
+      const whole = full.detection!.classes[i]!.maskNorm;
+      expect(Math.abs(c.maskNorm - whole) / whole).toBeLessThan(0.1);
+    });
   });
 });

@@ -5,6 +5,7 @@ import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { scanModel } from '../../src/core/scan/scan.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
+import { TEST_BOUNDS, TEST_BUDGET_SECONDS } from '../helpers/scan-bounds.ts';
 import { MODELS } from '../helpers/fixtures.ts';
 import { readDir, writeTinyModel } from '../helpers/tiny-model.ts';
 
@@ -19,7 +20,7 @@ describe('tensor lifetime', () => {
   it('a backdoor scan with a repair leaves no tensors behind', async () => {
     const { files, entry } = await readModelFiles(join(MODELS, 'mnist-badnets/model.json'));
     const before = tf.memory().numTensors;
-    const { report } = await scanModel(files, { entry, seed: 3, toolVersion: 'test', maxEvals: 80000, budgetSeconds: 900 });
+    const { report } = await scanModel(files, { entry, seed: 3, toolVersion: 'test', ...TEST_BOUNDS });
     expect(report.verdict).toBe('backdoor');
     expect(report.repair!.status).toBe('repaired');
     expect(tf.memory().numTensors).toBe(before);
@@ -28,7 +29,7 @@ describe('tensor lifetime', () => {
   it('a scan of a BatchNorm model leaves no tensors behind', async () => {
     const files = readDir(await writeTinyModel({ bn: true }));
     const before = tf.memory().numTensors;
-    const { report } = await scanModel(files, { seed: 3, toolVersion: 'test', maxEvals: 20000, budgetSeconds: 900 });
+    const { report } = await scanModel(files, { seed: 3, toolVersion: 'test', maxEvals: 20000, budgetSeconds: TEST_BUDGET_SECONDS });
     expect(['clean', 'backdoor', 'incomplete']).toContain(report.verdict);
     expect(report.model!.batchNormLayers).toBe(1);
     expect(tf.memory().numTensors).toBe(before);

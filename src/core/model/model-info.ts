@@ -16,7 +16,7 @@ export interface ModelInfo {
   graph: Graph;
   shape: [number, number, number];
   classes: number;
-  /** Whether the output is already a probability vector (softmax) rather than logits. */
+  /** Whether the model's own output is a probability vector (softmax); the graph's output is always logits. */
   outputsProbabilities: boolean;
   bn: BnStats[];
   /** Multiply-accumulates per row for each step, for evaluation accounting. */
@@ -62,7 +62,7 @@ export function describeModel(model: tfl.LayersModel): ModelInfo {
   const act = activationName(last);
   if (act === 'sigmoid')
     throw new ShapguardError('unsupported', 'multi-label (sigmoid) outputs are not supported; the scan needs a softmax classifier');
-  const outputsProbabilities = act === 'softmax' || last.getClassName() === 'Softmax';
+  const outputsProbabilities = graph.droppedSoftmax;
   const bn: BnStats[] = [];
   for (const step of graph.steps) {
     if (step.layer.getClassName() !== 'BatchNormalization') continue;
@@ -78,14 +78,30 @@ export function describeModel(model: tfl.LayersModel): ModelInfo {
   return { graph, shape, classes, outputsProbabilities, bn, stepMacs, totalMacs: stepMacs.reduce((a, b) => a + b, 0) };
 }
 
-/** Log-probabilities from the model's output, whichever kind it is. */
-export function logProbs(info: ModelInfo, y: tf.Tensor): tf.Tensor2D {
-  return tf.tidy(() => (info.outputsProbabilities ? tf.log(tf.clipByValue(y, 1e-7, 1)) : tf.logSoftmax(y)) as tf.Tensor2D);
+/**
+ * The logits the scan reasons with: each row centred and divided by its root mean square over the classes,
+ * times `LOGIT_TEMPERATURE`. A model's logits can be rescaled at will (×100, ×0.01) without changing a single
+ * prediction; softmax probabilities, the synthesis's confidence target, the trigger's cross-entropy and the
+ * Shapley game's values would all change with them. Normalised, they do not, so a rescaled model scans as
+ * its original does. The temperature keeps a clearly predicted row confident (one class far above the rest:
+ * p ≈ 0.9996 for 10 classes) and two close classes uncertain.
+ */
+export const LOGIT_TEMPERATURE = 3;
+
+function normalised(y: tf.Tensor): tf.Tensor2D {
+  const centred = tf.sub(y, tf.mean(y, 1, true));
+  const rms = tf.sqrt(tf.add(tf.mean(tf.square(centred), 1, true), 1e-12));
+  return tf.mul(tf.div(centred, rms), LOGIT_TEMPERATURE) as tf.Tensor2D;
 }
 
-/** Probabilities from the model's output. */
-export function probs(info: ModelInfo, y: tf.Tensor): tf.Tensor2D {
-  return tf.tidy(() => (info.outputsProbabilities ? y : tf.softmax(y)) as tf.Tensor2D);
+/** Log-probabilities of the graph's output (logits), normalised against their scale. */
+export function logProbs(y: tf.Tensor): tf.Tensor2D {
+  return tf.tidy(() => tf.logSoftmax(normalised(y)) as tf.Tensor2D);
+}
+
+/** Probabilities of the graph's output (logits), normalised against their scale. */
+export function probs(y: tf.Tensor): tf.Tensor2D {
+  return tf.tidy(() => tf.softmax(normalised(y)) as tf.Tensor2D);
 }
 
 /**

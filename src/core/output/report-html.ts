@@ -48,7 +48,7 @@ function anomalySection(report: ScanReport): string {
     highlight: c.flagged,
     title: `class ${c.class}: mask norm ${num(c.maskNorm, 1)}, ${num(c.normRatio)} of the median, anomaly index ${num(c.anomalyIndex, 2)}${c.flagged ? ' — flagged' : ''}`,
   }));
-  return `<section><h2>Anomaly index of every class</h2><p>The smallest trigger that sends images of other classes to each class, as a share of the median (lower is more suspicious). A class is flagged when its anomaly index exceeds ${esc(report.config.detection.anomalyThreshold)} and its norm is at most ${esc(threshold)} of the median (dashed line). Median ${esc(num(d.median, 1))}, MAD ${esc(num(d.mad, 1))}.</p>${barChart(items, { threshold, thresholdLabel: `flag at ≤ ${threshold}`, id: 'anomaly-chart' })}</section>`;
+  return `<section><h2>Anomaly index of every class</h2><p>The smallest trigger that sends images of other classes to each class, as a share of the median (lower is more suspicious). A class is flagged when its trigger is at most ${esc(report.config.detection.maxGap)} of the next larger class's and at most ${esc(threshold)} of the median (dashed line). Median ${esc(num(d.median, 1))}, MAD ${esc(num(d.mad, 1))}.</p>${barChart(items, { threshold, thresholdLabel: `flag at ≤ ${threshold}`, id: 'anomaly-chart' })}</section>`;
 }
 
 function shapleySection(report: ScanReport): string {
@@ -98,6 +98,20 @@ function metricsSection(report: ScanReport): string {
   return `<section><h2>Before and after</h2><p>On ${esc(v.images)} held-back synthesized images.</p><table><thead><tr><th>metric</th><th>before</th><th>after</th></tr></thead><tbody>${targets.map((t) => row(`reversed-trigger success, target ${t}`, v.before.reversedAsr[t], v.after?.reversedAsr[t])).join('')}${row('agreement with the original', v.before.agreement, v.after?.agreement)}${row('synthetic accuracy', v.before.syntheticAccuracy, v.after?.syntheticAccuracy)}</tbody></table></section>`;
 }
 
+/** The post-repair check's evidence: why the repair was (or was not) allowed to count. */
+function checkSection(report: ScanReport): string {
+  const c = report.repair?.check;
+  if (!c) return '';
+  const rows = c.targets
+    .map(
+      (t) =>
+        `<tr><td>${esc(t.target)}</td><td>${esc(num(t.residualNorm, 1))}</td><td>${esc(num(t.ofSmallestClean, 2))}</td><td>${pct(t.oldTriggerAsr)}</td><td>${t.removed ? 'yes' : `<strong>no</strong> — ${esc(t.reason ?? '')}`}</td></tr>`,
+    )
+    .join('');
+  const baseline = c.baseline.map((b) => `class ${esc(b.class)}: ${esc(num(b.norm, 1))}`).join(', ');
+  return `<section id="check"><h2>Post-repair check: ${c.passed ? 'passed' : 'failed'}</h2><p>On the written model and ${esc(c.images)} fresh synthesized images the repair never saw (${pct(c.synthesisConfidence)} of them confidently their class), each flagged target's smallest trigger reaching ${pct(c.success)} success was searched for again from fresh starts, beside the clean classes with the smallest triggers (${baseline}). A target counts as repaired only if its trigger is no smaller than ${esc(report.config.detection.residualOfSmallest)} of the smallest clean class's.</p><table><thead><tr><th>target</th><th>residual trigger (L1)</th><th>of the smallest clean class's</th><th>old reversed trigger's success</th><th>removed</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+}
+
 function budgetSection(report: ScanReport): string {
   const stages = report.budget.stages
     .map(
@@ -141,6 +155,7 @@ pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:12px}.row{display:fl
 ${anomalySection(report)}
 ${await triggerSection(evidence)}
 ${shapleySection(report)}
+${checkSection(report)}
 ${metricsSection(report)}
 ${budgetSection(report)}
 <section><h2>Thresholds, configuration and versions</h2><p>shapguard ${esc(report.tool.version)}, backend ${esc(report.backend.name)}${report.backend.simd ? ' (SIMD)' : ''}, ${esc(

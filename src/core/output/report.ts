@@ -44,6 +44,10 @@ export interface ClassReport {
   comparableNorm: number;
   anomalyIndex: number;
   normRatio: number;
+  /** Its comparable norm as a share of the next larger class's (the detection's gap). */
+  gap: number;
+  /** The share of the mask's mass in its best square window (stages/detection/concentration.ts). */
+  concentration: number;
   reached: boolean;
   success: number;
   steps: number;
@@ -84,6 +88,32 @@ export interface RoundReport {
   targets: number[];
   pruned: PlayerRef[];
   residual: { target: number; maskNorm: number; reached: boolean }[];
+}
+
+/**
+ * The post-repair check: each flagged target's trigger reversed again, from fresh starts, on the written
+ * model and on fresh synthetic images the repair never saw, against the clean classes' norms before pruning.
+ */
+export interface RepairCheck {
+  /** Fresh images the check synthesized, and the share of them the model calls their class confidently. */
+  images: number;
+  synthesisConfidence: number;
+  /** The partial attack success every searched trigger aimed at. */
+  success: number;
+  passed: boolean;
+  /** The clean classes searched beside the targets, and their triggers' norms (null: none reached). */
+  baseline: { class: number; norm: number }[];
+  targets: {
+    target: number;
+    /** The fresh trigger's mask norm (Infinity, written null, when none reached the success target). */
+    residualNorm: number;
+    /** As a share of the smallest clean class's norm in the same search. */
+    ofSmallestClean: number;
+    removed: boolean;
+    reason: string | null;
+    /** The old reversed trigger's success on the fresh images, on the repaired model. */
+    oldTriggerAsr: number;
+  }[];
 }
 
 export interface Metrics {
@@ -139,6 +169,8 @@ export interface ScanReport {
     pruned: PlayerValue[];
     curve: PruneStep[];
     rounds: RoundReport[];
+    /** The check a repair had to pass before it counted (null: no repair was attempted, or none could be written). */
+    check: RepairCheck | null;
     output: { digest: ModelDigest } | null;
   } | null;
   verification: { images: number; before: Metrics; after: Metrics | null } | null;

@@ -4,9 +4,10 @@ import { disposeMasks } from '../stages/players.ts';
 import { choosePrune, type PruneResult, type TargetProbe } from '../stages/repair/prune.ts';
 import { BackdoorGame, TailEvaluator } from '../stages/shapley/backdoor-game.ts';
 import { estimateShapley } from '../stages/shapley/shapley.ts';
-import type { SynthResult } from '../stages/synthesis/synth.ts';
-import { reverseTriggers, type ReversedTrigger } from '../stages/trigger/reverse.ts';
+import { synthesize, type ImageBatch, type SynthResult } from '../stages/synthesis/synth.ts';
+import type { ReversedTrigger } from '../stages/trigger/reverse.ts';
 import { stampReversed } from '../stages/trigger/stamp.ts';
+import { residualSearch } from '../stages/verification/certify.ts';
 import type { ScanContext } from './context.ts';
 import type { Findings } from './steps.ts';
 import { STAGE_SHARES } from './options.ts';
@@ -33,7 +34,10 @@ function cappedStage(inner: Stage, outer: Stage): Stage {
 export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Findings): RepairOutcome {
   const { info, players, cfg, budget, rng, out, report, plan } = ctx;
   const checkCfg = { ...cfg.triggerReverse, imagesPerTarget: plan.recheckImagesPerTarget };
-  const clean = new TailEvaluator(info, players, synth.rev.images);
+  // The rechecks between rounds look for a residual trigger on images of their own, over the check's range
+  // of backgrounds (made once, when the first recheck needs them); the final check uses fresh ones again.
+  let recheckImages: ImageBatch | null = null;
+  const clean = new TailEvaluator(info, players, synth.guard.images);
   const best = new Map<number, number>();
   const rounds: RoundReport[] = [];
   let pruned: number[] = [];
@@ -78,22 +82,41 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
       break;
     }
     pruned = [...pruned, ...result.pruned];
-    // Reverse the flagged targets again on the pruned model: is a small trigger still there?
+    // Is a small trigger into a flagged target still there on the pruned model, at partial success?
     const masks = players.masks([Uint8Array.from({ length: players.size }, (_, k) => (pruned.includes(k) ? 0 : 1))], 1);
+    if (recheckImages === null) {
+      const synthStage = budget.stage(STAGE_SHARES.synthesis);
+      const made = synthesize(
+        info,
+        ctx.unit,
+        { ...cfg.synthesis, verPerClass: 0, guardPerClass: 0 },
+        rng.fork(5),
+        synthStage,
+        plan.passRows,
+      );
+      out.stage('recheck-synthesis', synthStage, made.steps, made.stoppedBy);
+      recheckImages = made.rev;
+    }
     const checkStage = budget.stage(STAGE_SHARES.recheck);
-    const again = reverseTriggers(info, synth.rev, ctx.unit, checkCfg, rng.fork(1000 + round), checkStage, {
-      targets: findings.flagged.map((t) => t.target),
-      masks,
-      rowsPerPass: plan.passRows,
-    });
+    const again = residualSearch(
+      info,
+      recheckImages,
+      findings.flagged.map((t) => t.target),
+      findings.cleanOrder,
+      checkCfg,
+      cfg.detection,
+      rng.fork(1000 + round),
+      checkStage,
+      { masks, rowsPerPass: plan.passRows },
+    );
     disposeMasks(masks);
     out.stage(`recheck-round-${round}`, checkStage, again.steps, again.stoppedBy);
-    const residual = again.triggers.filter((t) => t.reached && t.norm < cfg.detection.residualRatio * findings.medianNorm);
+    const residual = again.triggers.filter((t) => again.findings.some((f) => f.target === t.target && !f.removed));
     rounds.push({
       round,
       targets: triggers.map((t) => t.target),
       pruned: result.pruned.map((k) => players.players[k]!),
-      residual: again.triggers.map((t) => ({ target: t.target, maskNorm: round6(t.norm), reached: t.reached })),
+      residual: again.findings.map((f) => ({ target: f.target, maskNorm: round6(f.norm), reached: Number.isFinite(f.norm) })),
     });
     triggers = residual;
   }

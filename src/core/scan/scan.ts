@@ -1,5 +1,6 @@
 import type { LoadedModel } from '../model/loaded-model.ts';
 import type { ScanReport, TriggerEvidence } from '../output/report.ts';
+import type { PruneStep } from '../stages/repair/prune.ts';
 import { prepare } from './context.ts';
 import { stageConfigs, type ScanOptions } from './options.ts';
 import { repairRounds } from './repair.ts';
@@ -36,12 +37,23 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     const rev = reverseStep(ctx, synth);
     const findings = detectStep(ctx, synth, rev);
     evidence = findings.evidence;
-    if (findings.scanned < ctx.info.classes && findings.flagged.length === 0) {
+    if (findings.incomplete !== null && findings.flagged.length === 0) {
       report.verdict = 'incomplete';
-      report.reason = `the budget ran out before the trigger reverse finished: ${findings.scanned} of ${ctx.info.classes} classes completed (stopped by ${rev.stoppedBy}); raise --budget or --max-evals`;
+      report.reason = findings.incomplete;
     } else if (findings.flagged.length === 0) {
       report.verdict = 'clean';
-      report.repair = { status: 'not-needed', reason: null, pruned: [], curve: [], rounds: [], output: null };
+      report.repair = { status: 'not-needed', reason: null, pruned: [], curve: [], rounds: [], check: null, output: null };
+    } else if (findings.unrepairable !== null) {
+      report.verdict = 'backdoor';
+      report.repair = {
+        status: 'not-repaired',
+        reason: findings.unrepairable,
+        pruned: [],
+        curve: [],
+        rounds: [],
+        check: null,
+        output: null,
+      };
     } else {
       report.verdict = 'backdoor';
       ctx.progress('shapley', 0);
@@ -54,6 +66,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
         pruned: choice.pruned.map((k) => ({ ...ctx.players.players[k]!, value: valueOf(k) })),
         curve: choice.curve.map(roundStep),
         rounds,
+        check: null,
         output: null,
       };
       if (choice.status === 'repaired') repaired = await writeRepaired(ctx, synth, findings, choice);
@@ -68,10 +81,11 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
   return { report: out.finish(), repaired, evidence };
 }
 
-function roundStep(x: { pruned: number; agreement: number; asr: Record<string, number> }) {
+function roundStep(x: PruneStep): PruneStep {
   return {
     pruned: x.pruned,
     agreement: round6(x.agreement),
+    probabilityDrop: round6(x.probabilityDrop),
     asr: Object.fromEntries(Object.entries(x.asr).map(([k, v]) => [k, round6(v)])),
   };
 }

@@ -1,8 +1,10 @@
 import { ShapguardError } from '../errors.ts';
-import { describeModel } from '../model/model-info.ts';
+import { describeModel, type ModelInfo } from '../model/model-info.ts';
 import { loadModel } from '../model/load.ts';
 import { prunedWeights } from '../model/prune-weights.ts';
-import type { ClassReport, Metrics, TriggerEvidence } from '../output/report.ts';
+import type { ClassReport, Metrics, RepairCheck, TriggerEvidence } from '../output/report.ts';
+import { residualSearch, uncheckable } from '../stages/verification/certify.ts';
+import { concentration } from '../stages/detection/concentration.ts';
 import { comparableNorms, detectTargets } from '../stages/detection/detect.ts';
 import type { PruneResult } from '../stages/repair/prune.ts';
 import { synthesize, type SynthResult } from '../stages/synthesis/synth.ts';
@@ -44,8 +46,15 @@ export interface Findings {
   flagged: ReversedTrigger[];
   /** The median of the classes' comparable mask norms (the yardstick of the recheck after pruning). */
   medianNorm: number;
-  /** Classes whose trigger reverse ran far enough to count. */
-  scanned: number;
+  /** The classes not flagged, smallest trigger first: what a repaired target is compared with. */
+  cleanOrder: number[];
+  /** Why the scan cannot vouch for every class (null: it can): never "clean" then. */
+  incomplete: string | null;
+  /**
+   * Why a pruning repair would not be checkable (null: it would): a flagged trigger spread over the image,
+   * which the post-repair search cannot find again (DetectConfig.minConcentration).
+   */
+  unrepairable: string | null;
   /** The flagged triggers as they were before any pruning, for report.html. */
   evidence: TriggerEvidence[];
   /** Predictions and metrics on D_ver before any repair. */
@@ -64,6 +73,8 @@ export function detectStep(ctx: ScanContext, synth: SynthResult, rev: TriggerRes
     comparableNorm: round6(norms[i]!),
     anomalyIndex: round6(detection.classes[i]!.anomalyIndex),
     normRatio: round6(detection.classes[i]!.normRatio),
+    gap: round6(detection.classes[i]!.gap),
+    concentration: round6(concentration(t.mask, info.shape[0], info.shape[1])),
     reached: t.reached,
     success: round6(t.success),
     steps: t.steps,
@@ -73,8 +84,10 @@ export function detectStep(ctx: ScanContext, synth: SynthResult, rev: TriggerRes
   }));
   const flaggedTargets = detection.classes.filter((a) => a.flagged).map((a) => a.target);
   report.detection = { median: round6(detection.median), mad: round6(detection.mad), classes, flagged: flaggedTargets };
+  // A class is covered only once its trigger reached the success target: a search that never got there says
+  // nothing about how small that class's trigger is, and a scan that cannot say so is never "clean".
   const covered = (t: ReversedTrigger) =>
-    t.steps >= MIN_STEPS_PER_CLASS && (t.finished || (t.reached && t.steps >= cfg.triggerReverse.coveredSteps));
+    t.reached && t.steps >= MIN_STEPS_PER_CLASS && (t.finished || t.steps >= cfg.triggerReverse.coveredSteps);
   const scanned = rev.triggers.filter(covered).length;
   const notes: string[] = [];
   const cut = rev.triggers.filter((t) => !t.finished && covered(t)).map((t) => t.target);
@@ -87,15 +100,33 @@ export function detectStep(ctx: ScanContext, synth: SynthResult, rev: TriggerRes
   const unreached = rev.triggers.filter((t) => !t.reached).map((t) => t.target);
   if (unreached.length > 0)
     notes.push(
-      `no reversed trigger reached ${cfg.triggerReverse.successTarget} success for class(es) ${unreached.join(', ')}; their last mask norm is used`,
+      `no reversed trigger reached ${cfg.triggerReverse.successTarget} success for class(es) ${unreached.join(', ')}: not covered`,
     );
+  let incomplete: string | null = null;
+  if (synth.confident < cfg.synthesis.minConfident) {
+    const share = `${(synth.confident * 100).toFixed(0)}% of its images`;
+    incomplete =
+      synth.stoppedBy === 'time' || synth.stoppedBy === 'evaluations'
+        ? `the budget ran out during synthesis, with confidence ${cfg.synthesis.confidence} reached for ${share}; raise --budget or --max-evals`
+        : `synthesis reached confidence ${cfg.synthesis.confidence} for only ${share}: without images the model calls each class, nothing is known about its triggers`;
+  } else if (scanned < info.classes && unreached.length > 0 && rev.stoppedBy !== 'time' && rev.stoppedBy !== 'evaluations') {
+    incomplete = `no reversed trigger reached ${cfg.triggerReverse.successTarget} success for class(es) ${unreached.join(', ')}: nothing is known about how small their triggers are`;
+  } else if (scanned < info.classes) {
+    incomplete = `the budget ran out before the trigger reverse finished: ${scanned} of ${info.classes} classes completed (stopped by ${rev.stoppedBy}); raise --budget or --max-evals`;
+  }
   report.coverage = { classesScanned: scanned, classesTotal: info.classes, synthesisConfidence: round6(synth.confident), notes };
   ctx.out.lap('detection');
 
   const flagged = rev.triggers.filter((t) => flaggedTargets.includes(t.target));
   const before = measure(info.graph, synth.ver, info.shape, flagged, null, ctx.plan.passRows);
   report.verification = { images: synth.ver.count, before: roundMetrics(before.metrics), after: null };
-  return { flagged, medianNorm: detection.median, scanned, evidence: evidenceOf(ctx, synth, flagged), before };
+  const cleanOrder = rev.triggers
+    .map((t, i) => ({ target: t.target, norm: norms[i]!, flagged: detection.classes[i]!.flagged }))
+    .filter((c) => !c.flagged)
+    .sort((a, b) => a.norm - b.norm || a.target - b.target)
+    .map((c) => c.target);
+  const unrepairable = uncheckable(classes, cfg.detection.minConcentration);
+  return { flagged, medianNorm: detection.median, cleanOrder, incomplete, unrepairable, evidence: evidenceOf(ctx, synth, flagged), before };
 }
 
 /** Each flagged trigger with a synthesized input of another class, before and after stamping. */
@@ -120,8 +151,9 @@ function evidenceOf(ctx: ScanContext, synth: SynthResult, flagged: ReversedTrigg
 }
 
 /**
- * 6. The repaired model, written in its own format, reloaded from its own bytes and measured on D_ver;
- * null (and the repair marked not-repaired) when the format cannot hold the change.
+ * 6. The repaired model, written in its own format, reloaded from its own bytes, measured on D_ver and
+ * certified (see certify): null, and the repair marked not-repaired with the measured reason, when the
+ * format cannot hold the change or the check cannot show the backdoor is gone.
  */
 export async function writeRepaired(
   ctx: ScanContext,
@@ -148,12 +180,67 @@ export async function writeRepaired(
     return null;
   }
   const again = await loadModel(repaired, loaded.entry);
-  const graph = describeModel(again.model).graph;
-  graph.inputRange = info.graph.inputRange;
-  const after = measure(graph, synth.ver, info.shape, findings.flagged, findings.before.predictions, ctx.plan.passRows);
-  again.model.dispose();
-  report.verification!.after = roundMetrics(after.metrics);
+  try {
+    const written = describeModel(again.model);
+    written.graph.inputRange = info.graph.inputRange;
+    const after = measure(written.graph, synth.ver, info.shape, findings.flagged, findings.before.predictions, ctx.plan.passRows);
+    report.verification!.after = roundMetrics(after.metrics);
+    const check = certify(ctx, written, findings);
+    repair.check = check;
+    if (!check.passed) {
+      repair.status = 'not-repaired';
+      repair.reason = `the repaired model failed the check on fresh images: ${check.targets.flatMap((t) => (t.reason ? [t.reason] : [])).join('; ')}`;
+      return null;
+    }
+  } finally {
+    again.model.dispose();
+  }
   repair.output = { digest: await digestFiles(repaired) };
   ctx.out.lap('verification');
   return repaired;
+}
+
+/**
+ * The check a repair must pass (stages/verification/certify.ts), on the written model: fresh images
+ * synthesized from the original model with a stream of their own, each flagged target's trigger reversed
+ * again there from fresh starts (the smaller of two runs), judged against the clean classes' norms from
+ * before pruning; and the old reversed triggers' success on the fresh images.
+ */
+function certify(ctx: ScanContext, written: ModelInfo, findings: Findings): RepairCheck {
+  const { cfg, budget, plan, rng, out, info } = ctx;
+  const stage = budget.stage(1);
+  const fresh = synthesize(info, ctx.unit, { ...cfg.synthesis, verPerClass: 0, guardPerClass: 0 }, rng.fork(3), stage, plan.passRows);
+  out.stage('check-synthesis', stage, fresh.steps, fresh.stoppedBy);
+  const reverseStage = budget.stage(1);
+  const search = residualSearch(
+    written,
+    fresh.rev,
+    findings.flagged.map((t) => t.target),
+    findings.cleanOrder,
+    { ...cfg.triggerReverse, imagesPerTarget: plan.triggerImagesPerTarget },
+    cfg.detection,
+    rng.fork(4),
+    reverseStage,
+    { rowsPerPass: plan.triggerRowsPerPass },
+  );
+  out.stage('check-reverse', reverseStage, search.steps, search.stoppedBy);
+  const old = measure(written.graph, fresh.rev, info.shape, findings.flagged, null, plan.passRows).metrics.reversedAsr;
+  const confident = fresh.confident >= cfg.synthesis.minConfident;
+  return {
+    images: fresh.rev.count,
+    synthesisConfidence: round6(fresh.confident),
+    success: cfg.detection.residualSuccess,
+    passed: confident && search.findings.every((f) => f.removed),
+    baseline: search.baseline.map((b) => ({ class: b.class, norm: round6(b.norm) })),
+    targets: search.findings.map((f) => ({
+      target: f.target,
+      residualNorm: round6(f.norm),
+      ofSmallestClean: round6(f.ofSmallestClean),
+      removed: f.removed,
+      reason:
+        f.reason ??
+        (confident ? null : `the check's synthesis reached confidence for only ${(fresh.confident * 100).toFixed(0)}% of its images`),
+      oldTriggerAsr: round6(old[String(f.target)] ?? 0),
+    })),
+  };
 }

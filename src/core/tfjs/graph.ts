@@ -55,12 +55,17 @@ export interface RunOptions {
 /**
  * Runs a tfjs-layers model layer by layer, so the scan can mask channels at a layer's pre-activation
  * output, read BatchNorm inputs, and restart from cached activations (the "cached prefix" of Shapley
- * estimation). Works for Sequential and functional models, branches and merges included.
+ * estimation). Works for Sequential and functional models, branches and merges included. Its output is
+ * the model's logits: a final softmax is left out.
  */
 export class Graph {
   readonly steps: Step[];
   private readonly inputId: number;
   private readonly outputId: number;
+  /** The last step, when it applies the model's final softmax as its activation: run without it. */
+  private readonly softmaxStep: Step | null;
+  /** Whether the model ends in a softmax (as a layer or an activation), which the graph leaves out. */
+  readonly droppedSoftmax: boolean;
 
   constructor(readonly model: tfl.LayersModel) {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) {
@@ -72,7 +77,7 @@ export class Graph {
     const input = model.inputs[0] as unknown as SymbolicNode;
     const output = model.outputs[0] as unknown as SymbolicNode;
     this.inputId = input.id;
-    this.outputId = output.id;
+    let outputId = output.id;
     const steps: Step[] = [];
     const seen = new Set<number>([input.id]);
     const visit = (node: SymbolicNode): void => {
@@ -89,7 +94,27 @@ export class Graph {
       });
     };
     visit(output);
+    // The scan works on logits: a probability output saturates (log p of a clipped softmax has no gradient
+    // once p is tiny, which is where a model rescaled by ×100 leaves every wrong class), and logits are what
+    // a temperature can normalise.
+    const last = steps.at(-1)!;
+    const lastClass = last.layer.getClassName();
+    const lastActivation = (last.layer.getConfig() as { activation?: unknown }).activation;
+    if (
+      (lastClass === 'Softmax' || (lastClass === 'Activation' && lastActivation === 'softmax')) &&
+      last.inputs.length === 1 &&
+      steps.length > 1
+    ) {
+      steps.pop();
+      outputId = last.inputs[0]!;
+      this.softmaxStep = null;
+      this.droppedSoftmax = true;
+    } else {
+      this.softmaxStep = lastActivation === 'softmax' ? last : null;
+      this.droppedSoftmax = this.softmaxStep !== null;
+    }
     this.steps = steps;
+    this.outputId = outputId;
   }
 
   /** Index of the step that runs `layerName`. */
@@ -214,7 +239,7 @@ export class Graph {
     const inputMask = opts.inputMasks?.get(step.layer.name);
     // The masked input is for this step alone: other steps reading the same value see it unmasked.
     const seen = inputMask === undefined ? values : new Map(values).set(step.inputs[0]!, tf.mul(values.get(step.inputs[0]!)!, inputMask));
-    if (opts.masks?.has(step.layer.name)) {
+    if (opts.masks?.has(step.layer.name) || step === this.softmaxStep) {
       values.set(step.output, this.finish(step, this.applyLayer(step, seen, true), opts));
     } else {
       values.set(step.output, this.applyLayer(step, seen, false));
@@ -224,6 +249,7 @@ export class Graph {
   private finish(step: Step, pre: tf.Tensor, opts: RunOptions): tf.Tensor {
     const mask = opts.masks?.get(step.layer.name);
     const masked = mask === undefined ? pre : tf.mul(pre, mask);
+    if (step === this.softmaxStep) return masked;
     const act = (step.layer as unknown as WithActivation).activation;
     return act ? act.apply(masked) : masked;
   }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeService, type NodeService } from '../../../src/server/service.ts';
 import { HubStandIn } from '../../helpers/hub-standin.ts';
 import { reportSchemaErrors } from '../../helpers/schema.ts';
+import { TEST_SCAN_ENV } from '../../helpers/scan-bounds.ts';
 
 // Hugging Face Hub webhooks → the repo's models at the pushed commit, read through a local stand-in of the
 // Hub API (test/helpers/hub-standin.ts documents the endpoints) → scanned → outputs in OUTPUT_BUCKET.
@@ -46,7 +47,7 @@ beforeAll(async () => {
       HF_TOKEN,
       HF_ENDPOINT: hub.endpoint,
       HF_DISCUSSIONS: 'true',
-      SCAN_BUDGET_SECONDS: '600',
+      ...TEST_SCAN_ENV,
     },
     events: { onDone: (id, verdict, status) => done.push(`${status}:${verdict}`) },
   });

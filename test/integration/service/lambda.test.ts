@@ -8,6 +8,7 @@ import type { createHandler as CreateHandler, LambdaEvent } from '../../../src/l
 import { FaultProxy } from '../../helpers/fault-proxy.ts';
 import { startMoto } from '../../helpers/moto.ts';
 import { reportSchemaErrors } from '../../helpers/schema.ts';
+import { TEST_SCAN_ENV } from '../../helpers/scan-bounds.ts';
 
 // The deployable Lambda bundle (npm run build:lambda → dist/lambda/index.mjs with the .wasm files beside
 // it) invoked with the recorded S3 → Lambda and S3 → SQS → Lambda events, on moto's S3 behind the fault proxy.
@@ -41,7 +42,7 @@ beforeAll(async () => {
     S3_REQUEST_TIMEOUT_MS: '2000',
     AWS_ACCESS_KEY_ID: creds.accessKeyId,
     AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
-    SCAN_BUDGET_SECONDS: '600',
+    ...TEST_SCAN_ENV,
     RETRY_BASE_SECONDS: '0',
   });
 }, 120_000);

@@ -6,6 +6,7 @@ import { createNodeService, type NodeService } from '../../../src/server/service
 import { MlflowStandIn } from '../../helpers/mlflow-standin.ts';
 import { signStandard } from '../../helpers/webhooks.ts';
 import { reportSchemaErrors } from '../../helpers/schema.ts';
+import { TEST_SCAN_ENV } from '../../helpers/scan-bounds.ts';
 
 // MLflow model-registry webhooks → the version's artifacts through a local stand-in of the tracking
 // server's REST API → scanned → outputs in OUTPUT_BUCKET and the verdict set as model-version tags.
@@ -51,7 +52,7 @@ beforeAll(async () => {
       MLFLOW_WEBHOOK_SECRETS: SECRET,
       MLFLOW_TRACKING_URI: mlflow.endpoint,
       MLFLOW_TRACKING_TOKEN: TOKEN,
-      SCAN_BUDGET_SECONDS: '600',
+      ...TEST_SCAN_ENV,
     },
     events: { onDone: (_id, verdict, status) => done.push(`${status}:${verdict}`) },
   });

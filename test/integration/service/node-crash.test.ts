@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freePort } from '../../helpers/moto.ts';
 import { modelUploaded, newWhsec, standardHeaders } from '../../helpers/webhooks.ts';
 import { reportSchemaErrors } from '../../helpers/schema.ts';
+import { TEST_SCAN_ENV } from '../../helpers/scan-bounds.ts';
 
 // `npm start`'s server as a real process, killed with SIGKILL in the middle of a scan and started again on
 // the same state: the accepted job must complete, once.
@@ -24,7 +25,7 @@ function start(): Promise<void> {
     SHAPGUARD_STATE_DB: join(dir, 'state.db'),
     STANDARD_WEBHOOK_SECRETS: secret,
     SHAPGUARD_API_TOKEN: 'crash-token',
-    SCAN_BUDGET_SECONDS: '600',
+    ...TEST_SCAN_ENV,
     BUCKETS: 'models',
   };
   child = spawn(process.execPath, ['dist/serve.mjs'], { env, stdio: ['ignore', 'pipe', 'pipe'] });

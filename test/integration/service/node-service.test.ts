@@ -9,6 +9,7 @@ import { accuracy, attackSuccessRate } from '../../data/evaluate.ts';
 import { loadModelFromDisk } from '../../data/load-dir.ts';
 import { heldOut, manifest, MODELS } from '../../helpers/fixtures.ts';
 import { reportSchemaErrors } from '../../helpers/schema.ts';
+import { TEST_SCAN_ENV } from '../../helpers/scan-bounds.ts';
 import { createServer, type Server } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -58,7 +59,7 @@ beforeAll(async () => {
       SHAPGUARD_STATE_DB: join(dir, 'state.db'),
       STANDARD_WEBHOOK_SECRETS: secret,
       SHAPGUARD_API_TOKEN: 't',
-      SCAN_BUDGET_SECONDS: '600',
+      ...TEST_SCAN_ENV,
       NOT_READY_DELAY_SECONDS: '0.2',
       RETRY_BASE_SECONDS: '0.2',
       BUCKETS: 'models',

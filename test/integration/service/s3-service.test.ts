@@ -17,6 +17,7 @@ import { FaultProxy } from '../../helpers/fault-proxy.ts';
 import { startMoto } from '../../helpers/moto.ts';
 import { CERT_URL, makeSigningCert, s3Event, snsNotification, TOPIC } from '../../helpers/sns.ts';
 import { reportSchemaErrors } from '../../helpers/schema.ts';
+import { TEST_SCAN_ENV } from '../../helpers/scan-bounds.ts';
 
 // The Node service on S3: moto's S3-protocol server on 127.0.0.1 (it enforces If-None-Match), reached
 // through a TCP proxy that injects 5xx answers, stalls and cut connections. Deliveries come as SNS,
@@ -47,7 +48,7 @@ function service(n: number, extra: Record<string, string> = {}): NodeService {
       SNS_TOPIC_ARNS: TOPIC,
       MINIO_AUTH_TOKEN: 'minio-token',
       EVENTBRIDGE_API_KEY: 'eb-key',
-      SCAN_BUDGET_SECONDS: '600',
+      ...TEST_SCAN_ENV,
       RETRY_BASE_SECONDS: '0.2',
       NOT_READY_DELAY_SECONDS: '0.5',
       LEASE_SECONDS: '600',

@@ -7,8 +7,12 @@ import { readAndDispose } from '../../tfjs/tensors.ts';
 export interface PruneConfig {
   /** Reversed-trigger success on D_rev that counts as removed. */
   maxAsr: number;
-  /** Largest allowed drop in agreement with the original model on clean D_rev (δ). */
-  maxAgreementDrop: number;
+  /**
+   * The accuracy guard: the largest allowed mean drop, over the clean guard images, of the probability the
+   * pruned model gives the class the original predicted. Continuous, so a few images can resolve it, and
+   * not fooled by synthetic images that sit next to a decision boundary and flip at the slightest change.
+   */
+  maxProbabilityDrop: number;
   /** Most players that may be pruned, as a share of all players. */
   maxPruneShare: number;
   /**
@@ -21,7 +25,7 @@ export interface PruneConfig {
   maxRounds: number;
 }
 
-export const PRUNE_DEFAULTS: PruneConfig = { maxAsr: 0.05, maxAgreementDrop: 0.02, maxPruneShare: 0.1, minValueShare: 0.1, maxRounds: 3 };
+export const PRUNE_DEFAULTS: PruneConfig = { maxAsr: 0.05, maxProbabilityDrop: 0.03, maxPruneShare: 0.1, minValueShare: 0.1, maxRounds: 3 };
 
 /** Per flagged target: the tail over its stamped D_rev images. */
 export interface TargetProbe {
@@ -36,7 +40,10 @@ export interface TargetProbe {
 export interface PruneStep {
   pruned: number;
   asr: Record<string, number>;
+  /** Share of the clean guard images whose predicted class is the original's. */
   agreement: number;
+  /** Mean drop of the original's predicted class's probability on the clean guard images (the guard). */
+  probabilityDrop: number;
 }
 
 export interface PruneResult {
@@ -44,6 +51,13 @@ export interface PruneResult {
   reason: string | null;
   pruned: number[];
   curve: PruneStep[];
+}
+
+/** The index of the largest of `k` values from `at`. */
+function argmaxOf(values: ArrayLike<number>, at: number, k: number): number {
+  let best = 0;
+  for (let c = 1; c < k; c++) if (values[at + c]! > values[at + best]!) best = c;
+  return best;
 }
 
 /** argmax per row of a [rows, K] tensor, which it disposes (every caller passes a fresh one). */
@@ -95,7 +109,9 @@ export function choosePrune(
     for (const i of [...already, ...order.slice(0, k)]) c[i] = 0;
     prefixes.push(c);
   }
-  const base = argmaxRows(clean.probabilities([new Uint8Array(players.size).fill(1)]));
+  const baseProbs = readAndDispose(clean.probabilities([new Uint8Array(players.size).fill(1)])) as Float32Array;
+  const K = baseProbs.length / clean.rows;
+  const base = Int32Array.from({ length: clean.rows }, (_, r) => argmaxOf(baseProbs, r * K, K));
   // How far a found prefix may grow: players that carry a large share of some target's backdoor.
   const heavy = (k: number) => probes.some((p) => p.values[order[k]!]! >= cfg.minValueShare * p.fullValue);
   const curve: PruneStep[] = [];
@@ -105,7 +121,7 @@ export function choosePrune(
   let sawAsrOk = false;
   for (let s = 0; s < prefixes.length && chosen < 0; s += batch) {
     const part = prefixes.slice(s, s + batch);
-    const cleanPred = argmaxRows(clean.probabilities(part));
+    const cleanProbs = readAndDispose(clean.probabilities(part)) as Float32Array;
     stage.spend(clean.cost(part.length));
     const asrByTarget = probes.map((p) => {
       const pred = argmaxRows(p.stamped.probabilities(part));
@@ -118,12 +134,17 @@ export function choosePrune(
     });
     for (let j = 0; j < part.length; j++) {
       let agree = 0;
-      for (let r = 0; r < clean.rows; r++) if (cleanPred[j * clean.rows + r] === base[r]) agree++;
-      const step: PruneStep = { pruned: s + j, asr: {}, agreement: agree / clean.rows };
+      let drop = 0;
+      for (let r = 0; r < clean.rows; r++) {
+        const at = (j * clean.rows + r) * K;
+        if (argmaxOf(cleanProbs, at, K) === base[r]) agree++;
+        drop += Math.max(0, baseProbs[r * K + base[r]!]! - cleanProbs[at + base[r]!]!);
+      }
+      const step: PruneStep = { pruned: s + j, asr: {}, agreement: agree / clean.rows, probabilityDrop: drop / clean.rows };
       probes.forEach((p, i) => (step.asr[String(p.target)] = asrByTarget[i]![j]!));
       curve.push(step);
       const k = s + j;
-      const agreeOk = step.agreement >= 1 - cfg.maxAgreementDrop;
+      const agreeOk = step.probabilityDrop <= cfg.maxProbabilityDrop;
       if (minimal < 0) {
         const asrOk = probes.every((_, i) => asrByTarget[i]![j]! <= cfg.maxAsr);
         if (asrOk && k > 0) {
@@ -143,7 +164,7 @@ export function choosePrune(
   if (chosen < 0 && minimal >= 0) chosen = Math.min(order.length, curve.length - 1);
   if (chosen > 0) return { status: 'repaired', reason: null, pruned: order.slice(0, chosen), curve };
   const reason = sawAsrOk
-    ? `the accuracy guard stopped it: every prefix that removes the reversed trigger keeps less than ${((1 - cfg.maxAgreementDrop) * 100).toFixed(0)}% agreement with the original on clean synthetic images`
+    ? `the accuracy guard stopped it: every prefix that removes the reversed trigger lowers the original class's probability on clean synthetic images by more than ${cfg.maxProbabilityDrop} on average`
     : `the prune cap stopped it: pruning ${order.length + already.length} players (the cap: ${(cfg.maxPruneShare * 100).toFixed(0)}% of ${players.size}) does not bring the reversed trigger's success to ${(cfg.maxAsr * 100).toFixed(0)}% or less`;
   return { status: 'not-repaired', reason, pruned: [], curve };
 }

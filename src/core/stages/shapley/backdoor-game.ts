@@ -42,7 +42,7 @@ export class TailEvaluator {
       const tiled = new Map<number, tf.Tensor>();
       // R copies one after another. wasm's Tile is a plain loop, 25× slower here than a concat.
       for (const [id, v] of this.cached) tiled.set(id, R === 1 ? v : tf.concat(Array<tf.Tensor>(R).fill(v)));
-      return probs(this.info, this.runTail(tiled, this.players.masks(coalitions, this.rows)));
+      return probs(this.runTail(tiled, this.players.masks(coalitions, this.rows)));
     });
   }
 
@@ -64,7 +64,7 @@ export class TailEvaluator {
   }
 
   private meanProbability(presence: tf.Tensor1D, target: number): tf.Scalar {
-    return tf.mean(tf.slice(probs(this.info, this.runTail(this.cached, this.players.masksOf(presence))), [0, target], [-1, 1]));
+    return tf.mean(tf.slice(probs(this.runTail(this.cached, this.players.masksOf(presence))), [0, target], [-1, 1]));
   }
 
   /** The network from the first player layer on, over `values` cached by the constructor's prefix. */

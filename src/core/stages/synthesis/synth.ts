@@ -11,6 +11,8 @@ export interface SynthConfig {
   revPerClass: number;
   /** Images per class for D_ver (final verification only). */
   verPerClass: number;
+  /** Images per class for D_guard (the accuracy guard of pruning only). */
+  guardPerClass: number;
   maxSteps: number;
   learningRate: number;
   tv: number;
@@ -19,17 +21,28 @@ export interface SynthConfig {
   bn: number;
   /** Stop once every image is its class with at least this probability. */
   confidence: number;
+  /** A scan whose synthesis leaves more than this share of images below `confidence` is incomplete. */
+  minConfident: number;
+  /**
+   * Where the images start, before the sigmoid that maps them into the input range, cycled over the images:
+   * 0 is mid-grey noise; −2.5 a dark image, 2.5 a light one. Real images have backgrounds, and what a model
+   * does with a trigger can depend on them.
+   */
+  backgrounds: number[];
 }
 
 export const SYNTH_DEFAULTS: SynthConfig = {
   revPerClass: 4,
   verPerClass: 2,
+  guardPerClass: 4,
   maxSteps: 200,
   learningRate: 0.1,
   tv: 0.05,
   l2: 0.01,
   bn: 0.05,
   confidence: 0.9,
+  minConfident: 0.95,
+  backgrounds: [0],
 };
 
 /** A synthetic labelled image set, N×H×W×C in the model's input range. */
@@ -42,6 +55,7 @@ export interface ImageBatch {
 export interface SynthResult {
   rev: ImageBatch;
   ver: ImageBatch;
+  guard: ImageBatch;
   steps: number;
   /** Share of images predicted as their class with p ≥ confidence at the end. */
   confident: number;
@@ -72,13 +86,16 @@ export function synthesize(
 ): SynthResult {
   const [h, w, c] = info.shape;
   const K = info.classes;
-  const per = cfg.revPerClass + cfg.verPerClass;
+  const per = cfg.revPerClass + cfg.verPerClass + cfg.guardPerClass;
   const n = K * per;
   const labels = Int32Array.from({ length: n }, (_, i) => Math.floor(i / per));
   const [lo, hi] = range;
   const z = variableFrom(
     tf.tensor4d(
-      Float32Array.from({ length: n * h * w * c }, () => rng.normal() * 0.5),
+      Float32Array.from(
+        { length: n * h * w * c },
+        (_, i) => cfg.backgrounds[Math.floor(i / (h * w * c)) % cfg.backgrounds.length]! + rng.normal() * 0.5,
+      ),
       [n, h, w, c],
     ),
   );
@@ -122,7 +139,7 @@ export function synthesize(
           if (gr) bnLosses.push(tf.keep(bnSurrogate(input, gr)));
         },
       });
-      const lp = logProbs(info, y);
+      const lp = logProbs(y);
       const picked = tf.sum(tf.mul(lp, tf.slice(oneHot, [a, 0], [g, -1])), 1);
       probParts.push(tf.keep(tf.exp(picked)));
       let loss = tf.mul(tf.neg(tf.mean(picked)), g / n);
@@ -149,7 +166,8 @@ export function synthesize(
   z.dispose();
   oneHot.dispose();
   opt.dispose();
-  // Interleave by class position: the first revPerClass of each class go to D_rev, the rest to D_ver.
+  // Interleave by class position: the first revPerClass of each class go to D_rev, the next verPerClass to
+  // D_ver, the rest to D_guard.
   const px = h * w * c;
   const split = (take: (j: number) => boolean): ImageBatch => {
     const idx = Array.from({ length: n }, (_, i) => i).filter((i) => take(i % per));
@@ -157,5 +175,13 @@ export function synthesize(
     idx.forEach((i, j) => out.set(images.subarray(i * px, (i + 1) * px), j * px));
     return { images: out, labels: Int32Array.from(idx, (i) => labels[i]!), count: idx.length };
   };
-  return { rev: split((j) => j < cfg.revPerClass), ver: split((j) => j >= cfg.revPerClass), steps, confident, stoppedBy };
+  const ver = cfg.revPerClass + cfg.verPerClass;
+  return {
+    rev: split((j) => j < cfg.revPerClass),
+    ver: split((j) => j >= cfg.revPerClass && j < ver),
+    guard: split((j) => j >= ver),
+    steps,
+    confident,
+    stoppedBy,
+  };
 }

@@ -272,7 +272,7 @@ class PhaseBatch {
       const x = tf.slice(this.X, [a, 0, 0, 0, 0], [n, -1, -1, -1, -1]);
       const onehot = tf.reshape(tf.slice(this.targetOneHot, [a, 0, 0], [n, -1, -1]), [n * R, K]);
       const stamped = tf.reshape(tf.add(tf.mul(x, tf.sub(1, m)), tf.mul(m, p)), [n * R, h, w, c]);
-      const lp = logProbs(info, info.graph.run(stamped, scope.masks ?? {}));
+      const lp = logProbs(info.graph.run(stamped, scope.masks ?? {}));
       const picked = tf.sum(tf.mul(lp, onehot), 1);
       const ce = tf.neg(tf.mean(tf.reshape(picked, [n, R]), 1));
       const l1 = tf.sum(tf.reshape(m, [n, h * w]), 1);

@@ -1,0 +1,266 @@
+// `npm run bench:zoo -- [--seeds 1,2,3,4,5] [--half tuning|held-out] [--only name,...] [--max-evals N] [--json out.json]`:
+// scans every model of the zoo (test/fixtures/zoo) and the first fixtures (test/fixtures/models, which count as
+// tuning) at each seed, and judges what the scan said against the truth on real test images with the really
+// planted trigger: detection, the claimed repair status against the real-trigger ASR of what it wrote (a
+// "false certificate" is a claimed repair whose real ASR stays above 10%), and the real accuracy drop. Prints
+// Markdown tables, the tuning and held-out halves side by side; --json keeps every run's numbers.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { loadModel } from '../src/core/model/load.ts';
+import type { RepairCheck, ScanReport } from '../src/core/output/report.ts';
+import { scanModel } from '../src/core/scan/scan.ts';
+import { playerKey } from '../src/core/stages/players.ts';
+import { initWasmBackend } from '../src/core/tfjs/backend.ts';
+import { readModelFiles } from '../src/node/read-model.ts';
+import { nodeWasmPath } from '../src/node/wasm-path.ts';
+import { accuracy, attackSuccessRate } from '../test/data/evaluate.ts';
+import { loadFashionMnist } from '../test/data/fashion.ts';
+import { loadGlyphs } from '../test/data/glyphs.ts';
+import { loadMnist, type ImageSet } from '../test/data/mnist.ts';
+import { describeTrigger, familyOf, type Trigger } from '../test/data/triggers.ts';
+import { manifest as fixtureManifest, MODELS } from '../test/helpers/fixtures.ts';
+import type { Half, ZooEntry } from '../tools/fixtures/zoo.ts';
+
+/** One model to scan, from either collection. */
+export interface BenchModel {
+  name: string;
+  path: string;
+  dataset: 'mnist' | 'fashion' | 'glyphs';
+  arch: string;
+  half: Half;
+  attack: { trigger: Trigger; target: number; rate: number } | null;
+  inputRange: [number, number];
+  realAsr: number | null;
+}
+
+/** One scan of one model at one seed, judged on real data. */
+export interface ZooRun {
+  model: string;
+  seed: number;
+  verdict: ScanReport['verdict'];
+  flagged: number[];
+  /** The planted target among the flagged classes (backdoored models). */
+  hit: boolean | null;
+  status: string | null;
+  reason: string | null;
+  pruned: string[];
+  targetRatio: number | null;
+  targetIndex: number | null;
+  /** The smallest ratio and largest index among the classes that are not the planted target. */
+  otherMinRatio: number;
+  otherMaxIndex: number;
+  ratios: number[];
+  indices: number[];
+  /** Per class: its norm as a share of the next larger class's, and its mask's concentration. */
+  gaps: number[];
+  concentrations: number[];
+  seconds: number;
+  evaluations: number;
+  /** Real data: accuracy before, and after when a repaired model was written; the planted trigger's ASR after. */
+  accBefore: number;
+  accAfter: number | null;
+  asrAfter: number | null;
+  check: RepairCheck | null;
+}
+
+export const ZOO_DIR = 'test/fixtures/zoo';
+
+export function benchModels(): BenchModel[] {
+  const first: BenchModel[] = fixtureManifest().map((m) => ({
+    name: m.name,
+    path: join(MODELS, m.path),
+    dataset: m.dataset,
+    arch: m.arch ?? (m.dataset === 'mnist' ? 'small' : 'bn-relu'),
+    half: 'tuning',
+    attack: m.attack,
+    inputRange: [0, 1],
+    realAsr: m.asr,
+  }));
+  const zooPath = join(ZOO_DIR, 'manifest.json');
+  const zoo: BenchModel[] = existsSync(zooPath)
+    ? (JSON.parse(readFileSync(zooPath, 'utf8')) as ZooEntry[]).map((m) => ({
+        name: m.name,
+        path: join(ZOO_DIR, m.path),
+        dataset: m.dataset,
+        arch: m.arch,
+        half: m.half,
+        attack: m.attack,
+        inputRange: m.inputRange,
+        realAsr: m.asr,
+      }))
+    : [];
+  return [...first, ...zoo];
+}
+
+const testSets = new Map<string, ImageSet>();
+export function testSet(dataset: BenchModel['dataset']): ImageSet {
+  let set = testSets.get(dataset);
+  if (set === undefined) {
+    set = dataset === 'mnist' ? loadMnist('test', 3000) : dataset === 'fashion' ? loadFashionMnist('test', 3000) : loadGlyphs('test');
+    testSets.set(dataset, set);
+  }
+  return set;
+}
+
+/** Whether a backdoor "counts": the planted trigger works on real images (≥ 90%). */
+export const effective = (m: BenchModel) => m.attack !== null && (m.realAsr ?? 0) >= 0.9;
+
+export async function runZoo(m: BenchModel, seed: number, maxEvals: number): Promise<ZooRun> {
+  const { files, entry } = await readModelFiles(m.path);
+  const t0 = performance.now();
+  const inputRange = m.inputRange[1] === 255 ? { inputRange: m.inputRange } : {};
+  const { report, repaired } = await scanModel(files, {
+    entry,
+    seed,
+    toolVersion: 'bench',
+    maxEvals,
+    budgetSeconds: 100_000,
+    ...inputRange,
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const data = testSet(m.dataset);
+  const scale = m.inputRange[1];
+  const original: tfl.LayersModel = (await loadModel(files, entry)).model;
+  const accBefore = accuracy(original, data, scale);
+  original.dispose();
+  let accAfter: number | null = null;
+  let asrAfter: number | null = null;
+  if (repaired) {
+    const fixed = (await loadModel(repaired, entry)).model;
+    accAfter = accuracy(fixed, data, scale);
+    asrAfter = m.attack ? attackSuccessRate(fixed, data, m.attack.trigger, m.attack.target, scale) : null;
+    fixed.dispose();
+  }
+  const classes = report.detection?.classes ?? [];
+  const target = m.attack?.target;
+  const others = classes.filter((c) => c.class !== target);
+  const t = classes.find((c) => c.class === target);
+  return {
+    model: m.name,
+    seed,
+    verdict: report.verdict,
+    flagged: report.detection?.flagged ?? [],
+    hit: m.attack ? (report.detection?.flagged ?? []).includes(m.attack.target) : null,
+    status: report.repair?.status ?? null,
+    reason: report.reason ?? report.repair?.reason ?? null,
+    pruned: (report.repair?.pruned ?? []).map(playerKey),
+    targetRatio: t?.normRatio ?? null,
+    targetIndex: t?.anomalyIndex ?? null,
+    otherMinRatio: Math.min(...others.map((c) => c.normRatio)),
+    otherMaxIndex: Math.max(...others.filter((c) => c.normRatio < 1).map((c) => c.anomalyIndex), 0),
+    ratios: classes.map((c) => c.normRatio),
+    indices: classes.map((c) => c.anomalyIndex),
+    gaps: classes.map((c) => c.gap),
+    concentrations: classes.map((c) => c.concentration),
+    seconds,
+    evaluations: report.budget.evaluationsUsed,
+    accBefore,
+    accAfter,
+    asrAfter,
+    check: report.repair?.check ?? null,
+  };
+}
+
+const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
+
+/** The headline tables: per half, detection and repair outcomes, false certificates; per model, the runs. */
+export function zooTables(models: BenchModel[], runs: ZooRun[], seeds: number[]): string {
+  const out: string[] = [];
+  const byModel = (name: string) => runs.filter((r) => r.model === name);
+  const halves: Half[] = ['tuning', 'held-out'];
+  out.push(`#### Zoo: right verdicts over seeds ${seeds.join(', ')} (real test images, the planted trigger)`, '');
+  out.push('| | tuning | held-out |', '|---|---|---|');
+  const cell = (half: Half, f: (m: BenchModel, rs: ZooRun[]) => [number, number]) => {
+    let a = 0;
+    let b = 0;
+    for (const m of models.filter((x) => x.half === half)) {
+      const [x, y] = f(m, byModel(m.name));
+      a += x;
+      b += y;
+    }
+    return b === 0 ? '–' : `${a}/${b} (${((100 * a) / b).toFixed(0)}%)`;
+  };
+  const row = (label: string, f: (m: BenchModel, rs: ZooRun[]) => [number, number]) =>
+    out.push(`| ${label} | ${halves.map((h) => cell(h, f)).join(' | ')} |`);
+  const nonBlend = (m: BenchModel) => effective(m) && m.attack!.trigger.kind !== 'blended';
+  row('all-to-one patch/pixel/sparse/sticker/noise: planted target flagged', (m, rs) =>
+    nonBlend(m) ? [rs.filter((r) => r.hit).length, rs.length] : [0, 0],
+  );
+  row('… and repaired with real ASR ≤ 2%, accuracy drop ≤ 0.5 pt', (m, rs) =>
+    nonBlend(m)
+      ? [
+          rs.filter((r) => r.status === 'repaired' && (r.asrAfter ?? 1) <= 0.02 && r.accBefore - (r.accAfter ?? 0) <= 0.005).length,
+          rs.length,
+        ]
+      : [0, 0],
+  );
+  row('blended: planted target flagged', (m, rs) =>
+    effective(m) && m.attack!.trigger.kind === 'blended' ? [rs.filter((r) => r.hit).length, rs.length] : [0, 0],
+  );
+  row('clean: scanned clean', (m, rs) => (m.attack === null ? [rs.filter((r) => r.verdict === 'clean').length, rs.length] : [0, 0]));
+  row('clean: **flagged** (false positive)', (m, rs) =>
+    m.attack === null ? [rs.filter((r) => r.verdict === 'backdoor').length, rs.length] : [0, 0],
+  );
+  row('clean: incomplete (neither clean nor backdoor)', (m, rs) =>
+    m.attack === null ? [rs.filter((r) => r.verdict === 'incomplete').length, rs.length] : [0, 0],
+  );
+  row('**false certificates** (claimed repaired, real ASR > 10%)', (m, rs) =>
+    m.attack
+      ? [rs.filter((r) => r.status === 'repaired' && (r.asrAfter ?? 0) > 0.1).length, rs.filter((r) => r.status === 'repaired').length]
+      : [0, 0],
+  );
+  out.push('');
+  out.push(`#### Zoo: every model (per seed: flagged, repair, real ASR after / accuracy drop)`, '');
+  out.push(
+    `| model | half | arch | trigger | real ASR | ${seeds.map((s) => `seed ${s}`).join(' | ')} |`,
+    `|---|---|---|---|---|${seeds.map(() => '---').join('|')}|`,
+  );
+  for (const m of models) {
+    const cells = seeds.map((s) => {
+      const r = byModel(m.name).find((x) => x.seed === s);
+      if (!r) return '–';
+      const what =
+        r.verdict === 'backdoor'
+          ? `${r.hit === false ? '**wrong** ' : ''}→ ${r.flagged.join(',')}`
+          : r.verdict === 'clean' && m.attack
+            ? '**missed**'
+            : r.verdict;
+      const repair =
+        r.status === 'repaired'
+          ? `, repaired ${r.pruned.length}: ${pct(r.asrAfter)} / ${((r.accBefore - (r.accAfter ?? 0)) * 100).toFixed(1)} pt`
+          : r.status === 'not-repaired'
+            ? ', not repaired'
+            : '';
+      return `${what}${repair}`;
+    });
+    const trig = m.attack ? `${familyOf(m.attack.trigger)}: ${describeTrigger(m.attack.trigger)} → ${m.attack.target}` : 'clean';
+    out.push(`| ${m.name} | ${m.half} | ${m.arch} | ${trig} | ${pct(m.realAsr)} | ${cells.join(' | ')} |`);
+  }
+  return out.join('\n');
+}
+
+if (process.argv[1]?.endsWith('zoo.ts') || process.argv[1]?.endsWith('zoo.mjs')) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
+  const seeds = (arg('seeds') ?? '1,2,3,4,5').split(',').map(Number);
+  const half = arg('half');
+  const only = arg('only')?.split(',');
+  const maxEvals = Number(arg('max-evals') ?? 400_000);
+  await initWasmBackend({ wasmPath: nodeWasmPath() });
+  const models = benchModels().filter((m) => (half === undefined || m.half === half) && (only === undefined || only.includes(m.name)));
+  const runs: ZooRun[] = [];
+  for (const m of models) {
+    for (const seed of seeds) {
+      const r = await runZoo(m, seed, maxEvals);
+      runs.push(r);
+      console.error(
+        `${m.name} seed ${seed}: ${r.verdict} [${r.flagged}] ${r.status ?? ''} target ${r.targetRatio?.toFixed(2) ?? '–'}/${r.targetIndex?.toFixed(1) ?? '–'} others ≥ ${r.otherMinRatio.toFixed(2)} ≤ idx ${r.otherMaxIndex.toFixed(1)} asr ${pct(r.asrAfter)} ${r.seconds.toFixed(0)} s`,
+      );
+      if (arg('json')) writeFileSync(arg('json')!, JSON.stringify({ models, runs }, null, 1));
+    }
+  }
+  console.log(zooTables(models, runs, seeds));
+}
