@@ -1,4 +1,5 @@
-// `npm run bench:zoo -- [--seeds 1,2,3,4,5] [--half tuning|held-out] [--only name,...] [--max-evals N] [--json out.json]`:
+// `npm run bench:zoo -- [--seeds 1,2,3,4,5] [--half tuning|held-out] [--only name,...] [--max-evals N] [--json out.json]`
+// (or `--merge a.json,b.json`: the tables of runs saved by earlier --json runs, e.g. the halves run apart):
 // scans every model of the zoo (test/fixtures/zoo) and the first fixtures (test/fixtures/models, which count as
 // tuning) at each seed, and judges what the scan said against the truth on real test images with the really
 // planted trigger: detection, the claimed repair status against the real-trigger ASR of what it wrote (a
@@ -245,6 +246,20 @@ if (process.argv[1]?.endsWith('zoo.ts') || process.argv[1]?.endsWith('zoo.mjs'))
     const i = process.argv.indexOf(`--${name}`);
     return i >= 0 ? process.argv[i + 1] : undefined;
   };
+  const merge = arg('merge');
+  if (merge !== undefined) {
+    const saved = merge.split(',').map((f) => JSON.parse(readFileSync(f, 'utf8')) as { models: BenchModel[]; runs: ZooRun[] });
+    const models = benchModels().filter((m) => saved.some((x) => x.models.some((y) => y.name === m.name)));
+    const runs = saved.flatMap((x) => x.runs);
+    console.log(
+      zooTables(
+        models,
+        runs,
+        [...new Set(runs.map((r) => r.seed))].sort((a, b) => a - b),
+      ),
+    );
+    process.exit(0);
+  }
   const seeds = (arg('seeds') ?? '1,2,3,4,5').split(',').map(Number);
   const half = arg('half');
   const only = arg('only')?.split(',');
