@@ -41,15 +41,15 @@ export interface DetectConfig {
  * clean MNIST CNN's 5 at 0.37 and 0.52, so planted 4×4 patches that reverse to 0.27–0.36 cannot be told
  * from them by size and are missed rather than clean models flagged. Global-average-pooling heads give two
  * clean classes tiny triggers together (0.09 and 0.12, then 0.87), hence at most one target per ten classes.
- * A flagged trigger is repaired only if it is compact (concentration ≥ 0.75): every right repair on the
- * tuning half had 0.82–1.0, the two false certificates 0.37–0.67 (a blend and a 5×5 patch the reverse only
- * half found).
+ * A flagged trigger is repaired only if it is compact (concentration ≥ 0.8): over seeds 1–3 every right
+ * repair on the tuning half had 0.82–1.0, the false certificates 0.37–0.76 (a blend, and a 5×5 patch the
+ * reverse found only in part).
  */
 export const DETECT_DEFAULTS: DetectConfig = {
   maxGap: 0.5,
   maxNormRatio: 0.25,
   maxTargetShare: 0.1,
-  minConcentration: 0.75,
+  minConcentration: 0.8,
   residualSuccess: 0.5,
   residualCompare: 3,
   residualOfSmallest: 0.9,
