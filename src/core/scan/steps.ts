@@ -44,8 +44,6 @@ export function reverseStep(ctx: ScanContext, synth: SynthResult): TriggerResult
 /** What detection found. */
 export interface Findings {
   flagged: ReversedTrigger[];
-  /** The median of the classes' comparable mask norms (the yardstick of the recheck after pruning). */
-  medianNorm: number;
   /** The classes not flagged, smallest trigger first: what a repaired target is compared with. */
   cleanOrder: number[];
   /** Why the scan cannot vouch for every class (null: it can): never "clean" then. */
@@ -126,7 +124,7 @@ export function detectStep(ctx: ScanContext, synth: SynthResult, rev: TriggerRes
     .sort((a, b) => a.norm - b.norm || a.target - b.target)
     .map((c) => c.target);
   const unrepairable = uncheckable(classes, cfg.detection.minConcentration);
-  return { flagged, medianNorm: detection.median, cleanOrder, incomplete, unrepairable, evidence: evidenceOf(ctx, synth, flagged), before };
+  return { flagged, cleanOrder, incomplete, unrepairable, evidence: evidenceOf(ctx, synth, flagged), before };
 }
 
 /** Each flagged trigger with a synthesized input of another class, before and after stamping. */
