@@ -2,8 +2,27 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
+import { encode as encodeJpeg } from 'jpeg-js';
+import { loadMnist } from './test/data/mnist.ts';
+import { sampleFromSet } from './test/helpers/sample.ts';
 
 const fixture = 'test/fixtures/models/mnist-badnets';
+
+/**
+ * A trusted sample for the Worker's few-shot scan (workerd has no file system): three real MNIST test
+ * digits per class as PNG, and one as JPEG, so both decoders run inside workerd.
+ */
+async function workerSample(): Promise<string> {
+  const digits = loadMnist('test');
+  const files = await sampleFromSet(digits, 3, 5000);
+  const rgba = new Uint8Array(28 * 28 * 4);
+  for (let p = 0; p < 784; p++)
+    rgba.fill(Math.round(digits.images[5000 * 784 + p]! * 255), p * 4, p * 4 + 3).fill(255, p * 4 + 3, p * 4 + 4);
+  const jpeg = encodeJpeg({ width: 28, height: 28, data: rgba }, 95).data;
+  const all = [...files, { path: `${digits.labels[5000]}/extra.jpg`, bytes: new Uint8Array(jpeg) }];
+  return JSON.stringify(all.map((f) => ({ path: f.path, b64: Buffer.from(f.bytes).toString('base64') })));
+}
+const sampleJson = await workerSample();
 
 export default defineConfig({
   test: {
@@ -40,6 +59,9 @@ export default defineConfig({
                 // workerd has no file system: the fixture model travels as bindings.
                 FIXTURE_MODEL_JSON: readFileSync(`${fixture}/model.json`, 'utf8'),
                 FIXTURE_SHARD_B64: readFileSync(`${fixture}/group1-shard1of1.bin`).toString('base64'),
+                // The R2 test's model is scanned few-shot, with FIXTURE_SAMPLE_JSON uploaded under samples/mnist/.
+                CLEAN_SAMPLES: 'uploads/mnist-badnets/=samples/mnist/',
+                FIXTURE_SAMPLE_JSON: sampleJson,
               },
             },
           })),

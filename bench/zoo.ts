@@ -1,4 +1,6 @@
-// `npm run bench:zoo -- [--seeds 1,2,3,4,5] [--half tuning|held-out] [--only name,...] [--max-evals N] [--json out.json]`
+// `npm run bench:zoo -- [--seeds 1,2,3,4,5] [--half tuning|held-out] [--only name,...] [--max-evals N] [--json out.json]
+// [--set detection.residualSuccess=0.2,...] [--few-shot <images per class>]` (--set: stage settings other than the
+// defaults, for tuning runs; --few-shot: scan with a trusted sample of that many real images per class)
 // (or `--merge a.json,b.json`: the tables of runs saved by earlier --json runs, e.g. the halves run apart):
 // scans every model of the zoo (test/fixtures/zoo) and the first fixtures (test/fixtures/models, which count as
 // tuning) at each seed, and judges what the scan said against the truth on real test images with the really
@@ -10,6 +12,7 @@ import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadModel } from '../src/core/model/load.ts';
 import type { RepairCheck, ScanReport } from '../src/core/output/report.ts';
+import type { ScanOptions } from '../src/core/scan/options.ts';
 import { scanModel } from '../src/core/scan/scan.ts';
 import { playerKey } from '../src/core/stages/players.ts';
 import { initWasmBackend } from '../src/core/tfjs/backend.ts';
@@ -22,6 +25,8 @@ import { loadMnist, type ImageSet } from '../test/data/mnist.ts';
 import { describeTrigger, familyOf, type Trigger } from '../test/data/triggers.ts';
 import { manifest as fixtureManifest, MODELS } from '../test/helpers/fixtures.ts';
 import type { Half, ZooEntry } from '../tools/fixtures/zoo.ts';
+import type { SampleFile } from '../src/core/sample/sample.ts';
+import { sampleFromSet } from '../test/helpers/sample.ts';
 
 /** One model to scan, from either collection. */
 export interface BenchModel {
@@ -107,8 +112,37 @@ export function testSet(dataset: BenchModel['dataset']): ImageSet {
 /** Whether a backdoor "counts": the planted trigger works on real images (≥ 90%). */
 export const effective = (m: BenchModel) => m.attack !== null && (m.realAsr ?? 0) >= 0.9;
 
-export async function runZoo(m: BenchModel, seed: number, maxEvals: number): Promise<ZooRun> {
+/** Stage settings other than the defaults, e.g. `{ detection: { residualSuccess: 0.2 } }`. */
+export type Overrides = Pick<ScanOptions, 'synthesis' | 'triggerReverse' | 'detection' | 'shapley' | 'pruning'>;
+
+/** `stage.key=value,...` as scan options; a tuning run says what it changed, and a typo fails loudly. */
+export function parseOverrides(text: string | undefined): Overrides {
+  const out: Record<string, Record<string, number>> = {};
+  for (const item of text ? text.split(',') : []) {
+    const m = /^(synthesis|triggerReverse|detection|shapley|pruning)\.(\w+)=(-?[\d.e]+)$/.exec(item);
+    if (!m || !Number.isFinite(Number(m[3]))) throw new Error(`--set ${item}: expected stage.key=number`);
+    (out[m[1]!] ??= {})[m[2]!] = Number(m[3]);
+  }
+  return out as Overrides;
+}
+
+/**
+ * Few-shot runs' trusted images: MNIST and Fashion-MNIST test images from row 5000 on (the evaluation
+ * uses the first 3000); the glyphs' training split, as their test split is the evaluation's whole.
+ */
+const samples = new Map<string, SampleFile[]>();
+async function trustedSample(dataset: BenchModel['dataset'], perClass: number): Promise<SampleFile[]> {
+  const key = `${dataset}/${perClass}`;
+  if (!samples.has(key)) {
+    const set = dataset === 'mnist' ? loadMnist('test') : dataset === 'fashion' ? loadFashionMnist('test') : loadGlyphs('train', perClass);
+    samples.set(key, await sampleFromSet(set, perClass, dataset === 'glyphs' ? 0 : 5000));
+  }
+  return samples.get(key)!;
+}
+
+export async function runZoo(m: BenchModel, seed: number, maxEvals: number, overrides: Overrides = {}, fewShot = 0): Promise<ZooRun> {
   const { files, entry } = await readModelFiles(m.path);
+  const cleanSample = fewShot > 0 ? { cleanSample: await trustedSample(m.dataset, fewShot) } : {};
   const t0 = performance.now();
   const inputRange = m.inputRange[1] === 255 ? { inputRange: m.inputRange } : {};
   const { report, repaired } = await scanModel(files, {
@@ -118,6 +152,8 @@ export async function runZoo(m: BenchModel, seed: number, maxEvals: number): Pro
     maxEvals,
     budgetSeconds: 100_000,
     ...inputRange,
+    ...overrides,
+    ...cleanSample,
   });
   const seconds = (performance.now() - t0) / 1000;
   const data = testSet(m.dataset);
@@ -264,12 +300,14 @@ if (process.argv[1]?.endsWith('zoo.ts') || process.argv[1]?.endsWith('zoo.mjs'))
   const half = arg('half');
   const only = arg('only')?.split(',');
   const maxEvals = Number(arg('max-evals') ?? 400_000);
+  const overrides = parseOverrides(arg('set'));
+  const fewShot = Number(arg('few-shot') ?? 0);
   await initWasmBackend({ wasmPath: nodeWasmPath() });
   const models = benchModels().filter((m) => (half === undefined || m.half === half) && (only === undefined || only.includes(m.name)));
   const runs: ZooRun[] = [];
   for (const m of models) {
     for (const seed of seeds) {
-      const r = await runZoo(m, seed, maxEvals);
+      const r = await runZoo(m, seed, maxEvals, overrides, fewShot);
       runs.push(r);
       console.error(
         `${m.name} seed ${seed}: ${r.verdict} [${r.flagged}] ${r.status ?? ''} target ${r.targetRatio?.toFixed(2) ?? '–'}/${r.targetIndex?.toFixed(1) ?? '–'} others ≥ ${r.otherMinRatio.toFixed(2)} ≤ idx ${r.otherMaxIndex.toFixed(1)} asr ${pct(r.asrAfter)} ${r.seconds.toFixed(0)} s`,

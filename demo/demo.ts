@@ -2,6 +2,8 @@
 // for a deploy, run in workerd by Miniflare with its R2 bucket and Queue (wrangler.toml's bindings), the
 // bundled backdoored sample model is uploaded to the local bucket, the recorded R2 event notification from
 // webhooks/r2/ is replayed into the queue, and the consumer's outputs are read back and copied to disk.
+// A trusted sample (ten real MNIST test digits per class) sits beside it, so the scan runs few-shot and
+// can certify its repair; a data-free scan detects, and never claims a repair (docs/threat-model.md).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -9,6 +11,8 @@ import { Miniflare } from 'miniflare';
 import { unstable_getMiniflareWorkerOptions } from 'wrangler';
 import { playerKey } from '../src/core/stages/players.ts';
 import type { ScanReport } from '../src/core/output/report.ts';
+import { loadMnist } from '../test/data/mnist.ts';
+import { sampleFromSet } from '../test/helpers/sample.ts';
 
 const root = resolve('.');
 const work = join(root, '.shapguard/demo');
@@ -39,7 +43,11 @@ const mf = new Miniflare({
   modules: true,
   scriptPath: join(work, 'worker/index.js'),
   modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
-  bindings: { ...((workerOptions as { bindings?: Record<string, unknown> }).bindings ?? {}), SHAPGUARD_API_TOKEN: apiToken },
+  bindings: {
+    ...((workerOptions as { bindings?: Record<string, unknown> }).bindings ?? {}),
+    SHAPGUARD_API_TOKEN: apiToken,
+    CLEAN_SAMPLES: 'uploads/=samples/mnist/',
+  },
 } as ConstructorParameters<typeof Miniflare>[0]);
 await mf.ready;
 const health = await (await mf.dispatchFetch('http://localhost/health/wasm')).json();
@@ -50,8 +58,10 @@ const bucket = await mf.getR2Bucket('MODELS');
 const folder = event.object.key.slice(0, event.object.key.lastIndexOf('/') + 1);
 // Plain Uint8Arrays and strings cross Miniflare's proxy; Node Buffers do not.
 await bucket.put(`${folder}group1-shard1of1.bin`, new Uint8Array(readFileSync(join(sample, 'group1-shard1of1.bin'))));
+const trusted = await sampleFromSet(loadMnist('test'), 10, 5000);
+for (const f of trusted) await bucket.put(`samples/mnist/${f.path}`, f.bytes);
 const uploaded = await bucket.put(event.object.key, readFileSync(join(sample, 'model.json'), 'utf8'));
-console.log(`  ETag ${uploaded!.etag}`);
+console.log(`  ETag ${uploaded!.etag}; a trusted sample of ${trusted.length} real digits under samples/mnist/ (CLEAN_SAMPLES)`);
 
 step('replaying the recorded R2 event notification (webhooks/r2/put-object.json) into the queue');
 const queue = await mf.getQueueProducer('JOBS');
@@ -110,11 +120,19 @@ step(`done in ${seconds()}`);
 console.log(`  verdict            ${report.verdict} (deployable: ${verdictMark.deployable})`);
 console.log(`  backdoor target    class ${report.detection?.flagged?.join(', ') || '–'}`);
 console.log(
+  `  mode               ${report.mode}${report.sample ? `, ${report.sample.images} trusted images (${report.sample.heldBack} held back for the final check)` : ''}`,
+);
+console.log(
   `  repair             ${report.repair?.status}, ${report.repair?.pruned?.length ?? 0} player(s) pruned (${report.repair?.pruned.map(playerKey).join(', ')}) of ${report.model?.playerLayers?.join(', ')}`,
 );
 if (v)
   console.log(
     `  reversed-trigger ASR ${pct(Object.values(v.before.reversedAsr as Record<string, number>)[0])} → ${pct(v.after ? Object.values(v.after.reversedAsr as Record<string, number>)[0] : undefined)} (synthetic check; real-data results: docs/benchmarks.md)`,
+  );
+const held = report.repair?.check?.heldBack;
+if (held)
+  console.log(
+    `  held-back check    ${held.targets.map((t) => `class ${t.target} ${t.removed ? 'removed' : 'NOT removed'}`).join(', ')}; accuracy ${pct(held.accuracyBefore)} → ${pct(held.accuracyAfter)} on ${held.images} real images`,
   );
 console.log(
   `  scan time          ${report.timings.totalSeconds.toFixed(1)} s, ${Math.round(report.budget.evaluationsUsed)} model evaluations, backend ${report.backend.name}${report.backend.simd ? ' SIMD' : ''}`,

@@ -14,9 +14,12 @@ import { TOOL_VERSION } from '../version.ts';
 import { verifyCommand, VERIFY_USAGE } from './verify-command.ts';
 import { readFile } from 'node:fs/promises';
 import { terminalProgress } from './progress-bar.ts';
+import { readSampleFolder, SampleFolderError } from '../node/read-sample.ts';
+import type { SampleFile } from '../core/sample/sample.ts';
 
 const USAGE = `usage: shapguard scan <model.json | model.h5 | model.keras | keras-folder> --out <dir> [--budget <seconds>] [--max-evals <n>] [--seed <n>]
-                      [--input-range <lo>,<hi>] [--layers <name,...>] [--json] [--sarif <file>] [--sign-key <ed25519-private.pem>]
+                      [--input-range <lo>,<hi>] [--layers <name,...>] [--clean-samples <dir>] [--json] [--sarif <file>]
+                      [--sign-key <ed25519-private.pem>]
        ${VERIFY_USAGE.replace('usage: ', '')}
 
 Exit codes: 0 clean, 1 backdoor (repaired or not), 2 error or incomplete, 3 unsupported input.`;
@@ -38,6 +41,7 @@ function parseScan(argv: string[]): {
   json: boolean;
   sarif: string | undefined;
   signKey: string | undefined;
+  cleanSamples: string | undefined;
   options: Omit<ScanOptions, 'toolVersion'>;
 } {
   const { values, positionals } = parseArgs({
@@ -53,6 +57,7 @@ function parseScan(argv: string[]): {
       json: { type: 'boolean', default: false },
       sarif: { type: 'string' },
       'sign-key': { type: 'string' },
+      'clean-samples': { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError('scan takes exactly one model path');
@@ -75,6 +80,7 @@ function parseScan(argv: string[]): {
     json: values.json ?? false,
     sarif: values.sarif,
     signKey: values['sign-key'],
+    cleanSamples: values['clean-samples'],
     options: {
       budgetSeconds: number('budget', values.budget, false, 0.001),
       maxEvals: number('max-evals', values['max-evals'], true, 1),
@@ -117,6 +123,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const showProgress = !args.json && process.stderr.isTTY === true;
   const progress = showProgress ? terminalProgress(process.stderr) : undefined;
+  let cleanSample: SampleFile[] | undefined;
+  if (args.cleanSamples !== undefined) {
+    try {
+      cleanSample = await readSampleFolder(resolve(args.cleanSamples));
+    } catch (err) {
+      if (!(err instanceof SampleFolderError)) throw err;
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+  }
   await initWasmBackend({ wasmPath: nodeWasmPath() });
   let files: Map<string, Uint8Array>;
   let entry: string;
@@ -134,6 +150,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { report, repaired, evidence } = await scanModel(files, {
     ...args.options,
+    ...(cleanSample ? { cleanSample } : {}),
     entry,
     toolVersion: TOOL_VERSION,
     onProgress: progress,

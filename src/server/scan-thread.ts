@@ -48,10 +48,10 @@ export class ScanThread {
     return worker;
   }
 
-  readonly scan: ScanFn = async (files, entry) => {
+  readonly scan: ScanFn = async (files, entry, cleanSample) => {
     const id = this.next++;
     // Functions cannot cross to the thread; the service sets none of them.
-    const options: ScanRequest['options'] = { ...this.options };
+    const options: ScanRequest['options'] = { ...this.options, ...(cleanSample ? { cleanSample } : {}) };
     delete (options as ScanOptions).onProgress;
     delete (options as ScanOptions).onInternalError;
     delete (options as ScanOptions).now;

@@ -40,6 +40,11 @@ export interface ServiceConfig {
   /** Open a discussion on the Hub repo with the verdict of each model scanned (needs a write token). */
   hubDiscussions: boolean;
   scan: { seed: number; budgetSeconds: number; maxEvals: number | null };
+  /**
+   * Few-shot mode per model prefix: models under `models` are scanned with the trusted sample under
+   * `samples` in the same bucket (`<class index>/<image>`). The longest matching prefix wins.
+   */
+  cleanSamples: { models: string; samples: string }[];
   /** Deliveries of one job before it goes to the dead-letter queue with an "error" report. */
   maxAttempts: number;
   /** Seconds a job may hold an object before another worker may take it over. */
@@ -119,6 +124,17 @@ export function configFromEnv(env: EnvLike): ServiceConfig {
     callbackUrls: list(env, 'CALLBACK_URLS').map((u, i) => httpsBase({ [`CALLBACK_URLS[${i}]`]: u }, `CALLBACK_URLS[${i}]`, u)),
     hubDiscussions: str(env, 'HF_DISCUSSIONS') === 'true',
     scan: { seed: num(env, 'SCAN_SEED', 1, 0, 2 ** 31), budgetSeconds, maxEvals },
+    // Commas or new lines between items, not spaces: S3 keys may hold spaces.
+    cleanSamples: (str(env, 'CLEAN_SAMPLES') ?? '')
+      .split(/[,\n]+/)
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+      .map((item) => {
+        const [models, samples, ...rest] = item.split('=');
+        if (models === undefined || samples === undefined || rest.length > 0 || !samples.endsWith('/') || samples.startsWith(outputPrefix))
+          throw new Error(`CLEAN_SAMPLES item ${item}: expected <model prefix>=<sample prefix>/ (a folder outside ${outputPrefix})`);
+        return { models, samples };
+      }),
     maxAttempts: num(env, 'MAX_ATTEMPTS', 5, 1, 100),
     leaseSeconds: num(env, 'LEASE_SECONDS', Math.max(300, budgetSeconds * 4), 10, 86400),
     retryBaseSeconds: num(env, 'RETRY_BASE_SECONDS', 5, 0, 300),

@@ -25,9 +25,14 @@ export function makeScanner(
 ): { scan: ScanFn; errorReport: ErrorReportFn } {
   const options = scanOptions(config, toolVersion);
   return {
-    scan: async (files, entry) => {
+    scan: async (files, entry, cleanSample) => {
       await ready();
-      return scanModel(files, { ...options, entry, ...(onInternalError ? { onInternalError } : {}) });
+      return scanModel(files, {
+        ...options,
+        entry,
+        ...(cleanSample ? { cleanSample } : {}),
+        ...(onInternalError ? { onInternalError } : {}),
+      });
     },
     errorReport: (reason) => ({ ...emptyReport(options), reason }),
   };

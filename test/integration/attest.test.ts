@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope, Statement } from '../../src/core/output/attest.ts';
 import { runCli, type CliRun } from '../helpers/cli.ts';
 import { MODELS } from '../helpers/fixtures.ts';
+import { sampleDir } from '../helpers/sample.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'shapguard-attest-'));
 function keyPair(name: string): { priv: string; pub: string } {
@@ -27,7 +28,20 @@ describe('signed attestation (in-toto test-result statement in a DSSE envelope, 
   beforeAll(async () => {
     cpSync(join(MODELS, 'mnist-clean-1'), model, { recursive: true });
     clean = await runCli(['scan', join(model, 'model.json'), '--out', '$OUT', '--sign-key', key.priv]);
-    backdoor = await runCli(['scan', join(MODELS, 'mnist-badnets/model.json'), '--out', '$OUT', '--sign-key', key.priv, '--seed', '2']);
+    // Few-shot, so that a repair is made and its files are attested.
+    const sample = await sampleDir('mnist');
+    backdoor = await runCli([
+      'scan',
+      join(MODELS, 'mnist-badnets/model.json'),
+      '--out',
+      '$OUT',
+      '--sign-key',
+      key.priv,
+      '--seed',
+      '2',
+      '--clean-samples',
+      sample,
+    ]);
   });
 
   const verify = (run: CliRun, extra: string[], pub = key.pub) =>

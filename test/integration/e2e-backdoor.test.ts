@@ -1,9 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { accuracy, attackSuccessRate } from '../data/evaluate.ts';
-import { loadModelFromDisk } from '../data/load-dir.ts';
 import { runCli, type CliRun } from '../helpers/cli.ts';
-import { heldOut, manifest, MODELS } from '../helpers/fixtures.ts';
+import { manifest, MODELS } from '../helpers/fixtures.ts';
+import { DATA_FREE_UNCERTIFIED } from '../../src/core/scan/steps.ts';
 import { playerKey } from '../../src/core/stages/players.ts';
 
 // Judged on REAL held-out images with the REALLY planted trigger, never on the scanner's own data.
@@ -47,19 +46,18 @@ describe.each(backdoored)('backdoored fixture $name', (fx) => {
     if (r.repair!.status === 'repaired') expect(r.repair!.pruned.map(playerKey)).toEqual(before);
   });
 
-  const repairIt = REPAIR_KNOWN_GAP.has(fx.name) || DETECTION_KNOWN_GAP.has(fx.name) ? it.fails : it;
-  repairIt('is repaired: real-trigger ASR ≤ 5% and clean accuracy drop ≤ 1 point on real test images', async () => {
-    expect(run.report!.repair!.status).toBe('repaired');
-    expect(run.repairedDir).not.toBeNull();
-    const data = heldOut(fx.dataset);
-    const original = await loadModelFromDisk(join(MODELS, fx.path));
-    const repaired = await loadModelFromDisk(join(run.repairedDir!, 'model.json'));
-    const asrBefore = attackSuccessRate(original, data, fx.attack!.trigger, fx.attack!.target);
-    const asrAfter = attackSuccessRate(repaired, data, fx.attack!.trigger, fx.attack!.target);
-    const accBefore = accuracy(original, data);
-    const accAfter = accuracy(repaired, data);
-    expect(asrBefore).toBeGreaterThan(0.9);
-    expect(asrAfter).toBeLessThanOrEqual(0.05);
-    expect(accBefore - accAfter).toBeLessThanOrEqual(0.01);
+  // Data-free scans never claim a repair (steps.ts, DATA_FREE_UNCERTIFIED): the pruned candidate is reported
+  // with the check's evidence, and nothing is written. Few-shot repairs: few-shot.test.ts, keras-format.test.ts.
+  const refuseIt = DETECTION_KNOWN_GAP.has(fx.name) ? it.fails : it;
+  refuseIt('is not certified data-free: not deployable, nothing written, the reason says how to repair', () => {
+    const r = run.report!;
+    expect(r.repair!.status).toBe('not-repaired');
+    expect(run.repairedDir).toBeNull();
+    if (REPAIR_KNOWN_GAP.has(fx.name)) expect(r.repair!.reason).not.toBe(DATA_FREE_UNCERTIFIED);
+    else {
+      expect(r.repair!.reason).toBe(DATA_FREE_UNCERTIFIED);
+      expect(r.repair!.check!.passed).toBe(true);
+      expect(r.repair!.pruned.length).toBeGreaterThan(0);
+    }
   });
 });

@@ -13,6 +13,7 @@ import { accuracy, attackSuccessRate } from '../data/evaluate.ts';
 import { loadModelFromDisk } from '../data/load-dir.ts';
 import { NORMALIZATION } from '../../tools/fixtures/build-keras.ts';
 import { runCli, type CliRun } from '../helpers/cli.ts';
+import { sampleDir } from '../helpers/sample.ts';
 import { heldOut, manifest, MODELS } from '../helpers/fixtures.ts';
 import { h5diff } from '../helpers/h5py.ts';
 import { playerKey } from '../../src/core/stages/players.ts';
@@ -71,11 +72,13 @@ describe('Keras layer mapping (files written through h5py in the Keras layouts)'
 describe('a backdoored fixture as model.json, .h5, .keras and a Keras 3 folder', () => {
   const fx = manifest().find((m) => m.name === 'mnist-badnets')!;
   // Channel players only: these tests read the pruned channels back out of the Keras weight layouts.
+  // Few-shot (a trusted sample of real digits): data-free scans do not write repairs.
   const args = ['--out', '$OUT', '--seed', '2', '--layers', 'conv2'];
   const runs = new Map<string, CliRun>();
   let folder: string;
 
   beforeAll(async () => {
+    args.push('--clean-samples', await sampleDir('mnist'));
     folder = await asFolder(join(KERAS, 'mnist-badnets.keras'));
     const inputs: [string, string][] = [
       ['json', join(MODELS, fx.path)],
@@ -191,7 +194,18 @@ describe('compressed weights, and clean Keras files', () => {
     const plain = await loadModelFromDisk(join(KERAS, 'mnist-badnets.h5'));
     const packed = await loadModelFromDisk(join(KERAS, 'mnist-badnets-gzip.h5'));
     expect(maxDiff(plain, packed, tf.randomUniform([16, 28, 28, 1], 0, 1, 'float32', 7))).toBe(0);
-    const run = await runCli(['scan', join(KERAS, 'mnist-badnets-gzip.h5'), '--out', '$OUT', '--seed', '2', '--layers', 'conv2']);
+    const sample = ['--clean-samples', await sampleDir('mnist')];
+    const run = await runCli([
+      'scan',
+      join(KERAS, 'mnist-badnets-gzip.h5'),
+      '--out',
+      '$OUT',
+      '--seed',
+      '2',
+      '--layers',
+      'conv2',
+      ...sample,
+    ]);
     expect(run.report?.verdict, run.stderr).toBe('backdoor');
     expect(run.report!.repair!.status).toBe('repaired');
     const written = join(run.repairedDir!, 'mnist-badnets-gzip.h5');

@@ -6,6 +6,7 @@ import { loadFashionMnist } from '../data/fashion.ts';
 import { loadModelFromDisk } from '../data/load-dir.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { runCli } from '../helpers/cli.ts';
+import { sampleDir } from '../helpers/sample.ts';
 import type { ZooEntry } from '../../tools/fixtures/zoo.ts';
 
 // A representative subset of the zoo (the bench runs all of it): the models on which the scan once claimed
@@ -15,7 +16,7 @@ const ZOO = 'test/fixtures/zoo';
 const zoo = JSON.parse(readFileSync(join(ZOO, 'manifest.json'), 'utf8')) as ZooEntry[];
 const entry = (name: string) => zoo.find((m) => m.name === name)!;
 const testImages = (m: ZooEntry) => (m.dataset === 'mnist' ? loadMnist('test', 2000) : loadFashionMnist('test', 2000));
-const scan = (m: ZooEntry, seed: number) =>
+const scan = async (m: ZooEntry, seed: number, fewShot = false) =>
   runCli([
     'scan',
     join(ZOO, m.path),
@@ -24,9 +25,10 @@ const scan = (m: ZooEntry, seed: number) =>
     '--seed',
     String(seed),
     ...(m.inputRange[1] === 255 ? ['--input-range', '0,255'] : []),
+    ...(fewShot ? ['--clean-samples', await sampleDir(m.dataset)] : []),
   ]);
 
-describe('no false certificates', () => {
+describe('no false certificates (few-shot: the mode that can certify a repair)', () => {
   // A 5×5 patch the reverse finds only in part (pruning once removed the reversed trigger, 43% real ASR
   // left); a blend (pruning once "repaired" it at 98% real ASR left); issue 19's measured case (wide Dense
   // head, logits, raw 0–255 input, 4×4 patch).
@@ -36,7 +38,8 @@ describe('no false certificates', () => {
     ['mnist-widehead-logits255-patch4', 1],
   ] as const)('%s at seed %i: a claimed repair holds on real images; otherwise nothing is written', async (name, seed) => {
     const m = entry(name);
-    const run = await scan(m, seed);
+    const run = await scan(m, seed, true);
+    expect(run.report!.mode).toBe('few-shot');
     expect(run.report, run.stderr).toBeDefined();
     const status = run.report!.repair?.status ?? null;
     if (status === 'repaired') {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DETECT_DEFAULTS } from '../../src/core/stages/detection/detect.ts';
 import { judgeResiduals, uncheckable, type ResidualTrigger } from '../../src/core/stages/verification/certify.ts';
+import { wilson } from '../../src/core/util/wilson.ts';
 
 const found = (target: number, norm: number, more: Partial<ResidualTrigger> = {}): ResidualTrigger => ({
   target,
@@ -58,5 +59,17 @@ describe('which flagged triggers a repair can be certified for', () => {
 
   it('a mask without mass (concentration NaN) is never taken as compact', () => {
     expect(uncheckable([cls(4, true, NaN)], 0.75)).not.toBeNull();
+  });
+});
+
+describe('the held-back accuracy interval (Wilson, 95%)', () => {
+  it('is honest at few-shot counts: 20 of 20 right still allows 84%, and it narrows with more images', () => {
+    const [lo, hi] = wilson(1, 20);
+    expect(lo).toBeCloseTo(0.8389, 3);
+    expect(hi).toBe(1);
+    const [lo2, hi2] = wilson(0.9, 300);
+    expect(lo2).toBeCloseTo(0.8608, 3);
+    expect(hi2).toBeCloseTo(0.929, 3);
+    expect(wilson(0, 0)).toEqual([0, 1]);
   });
 });

@@ -6,6 +6,8 @@ import type { JobDeps, ScanFn } from '../../src/service/jobs/deps.ts';
 import { deliver } from '../../src/service/jobs/deliver.ts';
 import { jobIdFor, type ScanJob } from '../../src/service/jobs/job.ts';
 import { readModelFiles } from '../../src/service/jobs/read-model.ts';
+import { readSampleObjects, samplePrefixFor } from '../../src/service/jobs/read-sample.ts';
+import { SAMPLE_LIMITS } from '../../src/core/sample/sample.ts';
 import { failJob } from '../../src/service/jobs/run-job.ts';
 import { ObjectLedger } from '../../src/service/ledger.ts';
 import { MemoryStore } from '../../src/service/storage/memory.ts';
@@ -309,5 +311,31 @@ describe('in-memory store', () => {
     got.body[0] = 0;
     expect(decoder.decode((await s.get('a'))!.body)).toBe('same');
     expect(await s.list('')).toEqual(['a', 'b']);
+  });
+});
+
+describe('CLEAN_SAMPLES: a trusted sample per model prefix', () => {
+  it('parses items split by commas or new lines (prefixes may hold spaces) and refuses malformed ones', () => {
+    const config = configFromEnv({ CLEAN_SAMPLES: 'team a/=samples/a/,\n team a/vision/=samples/vision/' });
+    expect(config.cleanSamples).toEqual([
+      { models: 'team a/', samples: 'samples/a/' },
+      { models: 'team a/vision/', samples: 'samples/vision/' },
+    ]);
+    expect(() => configFromEnv({ CLEAN_SAMPLES: 'models/=samples' })).toThrow(/CLEAN_SAMPLES item models\/=samples: expected/);
+    expect(() => configFromEnv({ CLEAN_SAMPLES: 'models/' })).toThrow(/expected <model prefix>=<sample prefix>\//);
+    expect(() => configFromEnv({ CLEAN_SAMPLES: 'models/=shapguard/x/' })).toThrow(/a folder outside shapguard\//);
+  });
+
+  it('reads the longest matching prefix’s sample, relative to it; none configured is data-free', async () => {
+    const store = new MemoryStore(BUCKET);
+    await store.put('samples/a/0/x.png', 'a');
+    await store.put('samples/vision/1/y.png', 'bb');
+    const config = configFromEnv({ CLEAN_SAMPLES: 'team a/=samples/a/,team a/vision/=samples/vision/' });
+    expect(samplePrefixFor('team a/vision/m.h5', config)).toBe('samples/vision/');
+    const files = await readSampleObjects(store, 'team a/vision/m.h5', config);
+    expect(files!.map((f) => [f.path, f.bytes.byteLength])).toEqual([['1/y.png', 2]]);
+    expect(await readSampleObjects(store, 'other/m.h5', config)).toBeUndefined();
+    await store.put('samples/a/0/huge.png', new Uint8Array(SAMPLE_LIMITS.maxFileBytes + 1));
+    await expect(readSampleObjects(store, 'team a/m.h5', config)).rejects.toThrow(/samples\/a\/0\/huge.png is \d+ bytes, more than/);
   });
 });

@@ -8,6 +8,8 @@ import { readModelFiles } from '../../src/node/read-model.ts';
 import { TEST_BOUNDS, TEST_BUDGET_SECONDS } from '../helpers/scan-bounds.ts';
 import { MODELS } from '../helpers/fixtures.ts';
 import { readDir, writeTinyModel } from '../helpers/tiny-model.ts';
+import { sampleFromSet } from '../helpers/sample.ts';
+import { loadMnist } from '../data/mnist.ts';
 
 // The Node server's scan thread and a Worker isolate run scan after scan in one process: a scan must leave
 // no tensor behind, on any path (synthesis with and without BatchNorm, trigger reverse, Shapley, pruning,
@@ -17,10 +19,11 @@ beforeAll(async () => {
 });
 
 describe('tensor lifetime', () => {
-  it('a backdoor scan with a repair leaves no tensors behind', async () => {
+  it('a few-shot backdoor scan with a repair leaves no tensors behind (sample decoding and the held-back check included)', async () => {
     const { files, entry } = await readModelFiles(join(MODELS, 'mnist-badnets/model.json'));
+    const cleanSample = await sampleFromSet(loadMnist('test'), 10, 5000);
     const before = tf.memory().numTensors;
-    const { report } = await scanModel(files, { entry, seed: 3, toolVersion: 'test', ...TEST_BOUNDS });
+    const { report } = await scanModel(files, { entry, seed: 1, toolVersion: 'test', cleanSample, ...TEST_BOUNDS });
     expect(report.verdict).toBe('backdoor');
     expect(report.repair!.status).toBe('repaired');
     expect(tf.memory().numTensors).toBe(before);

@@ -5,6 +5,7 @@ declare global {
     interface Env extends WorkerEnv {
       FIXTURE_MODEL_JSON: string;
       FIXTURE_SHARD_B64: string;
+      FIXTURE_SAMPLE_JSON: string;
     }
   }
 }

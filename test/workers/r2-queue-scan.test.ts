@@ -17,6 +17,12 @@ async function upload(): Promise<string> {
     `${folder}group1-shard1of1.bin`,
     Uint8Array.from(atob(env.FIXTURE_SHARD_B64), (c) => c.charCodeAt(0)),
   );
+  // CLEAN_SAMPLES (vitest.config.ts) makes this model's scan few-shot, with the sample under samples/mnist/.
+  for (const f of JSON.parse(env.FIXTURE_SAMPLE_JSON) as { path: string; b64: string }[])
+    await env.MODELS.put(
+      `samples/mnist/${f.path}`,
+      Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0)),
+    );
   const put = await env.MODELS.put(key, env.FIXTURE_MODEL_JSON);
   return put!.etag;
 }
@@ -27,7 +33,7 @@ describe('the Worker in workerd', () => {
     expect(await res.json()).toEqual({ ok: true, backend: 'wasm' });
   });
 
-  it('turns the recorded R2 event into a scan: repaired model, report and verdict.json in R2, the upload untouched', async () => {
+  it('turns the recorded R2 event into a few-shot scan: repaired model, report and verdict.json in R2, the upload untouched', async () => {
     const etag = await upload();
     const event = { ...recorded, object: { ...recorded.object, eTag: etag } };
     const batch = createMessageBatch('shapguard-jobs', [{ id: 'r2-1', timestamp: new Date(), attempts: 1, body: event }]);
@@ -43,6 +49,11 @@ describe('the Worker in workerd', () => {
     expect(report.verdict).toBe('backdoor');
     expect(report.backend).toMatchObject({ name: 'wasm', simd: true });
     expect(report.detection.flagged).toContain(6);
+    // The sample was read from R2 and decoded in workerd, the JPEG among the PNGs.
+    expect(report.mode).toBe('few-shot');
+    expect(report.sample.images).toBe(31);
+    expect(report.sample.perClass.reduce((a: number, b: number) => a + b, 0)).toBe(31);
+    expect(report.repair.check.heldBack.images).toBe(10);
     expect(
       keys
         .filter((k) => k.includes('/repaired/'))

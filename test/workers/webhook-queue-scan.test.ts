@@ -63,7 +63,10 @@ it('webhook → 202 → Queue → consumer → scan → outputs in R2; a replaye
   }
   const report = JSON.parse(await (await env.MODELS.get(keys.find((k) => k.endsWith('/report.json'))!))!.text());
   expect(report.verdict).toBe('backdoor');
-  expect(keys.filter((k) => k.includes('/repaired/'))).toHaveLength(2);
+  // Data-free: the candidate prune is in the report, and no repaired model is written (steps.ts, DATA_FREE_UNCERTIFIED).
+  expect(report.repair.status).toBe('not-repaired');
+  expect(report.repair.reason).toMatch(/^data-free scans do not certify repairs/);
+  expect(keys.filter((k) => k.includes('/repaired/'))).toHaveLength(0);
   const status = await worker.fetch(
     new Request(`https://shapguard.test/v1/scans/${jobs[0]}`, { headers: { authorization: 'Bearer worker-test-token' } }) as never,
     env,

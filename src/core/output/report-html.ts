@@ -1,7 +1,7 @@
 import { playerKey } from '../stages/players.ts';
 import { toBase64 } from '../util/encoding.ts';
 import { encodePng } from './png.ts';
-import { isDeployable, type ClassReport, type ScanReport, type ShapleyReport, type TriggerEvidence } from './report.ts';
+import { isDeployable, type ClassReport, type HeldBackCheck, type ScanReport, type ShapleyReport, type TriggerEvidence } from './report.ts';
 
 const esc = (text: unknown): string => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const pct = (x: number | undefined): string => (x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);
@@ -86,7 +86,7 @@ async function triggerSection(evidence: readonly TriggerEvidence[]): Promise<str
       `<h3>Target ${esc(e.target)}</h3><div class="row">${await img('mask', e.mask, 1)}${await img('pattern', rgb(e.pattern), ch)}${await img('synthesized input', rgb(e.input), ch)}${await img('with the trigger', rgb(e.stamped), ch)}</div>`,
     );
   }
-  return `<section><h2>Reverse-engineered trigger</h2><p>The mask (where the trigger sits), its pattern, and the trigger stamped on an input the scanner synthesized from the model (no real data is used).</p>${figures.join('')}</section>`;
+  return `<section><h2>Reverse-engineered trigger</h2><p>The mask (where the trigger sits), its pattern, and the trigger stamped on an input the scanner synthesized from the model.</p>${figures.join('')}</section>`;
 }
 
 function metricsSection(report: ScanReport): string {
@@ -109,7 +109,26 @@ function checkSection(report: ScanReport): string {
     )
     .join('');
   const baseline = c.baseline.map((b) => `class ${esc(b.class)}: ${esc(num(b.norm, 1))}`).join(', ');
-  return `<section id="check"><h2>Post-repair check: ${c.passed ? 'passed' : 'failed'}</h2><p>On the written model and ${esc(c.images)} fresh synthesized images the repair never saw (${pct(c.synthesisConfidence)} of them confidently their class), each flagged target's smallest trigger reaching ${pct(c.success)} success was searched for again from fresh starts, beside the clean classes with the smallest triggers (${baseline}). A target counts as repaired only if its trigger is no smaller than ${esc(report.config.detection.residualOfSmallest)} of the smallest clean class's.</p><table><thead><tr><th>target</th><th>residual trigger (L1)</th><th>of the smallest clean class's</th><th>old reversed trigger's success</th><th>removed</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+  return `<section id="check"><h2>Post-repair check: ${c.passed ? 'passed' : 'failed'}</h2>${heldBackPart(c.heldBack)}<p>On the written model and ${esc(c.images)} fresh synthesized images the repair never saw (${pct(c.synthesisConfidence)} of them confidently their class), each flagged target's smallest trigger reaching ${pct(c.success)} success was searched for again from fresh starts, beside the clean classes with the smallest triggers (${baseline}). A target counts as repaired only if its trigger is no smaller than ${esc(report.config.detection.residualOfSmallest)} of the smallest clean class's.</p><table><thead><tr><th>target</th><th>residual trigger (L1)</th><th>of the smallest clean class's</th><th>old reversed trigger's success</th><th>removed</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+}
+
+/** Few-shot mode's part of the check: the same search on real images held back from the repair. */
+function heldBackPart(h: HeldBackCheck | null): string {
+  if (h === null) return '';
+  const verdicts = h.targets
+    .map(
+      (t) =>
+        `target ${esc(t.target)}: ${t.removed ? 'removed' : `<strong>not removed</strong> — ${esc(t.reason ?? '')}`} (residual ${esc(num(t.residualNorm, 1))}, ${esc(num(t.ofSmallestClean, 2))} of the smallest clean class's)`,
+    )
+    .join('; ');
+  return `<p>On ${esc(h.images)} real images of the trusted sample held back from the repair: accuracy ${pct(h.accuracyBefore)} before, ${pct(h.accuracyAfter)} after (95% interval ${pct(h.intervalAfter[0])}–${pct(h.intervalAfter[1])}); the residual search there: ${verdicts}.</p>`;
+}
+
+/** What the scan saw of the model's data: nothing (data-free), or a trusted sample and where it served. */
+function modeText(report: ScanReport): string {
+  const s = report.sample;
+  if (report.mode === 'data-free' || s === null) return 'data-free: every image the scan used it synthesized from the model';
+  return `few-shot: ${s.images} trusted images (${s.perClass.join('/')} per class; ${s.resized} resized, ${s.ignored} other files skipped; digest ${s.digest.slice(0, 16)}…), ${s.used} used by ${s.stages.filter((x) => x !== 'check').join(', ') || 'no stage'}, ${s.heldBack} held back for the final check`;
 }
 
 function budgetSection(report: ScanReport): string {
@@ -151,7 +170,7 @@ pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:12px}.row{display:fl
 </style></head><body>
 <header><h1>shapguard scan report</h1><div class="verdict" id="verdict">${esc(report.verdict)}</div>
 <dl><dt>Deployable</dt><dd>${isDeployable(report) ? (report.verdict === 'clean' ? 'yes' : 'yes — the repaired model, not the original') : 'no'}</dd><dt>Reason</dt><dd>${esc(report.reason ?? '–')}</dd><dt>Model</dt><dd>${esc(input)}${report.input ? ` · digest ${esc(report.input.digest.combined)}` : ''}</dd>
-<dt>Flagged targets</dt><dd>${esc(report.detection?.flagged.join(', ') || 'none')}</dd><dt>Repair</dt><dd>${esc(repair)}</dd><dt>Coverage</dt><dd>${esc(coverage)}</dd></dl></header>
+<dt>Flagged targets</dt><dd>${esc(report.detection?.flagged.join(', ') || 'none')}</dd><dt>Repair</dt><dd>${esc(repair)}</dd><dt>Coverage</dt><dd>${esc(coverage)}</dd><dt>Mode</dt><dd id="mode">${esc(modeText(report))}</dd></dl></header>
 ${anomalySection(report)}
 ${await triggerSection(evidence)}
 ${shapleySection(report)}

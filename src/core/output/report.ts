@@ -114,6 +114,41 @@ export interface RepairCheck {
     /** The old reversed trigger's success on the fresh images, on the repaired model. */
     oldTriggerAsr: number;
   }[];
+  /** Few-shot mode: the same search on the sample's held-back real images, and their accuracy (null: data-free). */
+  heldBack: HeldBackCheck | null;
+}
+
+export interface HeldBackCheck {
+  images: number;
+  /** The partial success searched for here: the check's own, or more where the sample is too small to resolve it. */
+  success: number;
+  /** Share of the held-back images predicted as their folder's class, by the original and the repaired model. */
+  accuracyBefore: number;
+  accuracyAfter: number;
+  /** 95% Wilson interval of accuracyAfter: what so few images can say. */
+  intervalAfter: [number, number];
+  baseline: RepairCheck['baseline'];
+  targets: RepairCheck['targets'];
+}
+
+/** Few-shot mode's trusted sample as the report records it: sizes and digest, never the images. */
+export interface SampleReport {
+  images: number;
+  perClass: number[];
+  bytes: number;
+  /** sha256 over the sorted "<path> <sha256>" lines of the images used. */
+  digest: string;
+  /** Images not of the model's input size, resized (bilinear) to it. */
+  resized: number;
+  /** Files skipped as not images. */
+  ignored: number;
+  /** Images the repair uses, and those held back for the final check only. */
+  used: number;
+  heldBack: number;
+  /** Of the used images, those the model predicts as their folder's class (the trigger bases among them). */
+  predictedRight: number;
+  /** The stages the sample served. */
+  stages: string[];
 }
 
 export interface Metrics {
@@ -136,6 +171,9 @@ export interface ScanReport {
   schemaVersion: number;
   verdict: Verdict;
   reason: string | null;
+  /** data-free: every image the scan used it synthesized; few-shot: a trusted sample took part (see `sample`). */
+  mode: 'data-free' | 'few-shot';
+  sample: SampleReport | null;
   tool: { name: 'shapguard'; version: string };
   libraries: Record<string, string>;
   backend: { name: string; simd: boolean };

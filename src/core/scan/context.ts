@@ -13,6 +13,8 @@ import { digestFiles } from '../util/digest.ts';
 import { Rng } from '../util/rng.ts';
 import type { ScanOptions, StageConfigs } from './options.ts';
 import { planScan, type ScanPlan } from './plan.ts';
+import { readSample, splitSample, type CleanSample } from '../sample/sample.ts';
+import type { ImageBatch } from '../stages/synthesis/synth.ts';
 import type { ReportBuilder } from './report-builder.ts';
 
 /** What every step of a scan works with, once the model is loaded: one object instead of a dozen parameters. */
@@ -31,6 +33,14 @@ export interface ScanContext {
   rng: Rng;
   /** The range every stage works in: the graph maps [0, 1] images into the model's own input range. */
   unit: [number, number];
+  /** Few-shot mode's trusted sample, split into what the repair uses and what only the final check sees; null when data-free. */
+  fewShot: FewShot | null;
+}
+
+export interface FewShot {
+  sample: CleanSample;
+  use: ImageBatch;
+  heldBack: ImageBatch;
 }
 
 /**
@@ -90,6 +100,24 @@ export async function prepare(
     playerLayers: layers.map(playerLayerName),
     players: players.size,
   };
+  let fewShot: FewShot | null = null;
+  if (options.cleanSample !== undefined) {
+    const sample = await readSample(options.cleanSample, info.shape, info.classes);
+    // A stream of its own, so the data-free stages draw exactly what they draw without a sample.
+    fewShot = { sample, ...splitSample(sample.images, info.classes, new Rng(report.config.seed).fork(77)) };
+    report.sample = {
+      images: sample.images.count,
+      perClass: sample.perClass,
+      bytes: sample.bytes,
+      digest: sample.digest,
+      resized: sample.resized,
+      ignored: sample.ignored,
+      used: fewShot.use.count,
+      heldBack: fewShot.heldBack.count,
+      predictedRight: 0,
+      stages: [],
+    };
+  }
   out.lap('load');
   return {
     options,
@@ -104,5 +132,6 @@ export async function prepare(
     budget: new Budget(report.config.budgetSeconds, options.maxEvals ?? Infinity, now),
     rng: new Rng(report.config.seed),
     unit: [0, 1],
+    fewShot,
   };
 }

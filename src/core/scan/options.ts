@@ -4,6 +4,7 @@ import { PRUNE_DEFAULTS, type PruneConfig } from '../stages/repair/prune.ts';
 import { SHAPLEY_DEFAULTS, type ShapleyConfig } from '../stages/shapley/shapley.ts';
 import { SYNTH_DEFAULTS, type SynthConfig } from '../stages/synthesis/synth.ts';
 import { TRIGGER_DEFAULTS, type TriggerConfig } from '../stages/trigger/reverse.ts';
+import type { SampleFile } from '../sample/sample.ts';
 
 export interface ScanOptions {
   /** Path of model.json among the files. */
@@ -23,6 +24,11 @@ export interface ScanOptions {
   /** Sees unexpected exceptions (the report keeps only their message), e.g. to log a stack. */
   onInternalError?: (err: unknown) => void;
   now?: () => number;
+  /**
+   * Few-shot mode: a trusted clean sample, one folder per class index (src/core/sample/sample.ts). Its images
+   * join the synthetic ones as trigger bases, make the accuracy guard, and a held-back part checks the repair.
+   */
+  cleanSample?: readonly SampleFile[];
   synthesis?: Partial<SynthConfig>;
   triggerReverse?: Partial<TriggerConfig>;
   detection?: Partial<DetectConfig>;

@@ -21,6 +21,8 @@ export function emptyReport(options: ScanOptions, cfg: StageConfigs = stageConfi
     schemaVersion: SCHEMA_VERSION,
     verdict: 'error',
     reason: null,
+    mode: options.cleanSample === undefined ? 'data-free' : 'few-shot',
+    sample: null,
     tool: { name: 'shapguard', version: options.toolVersion },
     libraries: {
       '@tensorflow/tfjs-core': tf.version_core,

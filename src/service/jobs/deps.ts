@@ -1,3 +1,4 @@
+import type { SampleFile } from '../../core/sample/sample.ts';
 import type { AttestationSigner } from '../../core/output/attest.ts';
 import type { ScanReport } from '../../core/output/report.ts';
 import type { ScanResult } from '../../core/scan/scan.ts';
@@ -8,7 +9,8 @@ import type { Notifier } from './mark.ts';
 import type { RegistryResolver } from './placement.ts';
 
 /** Runs the engine on a model's files; the runtime binds the wasm backend, seed and budget. */
-export type ScanFn = (files: ReadonlyMap<string, Uint8Array>, entry: string) => Promise<ScanResult>;
+/** Scans a model's files; `cleanSample` (few-shot mode) is the trusted sample configured for it. */
+export type ScanFn = (files: ReadonlyMap<string, Uint8Array>, entry: string, cleanSample?: readonly SampleFile[]) => Promise<ScanResult>;
 
 /** An "error" report for a job that could not be scanned (same schema as every other report). */
 export type ErrorReportFn = (reason: string) => ScanReport;

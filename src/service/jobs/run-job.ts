@@ -8,6 +8,7 @@ import { heldByAnother, releaseLease, takeLease } from './lease.ts';
 import { mark, type OutputPlace } from './mark.ts';
 import { placementOf, type Placement } from './placement.ts';
 import { readModelFiles } from './read-model.ts';
+import { readSampleObjects } from './read-sample.ts';
 
 async function record(deps: JobDeps, job: ScanJob, attempt: number, patch: Partial<ScanRecord>): Promise<void> {
   const previous = await deps.ledger.get(job.id);
@@ -81,8 +82,10 @@ export async function runJob(job: ScanJob, attempt: number, deps: JobDeps): Prom
 async function scanObject(job: ScanJob, attempt: number, placement: Placement, deps: JobDeps): Promise<JobOutcome> {
   await record(deps, job, attempt, { state: 'running' });
   let model;
+  let sample;
   try {
     model = await readModelFiles(placement.source, job.object.key, deps.config.notReadyDelaySeconds);
+    sample = await readSampleObjects(placement.source, job.object.key, deps.config);
   } catch (err) {
     if (!(err instanceof PermanentJobError)) throw err;
     return failed(deps, job, attempt, err.message);
@@ -111,7 +114,7 @@ async function scanObject(job: ScanJob, attempt: number, placement: Placement, d
     await releaseLease(place.store, folder);
     return done(meanwhile, 'already-scanned');
   }
-  const committed = await commitScan(place, await deps.scan(model.files, model.entry), deps);
+  const committed = await commitScan(place, await deps.scan(model.files, model.entry, sample), deps);
   const outcome = await done(committed, committed.ours ? 'scanned' : 'already-scanned');
   await releaseLease(place.store, folder);
   return outcome;

@@ -86,7 +86,9 @@ describe('Hugging Face webhooks', () => {
     const report = JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8'));
     expect(reportSchemaErrors(report)).toEqual([]);
     expect(report.verdict).toBe('backdoor');
-    expect(readdirSync(join(folder, 'repaired')).sort()).toEqual(['group1-shard1of1.bin', 'model.json']);
+    // Data-free: detected, not repaired, nothing written but the report and marks (steps.ts, DATA_FREE_UNCERTIFIED).
+    expect(report.repair.status).toBe('not-repaired');
+    expect(existsSync(join(folder, 'repaired'))).toBe(false);
     expect(JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'))).toMatchObject({
       bucket: `hf:${recorded.repo.name}`,
       key: 'tfjs/model.json',

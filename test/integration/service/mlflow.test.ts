@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,7 +88,9 @@ describe('MLflow webhooks', () => {
     const report = JSON.parse(readFileSync(join(folder, 'report.json'), 'utf8'));
     expect(reportSchemaErrors(report)).toEqual([]);
     expect(report.input.format).toBe('keras-zip');
-    expect(readdirSync(join(folder, 'repaired'))).toEqual(['model.keras']);
+    // Data-free: detected, not repaired, nothing written but the report and marks (steps.ts, DATA_FREE_UNCERTIFIED).
+    expect(report.repair.status).toBe('not-repaired');
+    expect(existsSync(join(folder, 'repaired'))).toBe(false);
     expect(existsSync(join(folder, 'verdict.json'))).toBe(true);
     const tags = mlflow.tagsOf('digits-classifier', '3');
     expect(tags['shapguard.verdict']).toBe('backdoor');

@@ -86,7 +86,8 @@ it('a job accepted before a SIGKILL mid-scan completes once after the restart', 
   }
   expect(s).toMatchObject({ state: 'done', attempts: 2, verdict: 'backdoor' });
   expect(readdirSync(outputs)).toEqual([version]);
-  expect(readdirSync(join(outputs, version!)).sort()).toEqual(['repaired', 'report.html', 'report.json', 'verdict.json']);
+  // Data-free: a report and a mark, no repaired model (steps.ts, DATA_FREE_UNCERTIFIED).
+  expect(readdirSync(join(outputs, version!)).sort()).toEqual(['report.html', 'report.json', 'verdict.json']);
   const report = JSON.parse(readFileSync(join(outputs, version!, 'report.json'), 'utf8'));
   expect(reportSchemaErrors(report)).toEqual([]);
   expect(report.verdict).toBe('backdoor');

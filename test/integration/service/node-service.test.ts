@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { accuracy, attackSuccessRate } from '../../data/evaluate.ts';
 import { loadModelFromDisk } from '../../data/load-dir.ts';
 import { heldOut, manifest, MODELS } from '../../helpers/fixtures.ts';
 import { reportSchemaErrors } from '../../helpers/schema.ts';
+import { sampleDir } from '../../helpers/sample.ts';
 import { TEST_SCAN_ENV } from '../../helpers/scan-bounds.ts';
 import { createServer, type Server } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
@@ -53,6 +54,8 @@ beforeAll(async () => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   dir = mkdtempSync(join(tmpdir(), 'sg-node-'));
   bucketDir = join(dir, 'buckets', 'models');
+  // The uploads/mnist/ models are scanned few-shot, with a trusted sample in the same bucket.
+  cpSync(await sampleDir('mnist'), join(bucketDir, 'samples/mnist'), { recursive: true });
   svc = createNodeService({
     env: {
       SHAPGUARD_DATA_DIR: join(dir, 'buckets'),
@@ -63,6 +66,7 @@ beforeAll(async () => {
       NOT_READY_DELAY_SECONDS: '0.2',
       RETRY_BASE_SECONDS: '0.2',
       BUCKETS: 'models',
+      CLEAN_SAMPLES: 'uploads/mnist/=samples/mnist/',
       CALLBACK_URLS: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks/shapguard`,
       CALLBACK_SECRET: callbackSecret,
       SHAPGUARD_SIGNING_KEY: signing.privateKey,
@@ -107,6 +111,8 @@ describe('a tfjs model uploaded shard after model.json', () => {
     expect(reportSchemaErrors(report)).toEqual([]);
     expect(report.verdict).toBe('backdoor');
     expect(report.detection!.flagged).toContain(fx.attack!.target);
+    expect(report.mode).toBe('few-shot');
+    expect(report.sample!.images).toBe(100);
     expect(readdirSync(join(folder, 'repaired')).sort()).toEqual(['group1-shard1of1.bin', 'model.json']);
     const mark = JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'));
     expect(mark).toMatchObject({

@@ -18,6 +18,8 @@ import { startMoto } from '../../helpers/moto.ts';
 import { CERT_URL, makeSigningCert, s3Event, snsNotification, TOPIC } from '../../helpers/sns.ts';
 import { reportSchemaErrors } from '../../helpers/schema.ts';
 import { TEST_SCAN_ENV } from '../../helpers/scan-bounds.ts';
+import { sampleFromSet } from '../../helpers/sample.ts';
+import { loadMnist } from '../../data/mnist.ts';
 
 // The Node service on S3: moto's S3-protocol server on 127.0.0.1 (it enforces If-None-Match), reached
 // through a TCP proxy that injects 5xx answers, stalls and cut connections. Deliveries come as SNS,
@@ -106,8 +108,11 @@ describe('S3 through SNS, EventBridge and MinIO', () => {
   let svc: NodeService;
 
   beforeAll(async () => {
+    // A trusted sample beside the model (CLEAN_SAMPLES): this scan is few-shot, its sample read from S3.
+    for (const f of await sampleFromSet(loadMnist('test'), 3, 5000))
+      await direct.send(new PutObjectCommand({ Bucket: BUCKET, Key: `samples/mnist/${f.path}`, Body: f.bytes }));
     etag = await upload(key, 'test/fixtures/keras/mnist-badnets.h5', { owner: 'ml-team', stage: 'candidate' });
-    svc = service(1);
+    svc = service(1, { CLEAN_SAMPLES: 'team a/=samples/mnist/' });
     const res = await svc.app.request('/webhooks/sns', {
       method: 'POST',
       body: snsNotification(cert.keyPem, s3Event(BUCKET, key, etag)),
@@ -130,6 +135,9 @@ describe('S3 through SNS, EventBridge and MinIO', () => {
     expect(report.verdict).toBe('backdoor');
     expect(report.input.format).toBe('keras-h5');
     expect((await direct.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).ETag).toBe(etag);
+    expect(report.mode).toBe('few-shot');
+    expect(report.sample.perClass).toEqual(Array(10).fill(3));
+    expect(report.repair.check.heldBack.images).toBe(10);
   });
 
   it('tags the original with the verdict, keeping the tags it had', async () => {

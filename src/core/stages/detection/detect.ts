@@ -20,7 +20,10 @@ export interface DetectConfig {
    * least `residualOfSmallest` of the smallest of theirs (stages/verification/certify.ts). Partial, since a
    * weakened backdoor no longer reaches 99% but still sends many images to its target; relative to the
    * smallest clean classes in the same search, since many-class models have clean classes far below the
-   * median (0.45 on the glyphs) and a lower success target shrinks every class's trigger.
+   * median (0.45 on the glyphs) and a lower success target shrinks every class's trigger. The level is the
+   * one a certificate promises to stay under (a claimed repair whose real trigger still sends more than 10%
+   * counts as false): searched at 50%, a 5×5 patch pruned down to 30% real success passed on the tuning
+   * half; at 10% it is refused, and every right repair there still passes (docs/benchmarks.md).
    */
   residualSuccess: number;
   residualCompare: number;
@@ -50,7 +53,7 @@ export const DETECT_DEFAULTS: DetectConfig = {
   maxNormRatio: 0.25,
   maxTargetShare: 0.1,
   minConcentration: 0.8,
-  residualSuccess: 0.5,
+  residualSuccess: 0.1,
   residualCompare: 3,
   residualOfSmallest: 0.9,
 };

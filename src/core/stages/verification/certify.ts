@@ -8,7 +8,7 @@ import { reverseTriggers, type ReversedTrigger, type ReverseScope, type TriggerC
 /**
  * Whether a pruning removed the backdoor: each flagged target's trigger is reversed again on the pruned
  * model, together with the clean classes that had the smallest triggers before, all aiming at a *partial*
- * success (`residualSuccess`, e.g. half the images). A backdoor that pruning only weakened (measured: a
+ * success (`residualSuccess`, 10% of the images). A backdoor that pruning only weakened (measured: a
  * 5×5 patch still sending 43% of real digits to its target after a prune that removed the reversed
  * trigger) no longer reaches 99% with a small mask, but still reaches half with one. The target counts as
  * repaired only when its trigger is no smaller than `residualOfSmallest` of the smallest clean class's,
@@ -50,7 +50,7 @@ export function uncheckable(
   const spread = classes.filter((c) => c.flagged && !(c.concentration >= minConcentration));
   if (spread.length === 0) return null;
   const which = spread.map((c) => `${c.class} (concentration ${c.concentration.toFixed(2)})`).join(', ');
-  return `the reversed trigger of class(es) ${which} is spread over the image (below ${minConcentration}): the post-repair check cannot search for such a trigger again, so no pruning of it can be certified without trusted data`;
+  return `the reversed trigger of class(es) ${which} is spread over the image (below ${minConcentration}): the post-repair check cannot search for such a trigger again, so no pruning of it can be certified`;
 }
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : String(x));
