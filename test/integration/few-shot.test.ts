@@ -21,7 +21,7 @@ describe('shapguard scan --clean-samples', () => {
   beforeAll(async () => {
     await initWasmBackend();
     sampleDir = mkdtempSync(join(tmpdir(), 'shapguard-sample-'));
-    writeSampleFolder(sampleDir, await sampleFromSet(loadMnist('test'), 6, 5000));
+    writeSampleFolder(sampleDir, await sampleFromSet(loadMnist('test'), 10, 5000));
     run = await runCli(['scan', model, '--out', '$OUT', '--seed', '1', '--clean-samples', sampleDir]);
   });
 
@@ -29,12 +29,12 @@ describe('shapguard scan --clean-samples', () => {
     const r = run.report!;
     expect(r.verdict, run.stderr).toBe('backdoor');
     expect(r.mode).toBe('few-shot');
-    expect(r.sample!.perClass).toEqual(Array(10).fill(6));
-    expect(r.sample!.heldBack).toBe(20);
-    expect(r.sample!.used).toBe(40);
+    expect(r.sample!.perClass).toEqual(Array(10).fill(10));
+    expect(r.sample!.heldBack).toBe(30);
+    expect(r.sample!.used).toBe(70);
     expect(r.sample!.digest).toMatch(/^[0-9a-f]{64}$/);
-    expect(r.sample!.predictedRight).toBeGreaterThan(30);
-    expect(r.sample!.stages).toEqual(['trigger-reverse', 'shapley', 'pruning-guard', 'check']);
+    expect(r.sample!.predictedRight).toBeGreaterThan(60);
+    expect(r.sample!.stages).toEqual(['shapley', 'pruning-guard', 'check']);
   });
 
   it('repairs the planted target, checked again on the held-back real images, and the real trigger is gone', async () => {
@@ -42,7 +42,7 @@ describe('shapguard scan --clean-samples', () => {
     expect(r.detection!.flagged).toEqual([fx.attack!.target]);
     expect(r.repair!.status).toBe('repaired');
     const held = r.repair!.check!.heldBack!;
-    expect(held.images).toBe(20);
+    expect(held.images).toBe(30);
     expect(held.targets.map((t) => [t.target, t.removed])).toEqual([[fx.attack!.target, true]]);
     expect(held.intervalAfter[0]).toBeLessThanOrEqual(held.accuracyAfter);
     expect(held.intervalAfter[1]).toBeGreaterThanOrEqual(held.accuracyAfter);
@@ -54,7 +54,7 @@ describe('shapguard scan --clean-samples', () => {
     const { readFileSync } = await import('node:fs');
     const html = readFileSync(join(run.out, 'report.html'), 'utf8');
     expect(html).toMatch(/few-shot/);
-    expect(html).toMatch(/60 trusted images/);
+    expect(html).toMatch(/100 trusted images/);
   });
 
   it('refuses a sample for another model (a class folder this model does not have): exit 2, nothing repaired', async () => {

@@ -105,6 +105,8 @@ export interface RepairCheck {
   baseline: { class: number; norm: number }[];
   targets: {
     target: number;
+    /** The success level whose search judged this target (the worst of the levels searched). */
+    success: number;
     /** The fresh trigger's mask norm (Infinity, written null, when none reached the success target). */
     residualNorm: number;
     /** As a share of the smallest clean class's norm in the same search. */
@@ -145,7 +147,7 @@ export interface SampleReport {
   /** Images the repair uses, and those held back for the final check only. */
   used: number;
   heldBack: number;
-  /** Of the used images, those the model predicts as their folder's class (the trigger bases among them). */
+  /** Of the used images, those the model predicts as their folder's class (the Shapley bases among them). */
   predictedRight: number;
   /** The stages the sample served. */
   stages: string[];

@@ -37,7 +37,7 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
   // The rechecks between rounds look for a residual trigger on images of their own, over the check's range
   // of backgrounds (made once, when the first recheck needs them); the final check uses fresh ones again.
   let recheckImages: ImageBatch | null = null;
-  // synthesizeStep put the sample's images among the stamped bases and made them the guard.
+  // repairImages put the sample's images among the stamped bases and made them the guard.
   ctx.report.sample?.stages.push('shapley', 'pruning-guard');
   const clean = new TailEvaluator(info, players, synth.guard.images);
   const best = new Map<number, number>();

@@ -5,7 +5,7 @@ import { prepare } from './context.ts';
 import { stageConfigs, type ScanOptions } from './options.ts';
 import { repairRounds } from './repair.ts';
 import { ReportBuilder, round6 } from './report-builder.ts';
-import { detectStep, reverseStep, synthesizeStep, writeRepaired } from './steps.ts';
+import { detectStep, repairImages, reverseStep, synthesizeStep, writeRepaired } from './steps.ts';
 
 export type { ScanOptions } from './options.ts';
 export { emptyReport } from './report-builder.ts';
@@ -57,7 +57,7 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     } else {
       report.verdict = 'backdoor';
       ctx.progress('shapley', 0);
-      const { choice, rounds, valueOf } = repairRounds(ctx, synth, findings);
+      const { choice, rounds, valueOf } = repairRounds(ctx, repairImages(ctx, synth), findings);
       out.lap('shapley');
       report.budget.shapleyStoppedBy = report.shapley.map((x) => x.stoppedBy).join(',');
       report.repair = {

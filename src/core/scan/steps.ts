@@ -27,14 +27,21 @@ export function synthesizeStep(ctx: ScanContext): SynthResult {
   const synth = synthesize(ctx.info, ctx.unit, ctx.cfg.synthesis, ctx.rng.fork(1), stage, ctx.plan.passRows);
   ctx.out.stage('synthesis', stage, synth.steps, synth.stoppedBy);
   ctx.out.lap('synthesis');
+  return synth;
+}
+
+/**
+ * 4a. The images the repair works on. Few-shot: real images replace synthetic Shapley bases where the model
+ * calls them their class, and the whole used part is the accuracy guard, so a prune is judged on images it
+ * must keep right. Detection stays on synthetic images in both modes: its thresholds were chosen there,
+ * and on real bases a clean global-pooling model of the tuning half was flagged, so a sample changes the
+ * repair and its check, never the verdict.
+ */
+export function repairImages(ctx: ScanContext, synth: SynthResult): SynthResult {
   const few = ctx.fewShot;
   if (few === null) return synth;
-  // Few-shot: real images are the bases where the model calls them their class, and the whole used part is
-  // the accuracy guard, so a prune is judged on the images it must keep right, not on synthetic ones.
   const predicted = predict(ctx.info.graph, few.use.images, ctx.info.shape, ctx.plan.passRows);
-  const sample = ctx.report.sample!;
-  sample.predictedRight = predicted.filter((p, i) => p === few.use.labels[i]).length;
-  sample.stages.push('trigger-reverse');
+  ctx.report.sample!.predictedRight = predicted.filter((p, i) => p === few.use.labels[i]).length;
   return { ...synth, rev: mixBases(few.use, predicted, synth.rev, ctx.cfg.synthesis.revPerClass, ctx.info.classes), guard: few.use };
 }
 
@@ -294,24 +301,36 @@ function searchOn(
   },
 ): Pick<RepairCheck, 'baseline' | 'targets'> {
   const { cfg, budget, plan, out, info } = ctx;
-  const reverseStage = budget.stage(1);
-  const search = residualSearch(
-    written,
-    images,
-    findings.flagged.map((t) => t.target),
-    findings.cleanOrder,
-    { ...cfg.triggerReverse, imagesPerTarget: at.imagesPerTarget },
-    { ...cfg.detection, residualSuccess: at.success },
-    stream,
-    reverseStage,
-    { rowsPerPass: plan.triggerRowsPerPass },
-  );
-  out.stage(name, reverseStage, search.steps, search.stoppedBy);
+  // The low level, then the high one (DetectConfig.residualSuccessHigh): a target must be removed at both.
+  const levels = [...new Set([at.success, Math.max(at.success, cfg.detection.residualSuccessHigh)])];
+  const searches = levels.map((success, i) => {
+    const reverseStage = budget.stage(1);
+    const search = residualSearch(
+      written,
+      images,
+      findings.flagged.map((t) => t.target),
+      findings.cleanOrder,
+      { ...cfg.triggerReverse, imagesPerTarget: at.imagesPerTarget },
+      { ...cfg.detection, residualSuccess: success },
+      i === 0 ? stream : stream.fork(i),
+      reverseStage,
+      { rowsPerPass: plan.triggerRowsPerPass },
+    );
+    out.stage(i === 0 ? name : `${name}-${success}`, reverseStage, search.steps, search.stoppedBy);
+    return { success, search };
+  });
   const old = measure(written.graph, images, info.shape, findings.flagged, null, plan.passRows).metrics.reversedAsr;
+  // Per target, the level that judged it worst: the first it failed, or else its smallest share.
+  const worst = (target: number) =>
+    searches
+      .map(({ success, search }) => ({ success, search, f: search.findings.find((x) => x.target === target)! }))
+      .sort((a, b) => Number(a.f.removed) - Number(b.f.removed) || a.f.ofSmallestClean - b.f.ofSmallestClean)[0]!;
+  const picked = findings.flagged.map((t) => worst(t.target));
   return {
-    baseline: search.baseline.map((b) => ({ class: b.class, norm: round6(b.norm) })),
-    targets: search.findings.map((f) => ({
+    baseline: (picked[0]?.search ?? searches[0]!.search).baseline.map((b) => ({ class: b.class, norm: round6(b.norm) })),
+    targets: picked.map(({ success, f }) => ({
       target: f.target,
+      success: round6(success),
       residualNorm: round6(f.norm),
       ofSmallestClean: round6(f.ofSmallestClean),
       removed: f.removed,
@@ -323,4 +342,3 @@ function searchOn(
 
 /** The fewest held-back real images a residual trigger must flip to count (see certify). */
 export const MIN_HELD_BACK_FLIPS = 3;
-

@@ -26,6 +26,14 @@ export interface DetectConfig {
    * half; at 10% it is refused, and every right repair there still passes (docs/benchmarks.md).
    */
   residualSuccess: number;
+  /**
+   * The final check searches again at this higher success, and a target counts as removed only if it is at
+   * both levels. At a low level every class is cheap (a few flipped images), so a backdoor pruned only in
+   * part hides among the clean classes; it stays cheap up to the success it still reaches, where clean
+   * classes are not: measured, a 3×3 patch left at 72% real ASR read 0.99 of the smallest clean class at
+   * 11% success on held-back real images, and 0.79 at 50% (docs/benchmarks.md).
+   */
+  residualSuccessHigh: number;
   residualCompare: number;
   /**
    * A flagged trigger is pruned and certified only when at least this share of its mask lies in one compact
@@ -54,6 +62,7 @@ export const DETECT_DEFAULTS: DetectConfig = {
   maxTargetShare: 0.1,
   minConcentration: 0.8,
   residualSuccess: 0.1,
+  residualSuccessHigh: 0.5,
   residualCompare: 3,
   residualOfSmallest: 0.9,
 };
