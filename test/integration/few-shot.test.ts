@@ -70,6 +70,17 @@ describe('shapguard scan --clean-samples', () => {
     expect(r.repairedDir).toBeNull();
   });
 
+  it('does not certify from a sample too small to hold anything back (2 per class): the check saw synthetic images only', async () => {
+    const small = mkdtempSync(join(tmpdir(), 'shapguard-sample-small-'));
+    writeSampleFolder(small, await sampleFromSet(loadMnist('test'), 2, 5000));
+    const r = await runCli(['scan', model, '--out', '$OUT', '--seed', '1', '--clean-samples', small]);
+    expect(r.report!.verdict).toBe('backdoor');
+    expect(r.report!.sample!.heldBack).toBe(0);
+    expect(r.report!.repair!.status).toBe('not-repaired');
+    expect(r.report!.repair!.reason).toMatch(/the sample held nothing back for a check on real images/);
+    expect(r.repairedDir).toBeNull();
+  });
+
   it('refuses a missing sample folder before scanning: exit 2, no report', async () => {
     const r = await runCli(['scan', model, '--out', '$OUT', '--clean-samples', join(sampleDir, 'nope')]);
     expect(r.code).toBe(2);

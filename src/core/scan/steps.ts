@@ -224,6 +224,13 @@ export async function writeRepaired(
       repair.reason = DATA_FREE_UNCERTIFIED;
       return null;
     }
+    if (check.heldBack === null) {
+      // One or two images per class leave nothing to hold back: the check saw synthetic images only.
+      repair.status = 'not-repaired';
+      repair.reason =
+        'the pruned candidate passed the check on synthetic images only: the sample held nothing back for a check on real images (a class needs at least 3 images for a third of it to be held back), and synthetic checks alone have passed repairs that kept the planted trigger';
+      return null;
+    }
   } finally {
     again.model.dispose();
   }
