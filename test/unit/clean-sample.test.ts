@@ -3,12 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode as encodeJpeg } from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodePng } from '../../src/core/output/png.ts';
+import { encodePng, pngChunk } from '../../src/core/output/png.ts';
 import { decodeImage } from '../../src/core/sample/decode.ts';
 import { mixBases, readSample, SAMPLE_LIMITS, splitSample, type SampleFile } from '../../src/core/sample/sample.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { concat, deflateBytes } from '../../src/core/util/compress.ts';
-import { crc32 } from '../../src/core/util/crc32.ts';
 import { Rng } from '../../src/core/util/rng.ts';
 import { readSampleFolder, SampleFolderError } from '../../src/node/read-sample.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
@@ -32,16 +31,6 @@ async function folder(classes: number, perClass: number, channels: 1 | 3 = 1): P
   return files;
 }
 
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, data.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(data, 8);
-  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-  return out;
-}
-
 /** A grey 8-bit PNG whose header says `side`×`side` but whose data inflates to `rawBytes`. */
 async function bomb(side: number, rawBytes: number): Promise<Uint8Array> {
   const header = new Uint8Array(13);
@@ -53,9 +42,9 @@ async function bomb(side: number, rawBytes: number): Promise<Uint8Array> {
   const idat = await deflateBytes(new Uint8Array(rawBytes), 'deflate');
   return concat([
     Uint8Array.of(137, 80, 78, 71, 13, 10, 26, 10),
-    chunk('IHDR', header),
-    chunk('IDAT', idat),
-    chunk('IEND', new Uint8Array(0)),
+    pngChunk('IHDR', header),
+    pngChunk('IDAT', idat),
+    pngChunk('IEND', new Uint8Array(0)),
   ]);
 }
 

@@ -1,7 +1,8 @@
 import { concat, deflateBytes } from '../util/compress.ts';
 import { crc32 } from '../util/crc32.ts';
 
-function chunk(type: string, data: Uint8Array): Uint8Array {
+/** One PNG chunk: length, type, data and the CRC over type and data (also used by tests to build hostile files). */
+export function pngChunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);
   const view = new DataView(out.buffer);
   view.setUint32(0, data.length);
@@ -31,5 +32,10 @@ export async function encodePng(width: number, height: number, channels: 1 | 3, 
   view.setUint32(4, height);
   header.set([8, channels === 1 ? 0 : 2, 0, 0, 0], 8);
   const signature = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
-  return concat([signature, chunk('IHDR', header), chunk('IDAT', await deflateBytes(raw, 'deflate')), chunk('IEND', new Uint8Array(0))]);
+  return concat([
+    signature,
+    pngChunk('IHDR', header),
+    pngChunk('IDAT', await deflateBytes(raw, 'deflate')),
+    pngChunk('IEND', new Uint8Array(0)),
+  ]);
 }
