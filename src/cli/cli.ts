@@ -6,10 +6,13 @@ import { exitCodeFor, type ScanReport } from '../core/output/report.ts';
 import { scanModel, type ScanOptions } from '../core/scan/scan.ts';
 import { renderReportHtml } from '../core/output/report-html.ts';
 import { nodeWasmPath } from '../node/wasm-path.ts';
-import { ModelTooLargeError, readModelFiles } from '../node/read-model.ts';
+import { describeFsError, ModelPathError, ModelTooLargeError, readModelFiles } from '../node/read-model.ts';
 import { writeFileAtomic, writeOutputs } from './write-outputs.ts';
+import { OutDirError, prepareOutDir } from './out-dir.ts';
+import { emptyReport } from '../core/scan/report-builder.ts';
+import { DEFAULT_SEED } from '../core/scan/options.ts';
 import { toSarif } from '../core/output/sarif.ts';
-import { attestationSigner } from '../core/output/attest.ts';
+import { attestationSigner, importEd25519, type AttestationSigner } from '../core/output/attest.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { verifyCommand, VERIFY_USAGE } from './verify-command.ts';
 import { readFile } from 'node:fs/promises';
@@ -21,7 +24,9 @@ const USAGE = `usage: shapguard scan <model.json | model.h5 | model.keras | kera
                       [--input-range <lo>,<hi>] [--layers <name,...>] [--clean-samples <dir>] [--json] [--sarif <file>]
                       [--sign-key <ed25519-private.pem>]
        ${VERIFY_USAGE.replace('usage: ', '')}
+       shapguard --version
 
+--seed defaults to ${DEFAULT_SEED} (as in the Action and the service).
 Exit codes: 0 clean, 1 backdoor (repaired or not), 2 error or incomplete, 3 unsupported input.`;
 
 class UsageError extends Error {}
@@ -35,6 +40,35 @@ function number(flag: string, value: string | undefined, integer: boolean, min: 
   return n;
 }
 
+const VALUE_FLAGS = new Set([
+  '--out',
+  '--budget',
+  '--max-evals',
+  '--seed',
+  '--input-range',
+  '--layers',
+  '--sarif',
+  '--sign-key',
+  '--clean-samples',
+]);
+
+/**
+ * `--budget -1` as `--budget=-1`: parseArgs reads a value that starts with a dash as a missing one ("argument is
+ * ambiguous"), where the user meant a (bad) number and should hear why it is bad.
+ */
+export function joinDashValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (VALUE_FLAGS.has(a) && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 function parseScan(argv: string[]): {
   model: string;
   out: string;
@@ -45,7 +79,7 @@ function parseScan(argv: string[]): {
   options: Omit<ScanOptions, 'toolVersion'>;
 } {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: joinDashValues(argv),
     allowPositionals: true,
     options: {
       out: { type: 'string' },
@@ -91,6 +125,30 @@ function parseScan(argv: string[]): {
   };
 }
 
+/** A --sign-key (or SHAPGUARD_SIGNING_KEY) that cannot sign. */
+class SigningKeyError extends Error {
+  override readonly name = 'SigningKeyError';
+}
+
+/** The attestation signer from --sign-key <pem file> or SHAPGUARD_SIGNING_KEY (the PEM itself), checked now; never logged. */
+async function signerFor(path: string | undefined): Promise<AttestationSigner | null> {
+  const from = path !== undefined ? `--sign-key ${path}` : 'SHAPGUARD_SIGNING_KEY';
+  let pem: string | undefined;
+  try {
+    pem = path !== undefined ? await readFile(resolve(path), 'utf8') : process.env.SHAPGUARD_SIGNING_KEY;
+  } catch (err) {
+    throw new SigningKeyError(`${from}: cannot read the key (${describeFsError(err)})`);
+  }
+  if (!pem) return null;
+  try {
+    const { kind } = await importEd25519(pem);
+    if (kind !== 'private') throw new Error('a public key cannot sign; give the Ed25519 private key (PKCS#8 PEM)');
+  } catch (err) {
+    throw new SigningKeyError(`${from}: ${(err as Error).message}`);
+  }
+  return attestationSigner(pem, 'the signing key');
+}
+
 function summary(r: ScanReport): string {
   const lines = [`verdict: ${r.verdict}${r.reason ? ` (${r.reason})` : ''}`];
   if (r.detection && r.detection.flagged.length > 0) lines.push(`flagged target class(es): ${r.detection.flagged.join(', ')}`);
@@ -109,16 +167,34 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return command === undefined ? 2 : 0;
   }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`shapguard ${TOOL_VERSION}\n`);
+    return 0;
+  }
   if (command === 'verify') return verifyCommand(rest, (line) => process.stdout.write(line + '\n'));
   if (command !== 'scan') {
     process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
     return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
   }
   let args: ReturnType<typeof parseScan>;
   try {
     args = parseScan(rest);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  // Every input is checked before the scan starts: a bad --out or key found afterwards would waste the scan.
+  let sign: AttestationSigner | null;
+  try {
+    await prepareOutDir(resolve(args.out));
+    sign = await signerFor(args.signKey);
+  } catch (err) {
+    if (!(err instanceof OutDirError || err instanceof SigningKeyError)) throw err;
+    process.stderr.write(`${err.message}\n`);
     return 2;
   }
   const showProgress = !args.json && process.stderr.isTTY === true;
@@ -134,47 +210,35 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   await initWasmBackend({ wasmPath: nodeWasmPath() });
-  let files: Map<string, Uint8Array>;
-  let entry: string;
-  let readError: string | null = null;
+  const scanOptions = { ...args.options, ...(cleanSample ? { cleanSample } : {}), toolVersion: TOOL_VERSION };
+  let read: Awaited<ReturnType<typeof readModelFiles>> | null = null;
+  let readError = '';
   try {
-    ({ files, entry } = await readModelFiles(resolve(args.model)));
+    read = await readModelFiles(resolve(args.model));
   } catch (err) {
-    files = new Map();
-    entry = 'model.json';
     readError =
-      err instanceof ModelTooLargeError
+      err instanceof ModelTooLargeError || err instanceof ModelPathError
         ? err.message
-        : `cannot read ${args.model}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
-    process.stderr.write(`${readError}\n`);
+        : `cannot read ${args.model}: ${describeFsError(err)}`;
   }
-  const { report, repaired, evidence } = await scanModel(files, {
-    ...args.options,
-    ...(cleanSample ? { cleanSample } : {}),
-    entry,
-    toolVersion: TOOL_VERSION,
-    onProgress: progress,
-    onInternalError: (e) => {
-      if (process.env.SHAPGUARD_DEBUG) console.error(e);
-    },
-  });
-  if (files.size === 0) {
-    report.verdict = 'error';
-    report.reason = readError ?? `cannot read ${args.model}`;
-  }
+  // A model that cannot be read still gets an error report, so a pipeline always finds one.
+  const scanned = read
+    ? await scanModel(read.files, {
+        ...scanOptions,
+        entry: read.entry,
+        onProgress: progress,
+        onInternalError: (e) => {
+          if (process.env.SHAPGUARD_DEBUG) console.error(e);
+        },
+      })
+    : { report: { ...emptyReport(scanOptions), reason: readError }, repaired: null, evidence: [] };
+  const { report, repaired, evidence } = scanned;
   progress?.('save', 0);
   const json = JSON.stringify(report, null, 2) + '\n';
   await writeOutputs(resolve(args.out), json, repaired, await renderReportHtml(report, evidence));
-  // The signing key comes from --sign-key <pem file> or SHAPGUARD_SIGNING_KEY (the PEM itself); never logged.
-  try {
-    const keyPem = args.signKey !== undefined ? await readFile(resolve(args.signKey), 'utf8') : process.env.SHAPGUARD_SIGNING_KEY;
-    if (keyPem) {
-      const envelope = await attestationSigner(keyPem, 'the signing key')(report, new TextEncoder().encode(json));
-      await writeFileAtomic(resolve(args.out, 'attestation.dsse.json'), JSON.stringify(envelope, null, 2) + '\n');
-    }
-  } catch (err) {
-    process.stderr.write(`cannot sign the attestation: ${(err as Error).message}\n`);
-    return 2;
+  if (sign) {
+    const envelope = await sign(report, new TextEncoder().encode(json));
+    await writeFileAtomic(resolve(args.out, 'attestation.dsse.json'), JSON.stringify(envelope, null, 2) + '\n');
   }
   if (args.sarif !== undefined)
     await writeFileAtomic(resolve(args.sarif), JSON.stringify(toSarif(report, args.model.split(sep).join('/')), null, 2) + '\n');

@@ -7,6 +7,26 @@ export class ModelTooLargeError extends Error {
   override readonly name = 'ModelTooLargeError';
 }
 
+/** A model path that names no model: a folder without one, or something that is not a file or folder. */
+export class ModelPathError extends Error {
+  override readonly name = 'ModelPathError';
+}
+
+const FS_WORDS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EISDIR: 'a folder, not a file',
+  ELOOP: 'too many symbolic links',
+};
+
+/** A file-system error in words, with its code (never a stack). */
+export function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === undefined ? (err as Error).message : `${FS_WORDS[code] ?? 'file-system error'} (${code})`;
+}
+
 async function readCapped(path: string, limit: number): Promise<Uint8Array> {
   const info = await stat(path);
   if (!info.isFile()) throw new Error(`${path} is not a file`);
@@ -34,9 +54,13 @@ export async function readModelFiles(modelPath: string): Promise<{ files: Map<st
     // A folder is a Keras 3 model (config.json + model.weights.h5) or a TensorFlow.js one (model.json).
     const names = await readdir(modelPath);
     if (!names.includes(KERAS_FOLDER.config) && names.includes('model.json')) return readModelFiles(join(modelPath, 'model.json'));
+    if (!names.includes(KERAS_FOLDER.config) && !names.includes(KERAS_FOLDER.weights))
+      throw new ModelPathError(
+        `${modelPath} holds no model: neither model.json (TensorFlow.js) nor ${KERAS_FOLDER.config} and ${KERAS_FOLDER.weights} (Keras 3)`,
+      );
     return readKerasFolder(modelPath);
   }
-  if (!info.isFile()) throw new Error(`${modelPath} is not a file`);
+  if (!info.isFile()) throw new ModelPathError(`${modelPath} is not a file or a folder`);
   const name = basename(modelPath);
   const dir = dirname(modelPath);
   if (name === KERAS_FOLDER.config && (await isFile(join(dir, KERAS_FOLDER.weights)))) return readKerasFolder(dir);

@@ -1,3 +1,4 @@
+import { DEFAULT_SEED } from '../core/scan/options.ts';
 /** What the service is told by its environment (wrangler vars and secrets, or process.env on Node). */
 export interface ServiceConfig {
   /** Outputs go to `<outputPrefix><original key>/<etag>/`; keys under it are never scanned. */
@@ -123,7 +124,7 @@ export function configFromEnv(env: EnvLike): ServiceConfig {
     mlflowTrackingUri: str(env, 'MLFLOW_TRACKING_URI') === null ? null : httpsBase(env, 'MLFLOW_TRACKING_URI', ''),
     callbackUrls: list(env, 'CALLBACK_URLS').map((u, i) => httpsBase({ [`CALLBACK_URLS[${i}]`]: u }, `CALLBACK_URLS[${i}]`, u)),
     hubDiscussions: str(env, 'HF_DISCUSSIONS') === 'true',
-    scan: { seed: num(env, 'SCAN_SEED', 1, 0, 2 ** 31), budgetSeconds, maxEvals },
+    scan: { seed: num(env, 'SCAN_SEED', DEFAULT_SEED, 0, 2 ** 31), budgetSeconds, maxEvals },
     // Commas or new lines between items, not spaces: S3 keys may hold spaces.
     cleanSamples: (str(env, 'CLEAN_SAMPLES') ?? '')
       .split(/[,\n]+/)

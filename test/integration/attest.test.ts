@@ -68,6 +68,30 @@ describe('signed attestation (in-toto test-result statement in a DSSE envelope, 
     expect(v.code).toBe(0);
   });
 
+  it('passes only what may ship: not the backdoored upload (unless --integrity-only), but its certified repair', async () => {
+    expect(backdoor.report!.repair!.status, backdoor.stderr).toBe('repaired');
+    const upload = await verify(backdoor, ['--model', join(MODELS, 'mnist-badnets/model.json')]);
+    expect([upload.code, upload.stdout]).toEqual([1, expect.stringMatching(/^FAIL: signature valid; result FAILED.*not to be shipped/)]);
+    const integrity = await verify(backdoor, ['--model', join(MODELS, 'mnist-badnets/model.json'), '--integrity-only']);
+    expect([integrity.code, integrity.stdout]).toEqual([0, expect.stringMatching(/^OK: signature valid; result FAILED; .*model matches/)]);
+    const repaired = await verify(backdoor, ['--model', backdoor.repairedDir!, '--report', join(backdoor.out, 'report.json')]);
+    expect([repaired.code, repaired.stdout]).toEqual([
+      0,
+      expect.stringMatching(/repaired model matches, report matches; the repaired model may ship/),
+    ]);
+    const bare = await verify(backdoor, []);
+    expect(bare.code).toBe(1);
+  });
+
+  it('answers --help and a bad flag with its usage, never a stack trace', async () => {
+    const help = await runCli(['verify', '--help']);
+    expect([help.code, help.stdout]).toEqual([0, expect.stringMatching(/^usage: shapguard verify .*--integrity-only/)]);
+    const bad = await runCli(['verify', 'a.json', '--key', key.pub, '--bogus', 'x']);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toMatch(/Unknown option '--bogus'[\s\S]*usage: shapguard verify/);
+    expect(bad.stdout + bad.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('fails for a tampered model, a tampered report, a wrong key and a truncated envelope', async () => {
     const tampered = join(dir, 'tampered');
     cpSync(model, tampered, { recursive: true });

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, cpSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,6 +132,68 @@ describe('bad input gives a precise report, the right exit code and nothing else
       expect(run.code).toBe(2);
       expect(run.stderr).toMatch(/usage: shapguard scan/);
     }
+  });
+});
+
+describe('the edges of the CLI: every input checked before the scan, one clear line, never a stack trace', () => {
+  const noStack = (text: string) => expect(text).not.toMatch(/\n\s+at |node:internal/);
+
+  it('refuses an --out that cannot hold the outputs before scanning: a file, a path through a file, /proc', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shapguard-outfile-'));
+    const file = join(dir, 'taken');
+    writeFileSync(file, 'not a folder');
+    for (const [out, why] of [
+      [file, /is a file, not a folder/],
+      [join(file, 'sub'), /is a file, not a folder/],
+      ['/proc/shapguard-nope', /cannot create \/proc\/shapguard-nope/],
+    ] as const) {
+      const run = await runCli(['scan', good, '--out', out]);
+      expect(run.code, out).toBe(2);
+      expect(run.stderr).toMatch(why);
+      expect(run.stderr).not.toMatch(/verdict:/);
+      noStack(run.stderr);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('not a folder');
+  });
+
+  it('refuses a missing or unusable --sign-key before scanning, and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shapguard-key-'));
+    writeFileSync(join(dir, 'public.pem'), generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
+    for (const [key, why] of [
+      [join(dir, 'missing.pem'), /--sign-key .*missing\.pem: cannot read the key \(no such file or folder \(ENOENT\)\)/],
+      [join(dir, 'public.pem'), /a public key cannot sign/],
+    ] as const) {
+      const run = await runCli(['scan', good, '--out', '$OUT', '--sign-key', key]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(why);
+      expect(run.report).toBeNull();
+      noStack(run.stderr);
+    }
+  });
+
+  it('answers --help and --version, and says why a negative number is wrong', async () => {
+    const help = await runCli(['scan', '--help']);
+    expect([help.code, help.stderr]).toEqual([0, '']);
+    expect(help.stdout).toMatch(/^usage: shapguard scan[\s\S]*--seed defaults to 1/);
+    const version = await runCli(['--version']);
+    expect([version.code, version.stdout]).toEqual([0, expect.stringMatching(/^shapguard \d+\.\d+\.\d+/)]);
+    const budget = await runCli(['scan', good, '--out', '$OUT', '--budget', '-1']);
+    expect(budget.code).toBe(2);
+    expect(budget.stderr).toMatch(/^--budget -1: expected a number ≥ 0.001/);
+  });
+
+  it('names an empty folder and a missing path once, in words, in an error report with no input and the default seed 1', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'shapguard-empty-'));
+    const run = await runCli(['scan', empty, '--out', '$OUT']);
+    expect(run.code).toBe(2);
+    expect(run.report!.reason).toMatch(/holds no model: neither model.json \(TensorFlow.js\) nor config.json and model.weights.h5/);
+    expect(run.report!.input).toBeNull();
+    expect(run.report!.config.seed).toBe(1);
+    const missing = join(empty, 'nope', 'model.json');
+    const gone = await runCli(['scan', missing, '--out', '$OUT']);
+    expect(gone.report!.reason).toBe(`cannot read ${missing}: no such file or folder (ENOENT)`);
+    expect(gone.stderr.split('cannot read').length - 1).toBe(1);
+    noStack(gone.stderr);
   });
 });
 

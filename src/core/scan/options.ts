@@ -6,6 +6,9 @@ import { SYNTH_DEFAULTS, type SynthConfig } from '../stages/synthesis/synth.ts';
 import { TRIGGER_DEFAULTS, type TriggerConfig } from '../stages/trigger/reverse.ts';
 import type { SampleFile } from '../sample/sample.ts';
 
+/** The seed a scan uses when none is given: one default for the CLI, the Action and the service, so the same model gives the same prunes everywhere. */
+export const DEFAULT_SEED = 1;
+
 export interface ScanOptions {
   /** Path of model.json among the files. */
   entry?: string;

@@ -5,7 +5,7 @@ import type { Stage } from '../budget.ts';
 import { ShapguardError } from '../errors.ts';
 import { SCHEMA_VERSION, type Metrics, type ScanReport } from '../output/report.ts';
 import type { StageName } from '../progress.ts';
-import { stageConfigs, STAGE_SHARES, type ScanOptions, type StageConfigs } from './options.ts';
+import { DEFAULT_SEED, stageConfigs, STAGE_SHARES, type ScanOptions, type StageConfigs } from './options.ts';
 import { DEFAULT_MEMORY } from './plan.ts';
 
 /**
@@ -13,7 +13,7 @@ import { DEFAULT_MEMORY } from './plan.ts';
  * used: the start of every scan, and what a service writes when a job fails before any scan could run.
  */
 export function emptyReport(options: ScanOptions, cfg: StageConfigs = stageConfigs(options)): ScanReport {
-  const seed = options.seed ?? 0;
+  const seed = options.seed ?? DEFAULT_SEED;
   const budgetSeconds = options.budgetSeconds ?? 60;
   const range: [number, number] = options.inputRange ?? [0, 1];
   const memory = options.memoryBudgetBytes ?? DEFAULT_MEMORY;
