@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { ScanJob } from '../service/jobs/job.ts';
-import type { Ledger, ScanRecord } from '../service/ledger.ts';
+import { jobIdsOf, type Ledger, type ScanRecord } from '../service/ledger.ts';
 
 /** Deliveries are remembered this long; senders stop retrying well before (SNS, MLflow: minutes). */
 const DELIVERY_MEMORY_MS = 7 * 24 * 3600 * 1000;
@@ -20,16 +20,29 @@ export class SqliteState implements Ledger {
       CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, message TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
         not_before INTEGER NOT NULL, error TEXT, updated INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (state, not_before);
-      CREATE TABLE IF NOT EXISTS deliveries (source TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (source, id));
+      CREATE TABLE IF NOT EXISTS deliveries (source TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL, jobs TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (source, id));
       CREATE TABLE IF NOT EXISTS scans (id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, received_at TEXT NOT NULL, record TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS scans_object ON scans (bucket, key);
     `);
+    // A state file from before deliveries kept their jobs.
+    const columns = this.db.prepare('PRAGMA table_info(deliveries)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'jobs')) this.db.exec("ALTER TABLE deliveries ADD COLUMN jobs TEXT NOT NULL DEFAULT '[]'");
   }
 
-  async firstDelivery(source: string, id: string): Promise<boolean> {
+  async firstDelivery(source: string, id: string, jobs: readonly string[]): Promise<boolean> {
     const now = Date.now();
     this.db.prepare('DELETE FROM deliveries WHERE at < ?').run(now - DELIVERY_MEMORY_MS);
-    return this.db.prepare('INSERT OR IGNORE INTO deliveries (source, id, at) VALUES (?, ?, ?)').run(source, id, now).changes === 1;
+    return (
+      this.db
+        .prepare('INSERT OR IGNORE INTO deliveries (source, id, at, jobs) VALUES (?, ?, ?, ?)')
+        .run(source, id, now, JSON.stringify(jobs)).changes === 1
+    );
+  }
+
+  async deliveryJobs(source: string, id: string): Promise<string[]> {
+    const row = this.db.prepare('SELECT jobs FROM deliveries WHERE source = ? AND id = ?').get(source, id) as { jobs: string } | undefined;
+    return row ? jobIdsOf(row.jobs) : [];
   }
 
   async forgetDelivery(source: string, id: string): Promise<void> {

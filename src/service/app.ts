@@ -27,6 +27,8 @@ export interface AppDeps {
   /** Work that may finish after the response (Workers: the request's ctx.waitUntil, from `c.executionCtx`). */
   background: (work: Promise<unknown>, c: Context) => void;
   now: () => Date;
+  /** Whether the service has a store for a bucket (a delivery naming another could never be scanned). */
+  knowsBucket: (bucket: string) => boolean;
   /** Sees unexpected errors (never request bodies or secrets). */
   onError?: (err: unknown) => void;
 }
@@ -63,12 +65,39 @@ export function createApp(deps: AppDeps): Hono {
   app.use('/webhooks/*', limit);
   app.use('/v1/*', limit);
 
+  /**
+   * Refuses at the door a delivery whose jobs could never run, instead of queueing them to fail after every
+   * retry: a key with "." or ".." segments (no store resolves it inside the bucket), a bucket the service has
+   * no store for. Registry sources (hf:, mlflow:) are resolved by their registry at scan time.
+   */
+  function refuseUnrunnable(jobs: readonly ScanJob[]): void {
+    for (const { object } of jobs) {
+      if (object.key.split('/').some((seg) => seg === '.' || seg === '..') || object.key.includes('\0'))
+        throw new HttpError(400, 'bad-key', `object key ${JSON.stringify(object.key)} has "." or ".." segments; nothing was queued`);
+      const registry = object.bucket.startsWith('hf:') || object.bucket.startsWith('mlflow:');
+      if (!registry && !deps.knowsBucket(object.bucket))
+        throw new HttpError(
+          403,
+          'unknown-bucket',
+          `bucket ${object.bucket} is not configured for this service (BUCKETS); nothing was queued`,
+        );
+    }
+  }
+
   /** Queues the jobs of one verified delivery; a delivery id seen before queues nothing. */
   async function accept(c: Context, source: SourceName, deliveryId: string | null, objects: ObjectRef[]): Promise<Response> {
     const jobs = await jobsFor(objects, source, deliveryId, config, deps.now());
     if (jobs.length === 0) return c.json({ accepted: 0, jobs: [] }, 200);
-    if (deliveryId !== null && !(await deps.ledger.firstDelivery(source, deliveryId))) {
-      return c.json({ accepted: 0, duplicate: true, jobs: jobs.map((j) => j.id) }, 200);
+    refuseUnrunnable(jobs);
+    if (
+      deliveryId !== null &&
+      !(await deps.ledger.firstDelivery(
+        source,
+        deliveryId,
+        jobs.map((j) => j.id),
+      ))
+    ) {
+      return c.json({ accepted: 0, duplicate: true, jobs: await deps.ledger.deliveryJobs(source, deliveryId) }, 200);
     }
     try {
       await deps.enqueue(jobs);

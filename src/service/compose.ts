@@ -75,6 +75,7 @@ export function webhookApp(service: Composed, fetchFn: typeof fetch, io: AppIo):
     enqueue: io.enqueue,
     background: io.background,
     now: () => new Date(),
+    knowsBucket: (bucket) => service.deps.stores(bucket) !== null,
     ...(io.onError ? { onError: io.onError } : {}),
   });
 }

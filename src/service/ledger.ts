@@ -23,14 +23,29 @@ export interface ScanRecord {
  * stands. Kept beside the outputs in object storage on Workers; the Node server keeps it in SQLite.
  */
 export interface Ledger {
-  /** Records a delivery id of a source; false when it was recorded before. */
-  firstDelivery(source: string, id: string): Promise<boolean>;
+  /** Records a delivery id of a source with the jobs it queues; false when it was recorded before. */
+  firstDelivery(source: string, id: string, jobs: readonly string[]): Promise<boolean>;
+  /**
+   * The jobs the first delivery of this id queued ([] when unknown): a replay is answered with those, never
+   * with ids computed from the replay's own body, which may name another object and no job at all.
+   */
+  deliveryJobs(source: string, id: string): Promise<string[]>;
   /** Forgets a delivery whose job could not be queued, so the sender's retry is taken. */
   forgetDelivery(source: string, id: string): Promise<void>;
   put(record: ScanRecord): Promise<void>;
   get(id: string): Promise<ScanRecord | null>;
   /** Scans of one object, newest first. */
   byObject(bucket: string, key: string): Promise<ScanRecord[]>;
+}
+
+/** Job ids stored with a delivery; anything else (a record from before they were stored) reads as none. */
+export function jobIdsOf(text: string): string[] {
+  try {
+    const v: unknown = JSON.parse(text);
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && /^scan_[0-9a-f]{24}$/.test(x)) : [];
+  } catch {
+    return [];
+  }
 }
 
 function safeSegment(text: string): string {
@@ -47,8 +62,13 @@ export class ObjectLedger implements Ledger {
     private readonly prefix: string,
   ) {}
 
-  async firstDelivery(source: string, id: string): Promise<boolean> {
-    return this.store.put(`${this.prefix}deliveries/${source}/${safeSegment(id)}`, '', { createOnly: true });
+  async firstDelivery(source: string, id: string, jobs: readonly string[]): Promise<boolean> {
+    return this.store.put(`${this.prefix}deliveries/${source}/${safeSegment(id)}`, JSON.stringify(jobs), { createOnly: true });
+  }
+
+  async deliveryJobs(source: string, id: string): Promise<string[]> {
+    const got = await this.store.get(`${this.prefix}deliveries/${source}/${safeSegment(id)}`);
+    return got ? jobIdsOf(new TextDecoder().decode(got.body)) : [];
   }
 
   async forgetDelivery(source: string, id: string): Promise<void> {

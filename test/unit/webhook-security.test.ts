@@ -72,6 +72,33 @@ describe('Standard Webhooks', () => {
     expect(queued()).toBe(1);
   });
 
+  it('answers a reused id naming another object with the first delivery’s jobs, which the status API knows', async () => {
+    const first = await post('/webhooks/standard', body, standardHeaders(secret, 'msg_reuse', body));
+    const firstJobs = ((await first.json()) as { jobs: string[] }).jobs;
+    const other = modelUploaded('models', 'team/b/model.json', '"def"');
+    const again = await post('/webhooks/standard', other, standardHeaders(secret, 'msg_reuse', other));
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ accepted: 0, duplicate: true, jobs: firstJobs });
+    const auth = { authorization: 'Bearer api-token-789' };
+    for (const id of firstJobs) expect((await svc.app.request(`/v1/scans/${id}`, { headers: auth })).status).toBe(200);
+    expect(queued()).toBe(1);
+  });
+
+  it('refuses at the door what could never be scanned: a key with ".." segments (400), a bucket not in BUCKETS (403); nothing queued', async () => {
+    const before = queued();
+    for (const [bucket, key, status, code] of [
+      ['models', 'team/../../etc/model.json', 400, 'bad-key'],
+      ['models', './model.json', 400, 'bad-key'],
+      ['elsewhere', 'team/a/model.json', 403, 'unknown-bucket'],
+    ] as const) {
+      const b = modelUploaded(bucket, key, '"abc"');
+      const res = await post('/webhooks/standard', b, standardHeaders(secret, `msg_door_${code}_${key.length}`, b));
+      expect(res.status, key).toBe(status);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
+    }
+    expect(queued()).toBe(before);
+  });
+
   it('accepts any one valid signature of a rotation list, and the old secret while it is configured', async () => {
     const ts = Math.floor(Date.now() / 1000);
     const list = `v1,${Buffer.alloc(32).toString('base64')} ${signStandard(secret, 'msg_3', ts, body)}`;
