@@ -157,28 +157,25 @@ describe('a tfjs model uploaded shard after model.json', () => {
     );
   });
 
-  it('signs an attestation beside the report that `shapguard verify` accepts for the upload and the report', () => {
+  it('signs an attestation beside the report: `shapguard verify` checks it, refuses the backdoored upload and passes only a certified repair', () => {
     writeFileSync(join(dir, 'public.pem'), signing.publicKey);
-    const verify = (report: string) =>
+    const verify = (model: string, report: string, ...more: string[]) =>
       spawnSync(
         process.execPath,
-        [
-          'dist/cli.mjs',
-          'verify',
-          join(folder, 'attestation.dsse.json'),
-          '--key',
-          join(dir, 'public.pem'),
-          '--model',
-          join(bucketDir, 'uploads/mnist/model.json'),
-          '--report',
-          report,
-        ],
+        ['dist/cli.mjs', 'verify', join(folder, 'attestation.dsse.json'), '--key', join(dir, 'public.pem'), '--model', model, '--report', report, ...more],
         { encoding: 'utf8' },
       );
-    const ok = verify(join(folder, 'report.json'));
-    expect(ok.status, ok.stderr + ok.stdout).toBe(0);
-    writeFileSync(join(dir, 'tampered.json'), readFileSync(join(folder, 'report.json'), 'utf8').replace('"backdoor"', '"clean"'));
-    expect(verify(join(dir, 'tampered.json')).status).not.toBe(0);
+    const upload = join(bucketDir, 'uploads/mnist/model.json');
+    const reportPath = join(folder, 'report.json');
+    const intact = verify(upload, reportPath, '--integrity-only');
+    expect(intact.status, intact.stderr + intact.stdout).toBe(0);
+    const shipped = verify(upload, reportPath);
+    expect(shipped.status).toBe(1);
+    expect(shipped.stdout + shipped.stderr).toMatch(/model matches, report matches; the scan's result is FAILED: this model is not to be shipped/);
+    const certified = (JSON.parse(readFileSync(reportPath, 'utf8')) as ScanReport).repair!.status === 'repaired';
+    expect(verify(join(folder, 'repaired/model.json'), reportPath).status).toBe(certified ? 0 : 1);
+    writeFileSync(join(dir, 'tampered.json'), readFileSync(reportPath, 'utf8').replace('"backdoor"', '"clean"'));
+    expect(verify(upload, join(dir, 'tampered.json'), '--integrity-only').status).not.toBe(0);
   });
 
   it('answers the status API with the outputs', async () => {
