@@ -117,7 +117,10 @@ await mf.dispose();
 const v = report.verification;
 const pct = (x: number | undefined) => (x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);
 step(`done in ${seconds()}`);
-console.log(`  verdict            ${report.verdict} (deployable: ${verdictMark.deployable})`);
+console.log(`  verdict            ${report.verdict} (the upload deployable: ${verdictMark.deployable})`);
+console.log(
+  `  may ship           ${{ original: 'the upload', repaired: 'the repaired copy (repaired/), not the upload', nothing: 'nothing' }[verdictMark.ship as string]}`,
+);
 console.log(`  backdoor target    class ${report.detection?.flagged?.join(', ') || '–'}`);
 console.log(
   `  mode               ${report.mode}${report.sample ? `, ${report.sample.images} trusted images (${report.sample.heldBack} held back for the final check)` : ''}`,

@@ -1,3 +1,4 @@
+import type { Ship } from '../core/output/report.ts';
 import type { ObjectRef, ScanJob } from './jobs/job.ts';
 import type { ObjectStore } from './storage/object-store.ts';
 
@@ -14,8 +15,8 @@ export interface ScanRecord {
   attempts: number;
   verdict: string | null;
   reason: string | null;
-  /** Keys of the outputs, once written. */
-  outputs: { report: string; verdict: string; repaired: string[] } | null;
+  /** Keys of the outputs once written, and what may ship (verdict.json's `ship`). */
+  outputs: { report: string; verdict: string; repaired: string[]; ship: Ship } | null;
 }
 
 /**

@@ -289,6 +289,69 @@ describe('job protocol', () => {
   });
 });
 
+describe('the marks: what may ship, unmissable', () => {
+  /** A bucket with S3-style object tags; tag writes go into the same log as object writes. */
+  class Tagged extends Recording {
+    readonly tagSets = new Map<string, Record<string, string>>();
+    readonly tags = {
+      get: async (key: string) => ({ ...this.tagSets.get(key) }),
+      put: async (key: string, tags: Record<string, string>) => {
+        this.tagSets.set(key, { ...tags });
+        this.writes.push(`tags:${key}`);
+      },
+    };
+  }
+
+  async function scanned(result: ScanResult, userTags: Record<string, string> = { owner: 'ml' }) {
+    const base = await setup();
+    const store = new Tagged(base.memory);
+    store.tagSets.set('m/model.json', userTags);
+    const deps = { ...base.deps('w1', counting(() => result).scan), stores: (b: string) => (b === BUCKET ? store : null) };
+    await deliver(base.job, 1, deps);
+    const mark = JSON.parse(decoder.decode((await base.memory.get(`${base.folder}verdict.json`))!.body));
+    return { ...base, store, mark };
+  }
+
+  it('a certified repair: the upload is tagged not deployable, only its repaired files deployable, and only once the report stands', async () => {
+    const { store, folder, mark } = await scanned(fakeResult());
+    const repaired = [`${folder}repaired/model.json`, `${folder}repaired/w.bin`];
+    expect(mark).toMatchObject({ verdict: 'backdoor', deployable: false, ship: 'repaired', repaired });
+    expect(store.tagSets.get('m/model.json')).toMatchObject({
+      owner: 'ml',
+      'shapguard-verdict': 'backdoor',
+      'shapguard-deployable': 'false',
+      'shapguard-ship': 'repaired',
+      'shapguard-report': `${folder}report.json`,
+    });
+    for (const key of repaired)
+      expect(store.tagSets.get(key)).toMatchObject({ 'shapguard-verdict': 'repaired', 'shapguard-deployable': 'true' });
+    const firstRepairedTag = store.writes.indexOf(`tags:${repaired[0]}`);
+    expect(firstRepairedTag).toBeGreaterThan(store.writes.indexOf(`${folder}report.json`));
+  });
+
+  it('a detected backdoor left unrepaired ships nothing and tags nothing deployable; clean ships the upload', async () => {
+    const refused = fakeResult();
+    refused.report.repair = { ...refused.report.repair!, status: 'not-repaired', reason: 'the check failed' };
+    refused.repaired = null;
+    const notRepaired = await scanned(refused);
+    expect(notRepaired.mark).toMatchObject({ deployable: false, ship: 'nothing', repaired: [] });
+    expect([...notRepaired.store.tagSets.values()].filter((t) => t['shapguard-deployable'] === 'true')).toEqual([]);
+    const clean = fakeResult();
+    clean.report = { ...clean.report, verdict: 'clean', repair: null };
+    clean.repaired = null;
+    const passed = await scanned(clean);
+    expect(passed.mark).toMatchObject({ deployable: true, ship: 'original', repaired: [] });
+    expect(passed.store.tagSets.get('m/model.json')).toMatchObject({ 'shapguard-deployable': 'true', 'shapguard-ship': 'original' });
+  });
+
+  it("never drops a user's tag to make room: with six of theirs, ours (five) are left off and verdict.json is the mark", async () => {
+    const theirs = Object.fromEntries([1, 2, 3, 4, 5, 6].map((i) => [`t${i}`, 'x']));
+    const { store, mark } = await scanned(fakeResult(), theirs);
+    expect(store.tagSets.get('m/model.json')).toEqual(theirs);
+    expect(mark.ship).toBe('repaired');
+  });
+});
+
 describe('in-memory store', () => {
   it('honours create-only and If-Match', async () => {
     const s = new MemoryStore('b');

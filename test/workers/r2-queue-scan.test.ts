@@ -61,7 +61,15 @@ describe('the Worker in workerd', () => {
         .sort(),
     ).toEqual(['group1-shard1of1.bin', 'model.json']);
     const mark = JSON.parse((await text(await env.MODELS.get(keys.find((k) => k.endsWith('/verdict.json'))!)))!);
-    expect(mark).toMatchObject({ verdict: 'backdoor', bucket: 'shapguard-models', key: recorded.object.key });
+    // The upload may not ship; the certified repaired copy, named in the mark, may.
+    expect(mark).toMatchObject({
+      verdict: 'backdoor',
+      deployable: false,
+      ship: 'repaired',
+      bucket: 'shapguard-models',
+      key: recorded.object.key,
+    });
+    expect([...mark.repaired].sort()).toEqual(keys.filter((k) => k.includes('/repaired/')).sort());
     expect(keys.some((k) => k.endsWith('/.lease'))).toBe(false);
     // report.html rendered inside workerd, trigger PNGs included.
     const page = await text(await env.MODELS.get(keys.find((k) => k.endsWith('/report.html'))!));

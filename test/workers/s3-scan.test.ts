@@ -42,5 +42,10 @@ it('scans a model in an S3 bucket from workerd and writes outputs and merged tag
       t.Value,
     ]),
   );
-  expect(tags).toMatchObject({ owner: 'vision', 'shapguard-verdict': 'backdoor' });
+  expect(tags).toMatchObject({
+    owner: 'vision',
+    'shapguard-verdict': 'backdoor',
+    'shapguard-deployable': 'false',
+    'shapguard-ship': 'nothing',
+  });
 });

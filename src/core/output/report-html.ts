@@ -1,7 +1,15 @@
 import { playerKey } from '../stages/players.ts';
 import { toBase64 } from '../util/encoding.ts';
 import { encodePng } from './png.ts';
-import { isDeployable, type ClassReport, type HeldBackCheck, type ScanReport, type ShapleyReport, type TriggerEvidence } from './report.ts';
+import {
+  shipOf,
+  type Ship,
+  type ClassReport,
+  type HeldBackCheck,
+  type ScanReport,
+  type ShapleyReport,
+  type TriggerEvidence,
+} from './report.ts';
 
 const esc = (text: unknown): string => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const pct = (x: number | undefined): string => (x === undefined ? '–' : `${(x * 100).toFixed(1)}%`);
@@ -13,6 +21,12 @@ const VERDICT_COLOUR: Record<string, string> = {
   incomplete: '#9a6700',
   error: '#cf222e',
   unsupported: '#6e7781',
+};
+
+const SHIP_WORDS: Record<Ship, string> = {
+  original: 'yes, the scanned model (clean is no proof of absence: see Coverage)',
+  repaired: 'the repaired model only (repaired/), never the upload, which still carries the backdoor',
+  nothing: 'nothing: neither the upload nor any copy of it',
 };
 
 /** A bar chart as inline SVG: one bar per item, a dashed threshold line, highlighted bars in red. */
@@ -169,7 +183,7 @@ figure{display:inline-block;margin:0 1rem 1rem 0;text-align:center}img{image-ren
 pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:12px}.row{display:flex;flex-wrap:wrap}dt{font-weight:600}dd{margin:0 0 .4rem 0}
 </style></head><body>
 <header><h1>shapguard scan report</h1><div class="verdict" id="verdict">${esc(report.verdict)}</div>
-<dl><dt>Deployable</dt><dd>${isDeployable(report) ? (report.verdict === 'clean' ? 'yes' : 'yes — the repaired model, not the original') : 'no'}</dd><dt>Reason</dt><dd>${esc(report.reason ?? '–')}</dd><dt>Model</dt><dd>${esc(input)}${report.input ? ` · digest ${esc(report.input.digest.combined)}` : ''}</dd>
+<dl><dt>May ship</dt><dd>${SHIP_WORDS[shipOf(report)]}</dd><dt>Reason</dt><dd>${esc(report.reason ?? '–')}</dd><dt>Model</dt><dd>${esc(input)}${report.input ? ` · digest ${esc(report.input.digest.combined)}` : ''}</dd>
 <dt>Flagged targets</dt><dd>${esc(report.detection?.flagged.join(', ') || 'none')}</dd><dt>Repair</dt><dd>${esc(repair)}</dd><dt>Coverage</dt><dd>${esc(coverage)}</dd><dt>Mode</dt><dd id="mode">${esc(modeText(report))}</dd></dl></header>
 ${anomalySection(report)}
 ${await triggerSection(evidence)}

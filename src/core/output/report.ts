@@ -15,9 +15,16 @@ export function exitCodeFor(verdict: Verdict): 0 | 1 | 2 | 3 {
   return verdict === 'clean' ? 0 : verdict === 'backdoor' ? 1 : verdict === 'unsupported' ? 3 : 2;
 }
 
-/** A model may ship when it is clean, or when its backdoor was removed and the removal verified (ship the repaired one). */
-export function isDeployable(report: Pick<ScanReport, 'verdict' | 'repair'>): boolean {
-  return report.verdict === 'clean' || (report.verdict === 'backdoor' && report.repair?.status === 'repaired');
+/**
+ * What may be deployed after a scan: the upload itself (clean), the repaired copy in the output folder
+ * (a backdoor removed and the removal certified), or nothing.
+ */
+export type Ship = 'original' | 'repaired' | 'nothing';
+
+/** What a scan lets ship, from its report: one rule for verdict.json, the tags and the callbacks. */
+export function shipOf(report: Pick<ScanReport, 'verdict' | 'repair'>): Ship {
+  if (report.verdict === 'clean') return 'original';
+  return report.verdict === 'backdoor' && report.repair?.status === 'repaired' ? 'repaired' : 'nothing';
 }
 
 export interface ScanConfigReport {

@@ -1,4 +1,4 @@
-import { isDeployable, type ScanReport } from '../../core/output/report.ts';
+import { shipOf, type ScanReport, type Ship } from '../../core/output/report.ts';
 import type { ScanRecord } from '../ledger.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { ScanJob } from './job.ts';
@@ -12,13 +12,19 @@ export const MAX_S3_TAGS = 10;
 /** The gating document written beside the outputs; a deployment reads it (or the tags) before shipping. */
 export interface VerdictMark {
   verdict: ScanReport['verdict'];
-  /** True only for a clean model, or one repaired and verified: what a gate should require. */
+  /**
+   * Whether the object at bucket/key, the upload itself, may ship: true only when it scanned clean. A
+   * repaired backdoor leaves the upload false (a gate reading only this field never ships the backdoor).
+   */
   deployable: boolean;
+  /** What may ship instead of or as the upload; with 'repaired', the files in `repaired`. */
+  ship: Ship;
   scanId: string;
   bucket: string;
   key: string;
   version: string;
   report: string;
+  /** The certified repaired model's keys in the output store; empty unless `ship` is 'repaired'. */
   repaired: string[];
   tool: string;
   markedAt: string;
@@ -42,13 +48,29 @@ const MAX_TAG_VALUE = 256;
 
 /**
  * The tags we own on an original object (anything else on it is the user's and is kept): the verdict,
- * whether it may ship, where the report is, and which scanner version said so. A report key too long for
- * a tag value is left out (verdict.json names it).
+ * whether this object may ship, what may ship in its place, where the report is, and which scanner version
+ * said so. A report key too long for a tag value is left out (verdict.json names it).
  */
 export function verdictTags(report: ScanReport, reportKey: string): Record<string, string> {
+  const ship = shipOf(report);
   return {
     'shapguard-verdict': report.verdict,
-    'shapguard-deployable': String(isDeployable(report)),
+    'shapguard-deployable': String(ship === 'original'),
+    'shapguard-ship': ship,
+    ...(reportKey.length <= MAX_TAG_VALUE ? { 'shapguard-report': reportKey } : {}),
+    'shapguard-version': report.tool.version,
+  };
+}
+
+/**
+ * The tags of a certified repair's files in the output store, so one bucket policy ("read only what is
+ * tagged deployable") lets a deployment read the repaired copy and not the upload. Written after
+ * report.json: a crashed scan's leftover repaired files are never tagged deployable.
+ */
+export function repairedTags(report: ScanReport, reportKey: string): Record<string, string> {
+  return {
+    'shapguard-verdict': 'repaired',
+    'shapguard-deployable': 'true',
     ...(reportKey.length <= MAX_TAG_VALUE ? { 'shapguard-report': reportKey } : {}),
     'shapguard-version': report.tool.version,
   };
@@ -65,8 +87,8 @@ export function mergeTags(existing: Record<string, string>, ours: Record<string,
 
 /**
  * Marks the upload so a deployment can be gated on it: verdict.json beside the outputs (on every store;
- * the only mark on R2, which has no tags), S3 tags on the original object, merged with its own, and the
- * signed callbacks. `first` is true when this delivery wrote the report: one-time announcements (a Hub
+ * the only mark on R2, which has no tags), S3 tags on the original object, merged with its own, and on a
+ * certified repair's files where the output store has tags, and the signed callbacks. `first` is true when this delivery wrote the report: one-time announcements (a Hub
  * discussion) go out only then.
  */
 export async function mark(
@@ -77,19 +99,24 @@ export async function mark(
   first = false,
 ): Promise<NonNullable<ScanRecord['outputs']>> {
   const { store, original, job, folder } = place;
+  const ship = shipOf(report);
   const verdict: VerdictMark = {
     verdict: report.verdict,
-    deployable: isDeployable(report),
+    deployable: ship === 'original',
+    ship,
     scanId: job.id,
     bucket: job.object.bucket,
     key: job.object.key,
     version: place.version,
     report: `${folder}report.json`,
-    repaired,
+    repaired: ship === 'repaired' ? repaired : [],
     tool: `shapguard ${report.tool.version}`,
     markedAt: deps.now().toISOString(),
   };
   await store.put(`${folder}verdict.json`, JSON.stringify(verdict, null, 2), { contentType: 'application/json' });
+  if (ship === 'repaired' && store.tags) {
+    for (const key of verdict.repaired) await store.tags.put(key, repairedTags(report, verdict.report));
+  }
   if (original?.tags) {
     const merged = mergeTags(await original.tags.get(job.object.key), verdictTags(report, verdict.report));
     if (merged !== null) await original.tags.put(job.object.key, merged);
@@ -97,5 +124,5 @@ export async function mark(
   if (first && original?.announce) await original.announce(job.object.key, verdict);
   // Signed callbacks: a failure throws (the job is retried and calls again); receivers dedupe on the id.
   await deps.notify?.(verdict);
-  return { report: verdict.report, verdict: `${folder}verdict.json`, repaired };
+  return { report: verdict.report, verdict: `${folder}verdict.json`, repaired: verdict.repaired, ship };
 }

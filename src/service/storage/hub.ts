@@ -120,12 +120,17 @@ export class HubStore implements ObjectStore {
    */
   async announce(key: string, mark: VerdictMark): Promise<void> {
     if (this.config.discussions !== true) return;
-    const title = `shapguard: ${mark.verdict}${mark.deployable ? '' : ' (not deployable)'} — ${key} @ ${this.revision.slice(0, 8)}`;
+    const ships = {
+      original: 'this model may ship',
+      repaired: 'do not ship this model; ship the repaired copy',
+      nothing: 'do not ship this model',
+    }[mark.ship];
+    const title = `shapguard: ${mark.verdict} (${ships}) — ${key} @ ${this.revision.slice(0, 8)}`;
     const description = [
-      `**Verdict:** ${mark.verdict} · **deployable:** ${mark.deployable}`,
+      `**Verdict:** ${mark.verdict} · **deployable:** ${mark.deployable} · **ship:** ${mark.ship}`,
       `**Model:** \`${key}\` at commit \`${this.revision}\``,
-      `**Report:** \`${mark.report}\`${mark.repaired.length > 0 ? `\n**Repaired model:** ${mark.repaired.map((r) => `\`${r}\``).join(', ')}` : ''}`,
-      `Scanned by ${mark.tool} (data-free ShapPruning).`,
+      `**Report:** \`${mark.report}\`${mark.repaired.length > 0 ? `\n**Repaired model (ship this instead):** ${mark.repaired.map((r) => `\`${r}\``).join(', ')}` : ''}`,
+      `Scanned by ${mark.tool} (ShapPruning).`,
     ].join('\n\n');
     await this.call(`${this.config.endpoint}/api/models/${this.repo}/discussions`, 'POST', { title, description, pullRequest: false });
   }

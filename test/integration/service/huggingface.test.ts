@@ -92,6 +92,9 @@ describe('Hugging Face webhooks', () => {
     expect(JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'))).toMatchObject({
       bucket: `hf:${recorded.repo.name}`,
       key: 'tfjs/model.json',
+      deployable: false,
+      ship: 'nothing',
+      repaired: [],
     });
     expect(existsSync(join(folder, '.lease'))).toBe(false);
     // Every call: authorised, and at the pushed commit, never a branch name.
@@ -112,7 +115,7 @@ describe('Hugging Face webhooks', () => {
     // The verdict, announced once as a discussion on the repo.
     expect(hub.discussions).toHaveLength(1);
     expect(hub.discussions[0]).toMatchObject({ repo: recorded.repo.name, pullRequest: false });
-    expect(hub.discussions[0]!.title).toMatch(/^shapguard: backdoor/);
+    expect(hub.discussions[0]!.title).toMatch(/^shapguard: backdoor \(do not ship this model\)/);
     expect(hub.discussions[0]!.description).toContain(SHA);
   });
 

@@ -95,7 +95,9 @@ describe('MLflow webhooks', () => {
     const tags = mlflow.tagsOf('digits-classifier', '3');
     expect(tags['shapguard.verdict']).toBe('backdoor');
     expect(tags['shapguard.report']).toBe('shapguard/mlflow/digits-classifier/3/data/model.keras/v3/report.json');
-    expect(tags['shapguard.deployable']).toMatch(/^(true|false)$/);
+    // Detected, not repaired: neither the version nor any copy of it may ship.
+    expect(tags['shapguard.deployable']).toBe('false');
+    expect(tags['shapguard.ship']).toBe('nothing');
     expect(mlflow.seen.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
     expect(
       mlflow.seen.some((r) => r.path.startsWith('/api/2.0/mlflow/model-versions/get-download-uri?name=digits-classifier&version=3')),
@@ -115,7 +117,11 @@ describe('MLflow webhooks', () => {
     expect(
       JSON.parse(readFileSync(join(dir, 'b/scans/shapguard/mlflow/digits-classifier/4/data/model.keras/v4/report.json'), 'utf8')).verdict,
     ).toBe('clean');
-    expect(mlflow.tagsOf('digits-classifier', '4')['shapguard.verdict']).toBe('clean');
+    expect(mlflow.tagsOf('digits-classifier', '4')).toMatchObject({
+      'shapguard.verdict': 'clean',
+      'shapguard.deployable': 'true',
+      'shapguard.ship': 'original',
+    });
     const refused = (await svc.state.byObject('mlflow:digits-classifier', ''))!.find((r) => r.object.versionId === '5')!;
     expect(refused).toMatchObject({ state: 'failed' });
     expect(refused.reason).toMatch(

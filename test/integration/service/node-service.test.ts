@@ -117,7 +117,8 @@ describe('a tfjs model uploaded shard after model.json', () => {
     const mark = JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'));
     expect(mark).toMatchObject({
       verdict: 'backdoor',
-      deployable: report.repair!.status === 'repaired',
+      deployable: false,
+      ship: report.repair!.status === 'repaired' ? 'repaired' : 'nothing',
       bucket: 'models',
       key: 'uploads/mnist/model.json',
     });
@@ -162,7 +163,18 @@ describe('a tfjs model uploaded shard after model.json', () => {
     const verify = (model: string, report: string, ...more: string[]) =>
       spawnSync(
         process.execPath,
-        ['dist/cli.mjs', 'verify', join(folder, 'attestation.dsse.json'), '--key', join(dir, 'public.pem'), '--model', model, '--report', report, ...more],
+        [
+          'dist/cli.mjs',
+          'verify',
+          join(folder, 'attestation.dsse.json'),
+          '--key',
+          join(dir, 'public.pem'),
+          '--model',
+          model,
+          '--report',
+          report,
+          ...more,
+        ],
         { encoding: 'utf8' },
       );
     const upload = join(bucketDir, 'uploads/mnist/model.json');
@@ -171,7 +183,9 @@ describe('a tfjs model uploaded shard after model.json', () => {
     expect(intact.status, intact.stderr + intact.stdout).toBe(0);
     const shipped = verify(upload, reportPath);
     expect(shipped.status).toBe(1);
-    expect(shipped.stdout + shipped.stderr).toMatch(/model matches, report matches; the scan's result is FAILED: this model is not to be shipped/);
+    expect(shipped.stdout + shipped.stderr).toMatch(
+      /model matches, report matches; the scan's result is FAILED: this model is not to be shipped/,
+    );
     const certified = (JSON.parse(readFileSync(reportPath, 'utf8')) as ScanReport).repair!.status === 'repaired';
     expect(verify(join(folder, 'repaired/model.json'), reportPath).status).toBe(certified ? 0 : 1);
     writeFileSync(join(dir, 'tampered.json'), readFileSync(reportPath, 'utf8').replace('"backdoor"', '"clean"'));
@@ -180,9 +194,11 @@ describe('a tfjs model uploaded shard after model.json', () => {
 
   it('answers the status API with the outputs', async () => {
     const res = await svc.app.request('/v1/scans?bucket=models&key=uploads/mnist/model.json', { headers: { authorization: 'Bearer t' } });
-    const { scans } = (await res.json()) as { scans: { state: string; verdict: string; outputs: { report: string } }[] };
+    const { scans } = (await res.json()) as { scans: { state: string; verdict: string; outputs: { report: string; ship: string } }[] };
     expect(scans.length).toBeGreaterThan(0);
     expect(scans.every((s) => s.state === 'done' && s.verdict === 'backdoor')).toBe(true);
+    const { ship } = JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8')) as { ship: string };
+    expect(scans.map((s) => s.outputs.ship)).toEqual(scans.map(() => ship));
     expect(existsSync(join(bucketDir, scans[0]!.outputs.report))).toBe(true);
   });
 });
@@ -207,6 +223,7 @@ describe('a clean Keras .h5 model', () => {
     expect(JSON.parse(readFileSync(join(folder, 'verdict.json'), 'utf8'))).toMatchObject({
       verdict: 'clean',
       deployable: true,
+      ship: 'original',
       repaired: [],
     });
     expect(existsSync(join(folder, 'repaired'))).toBe(false);

@@ -140,11 +140,29 @@ describe('S3 through SNS, EventBridge and MinIO', () => {
     expect(report.repair.check.heldBack.images).toBe(10);
   });
 
-  it('tags the original with the verdict, keeping the tags it had', async () => {
+  it('tags the original not deployable, keeping the tags it had, and only the certified repaired copy deployable', async () => {
+    const folder = `shapguard/${key}/${etag.replace(/"/g, '')}/`;
     const tags = await tagsOf(key);
-    expect(tags).toMatchObject({ owner: 'ml-team', stage: 'candidate', 'shapguard-verdict': 'backdoor' });
-    expect(tags['shapguard-report']).toBe(`shapguard/${key}/${etag.replace(/"/g, '')}/report.json`);
+    expect(tags).toMatchObject({
+      owner: 'ml-team',
+      stage: 'candidate',
+      'shapguard-verdict': 'backdoor',
+      'shapguard-deployable': 'false',
+      'shapguard-ship': 'repaired',
+    });
+    expect(tags['shapguard-report']).toBe(`${folder}report.json`);
     expect(tags['shapguard-version']).toMatch(/^\d+\.\d+\.\d+/);
+    expect(await tagsOf(`${folder}repaired/mnist-badnets.h5`)).toMatchObject({
+      'shapguard-verdict': 'repaired',
+      'shapguard-deployable': 'true',
+      'shapguard-report': `${folder}report.json`,
+    });
+    expect(await json(`${folder}verdict.json`)).toMatchObject({
+      verdict: 'backdoor',
+      deployable: false,
+      ship: 'repaired',
+      repaired: [`${folder}repaired/mnist-badnets.h5`],
+    });
   });
 
   it('a later EventBridge and MinIO delivery of the same upload scans nothing again', async () => {
@@ -201,7 +219,7 @@ describe('faults and concurrency', () => {
     expect((await keysUnder(folder)).sort()).toEqual([`${folder}report.html`, `${folder}report.json`, `${folder}verdict.json`]);
     expect((await json(`${folder}report.json`)).verdict).toBe('clean');
     expect(reportSchemaErrors(await json(`${folder}report.json`))).toEqual([]);
-    expect(await json(`${folder}verdict.json`)).toMatchObject({ verdict: 'clean', deployable: true });
+    expect(await json(`${folder}verdict.json`)).toMatchObject({ verdict: 'clean', deployable: true, ship: 'original' });
     // Nine user tags + three of ours would pass S3's ten: the user's tags are kept, ours left off.
     expect(await tagsOf(key)).toEqual(userTags);
     expect((await direct.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).ETag).toBe(etag);
@@ -265,7 +283,7 @@ describe('faults and concurrency', () => {
     expect(reportSchemaErrors(report)).toEqual([]);
     expect(report.verdict).toBe('error');
     expect(report.reason).toMatch(/gave up after 2 attempts/);
-    expect(await json(`${folder}verdict.json`)).toMatchObject({ verdict: 'error', deployable: false });
+    expect(await json(`${folder}verdict.json`)).toMatchObject({ verdict: 'error', deployable: false, ship: 'nothing', repaired: [] });
     expect((await tagsOf(key))['shapguard-verdict']).toBe('error');
   }, 120_000);
 
