@@ -57,6 +57,13 @@ export function verdictTags(report: ScanReport, reportKey: string): Record<strin
     'shapguard-verdict': report.verdict,
     'shapguard-deployable': String(ship === 'original'),
     'shapguard-ship': ship,
+    ...provenanceTags(report, reportKey),
+  };
+}
+
+/** Where the report is and which scanner version wrote it; a report key too long for a tag value is left out. */
+function provenanceTags(report: ScanReport, reportKey: string): Record<string, string> {
+  return {
     ...(reportKey.length <= MAX_TAG_VALUE ? { 'shapguard-report': reportKey } : {}),
     'shapguard-version': report.tool.version,
   };
@@ -71,8 +78,7 @@ export function repairedTags(report: ScanReport, reportKey: string): Record<stri
   return {
     'shapguard-verdict': 'repaired',
     'shapguard-deployable': 'true',
-    ...(reportKey.length <= MAX_TAG_VALUE ? { 'shapguard-report': reportKey } : {}),
-    'shapguard-version': report.tool.version,
+    ...provenanceTags(report, reportKey),
   };
 }
 
@@ -87,9 +93,9 @@ export function mergeTags(existing: Record<string, string>, ours: Record<string,
 
 /**
  * Marks the upload so a deployment can be gated on it: verdict.json beside the outputs (on every store;
- * the only mark on R2, which has no tags), S3 tags on the original object, merged with its own, and on a
- * certified repair's files where the output store has tags, and the signed callbacks. `first` is true when this delivery wrote the report: one-time announcements (a Hub
- * discussion) go out only then.
+ * the only mark on R2, which has no tags), S3 tags on the original object (merged with its own) and on a
+ * certified repair's files, and the signed callbacks. `first` is true when this delivery wrote the report:
+ * one-time announcements (a Hub discussion) go out only then.
  */
 export async function mark(
   place: OutputPlace,
