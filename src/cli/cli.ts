@@ -235,7 +235,7 @@ export async function main(argv: string[]): Promise<number> {
   const { report, repaired, evidence } = scanned;
   progress?.('save', 0);
   const json = JSON.stringify(report, null, 2) + '\n';
-  await writeOutputs(resolve(args.out), json, repaired, await renderReportHtml(report, evidence));
+  await writeOutputs(resolve(args.out), json, repaired, await renderReportHtml(report, { evidence, source: args.model }));
   if (sign) {
     const envelope = await sign(report, new TextEncoder().encode(json));
     await writeFileAtomic(resolve(args.out, 'attestation.dsse.json'), JSON.stringify(envelope, null, 2) + '\n');

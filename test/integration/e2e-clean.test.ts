@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, withoutTimings } from '../helpers/cli.ts';
 import { manifest, MODELS } from '../helpers/fixtures.ts';
@@ -15,6 +15,13 @@ describe('clean fixtures', () => {
     expect(run.report!.detection!.flagged).toEqual([]);
     expect(run.report!.repair!.status).toBe('not-needed');
     expect(run.report!.coverage!.classesScanned).toBe(run.report!.coverage!.classesTotal);
+    // The page shows the closest call (the smallest trigger, not flagged) and says what clean does not prove.
+    const html = readFileSync(join(run.out, 'report.html'), 'utf8');
+    const smallest = [...run.report!.detection!.classes].sort((a, b) => a.comparableNorm - b.comparableNorm || a.class - b.class)[0]!;
+    expect(html).toContain(`<h3>Class ${smallest.class}, the smallest trigger (not flagged)</h3>`);
+    expect(html.match(/<img alt="(mask|pattern|synthesized input|with the trigger)"/g)).toHaveLength(4);
+    expect(html).toMatch(/the model may ship\. Clean is not proof of absence/);
+    expect(html).not.toContain('<dt>Reason</dt>');
   });
 });
 

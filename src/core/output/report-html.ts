@@ -9,6 +9,7 @@ import {
   type ScanReport,
   type ShapleyReport,
   type TriggerEvidence,
+  type PlayerRef,
 } from './report.ts';
 
 const esc = (text: unknown): string => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -29,40 +30,87 @@ const SHIP_WORDS: Record<Ship, string> = {
   nothing: 'nothing: neither the upload nor any copy of it',
 };
 
-/** A bar chart as inline SVG: one bar per item, a dashed threshold line, highlighted bars in red. */
+/**
+ * A bar chart as inline SVG: one bar per item, a dashed threshold line, highlighted bars in red. Labels
+ * turn upright when they are wider than a bar, so that neighbours never overlap; the chart scales down to
+ * the page's width (a phone's) through its viewBox.
+ */
 function barChart(
   items: { label: string; value: number; highlight: boolean; title: string }[],
   opts: { threshold?: number; thresholdLabel?: string; height?: number; id: string },
 ): string {
-  const height = opts.height ?? 160;
+  const plot = opts.height ?? 140;
   const bar = Math.max(4, Math.min(28, Math.floor(720 / Math.max(1, items.length))));
+  const labelled = bar >= 11;
+  const longest = Math.max(0, ...items.map((i) => i.label.length));
+  const upright = labelled && longest * CHAR_WIDTH > bar - 2;
+  const below = !labelled ? 6 : upright ? Math.ceil(longest * CHAR_WIDTH) + 10 : 20;
+  const height = plot + below;
   const width = items.length * bar + 40;
+  const base = plot - 6;
   const max = Math.max(1e-9, ...items.map((i) => i.value), opts.threshold ?? 0);
-  const y = (v: number) => height - 20 - (v / max) * (height - 30);
+  const y = (v: number) => base - (v / max) * (base - 10);
+  const label = (text: string, x: number) =>
+    upright
+      ? `<text x="${x}" y="${base + 4}" font-size="9" text-anchor="end" dominant-baseline="middle" transform="rotate(-90 ${x} ${base + 4})">${esc(text)}</text>`
+      : `<text x="${x}" y="${base + 14}" font-size="9" text-anchor="middle">${esc(text)}</text>`;
   const bars = items
     .map((it, i) => {
       const top = y(Math.max(0, it.value));
-      return `<g><title>${esc(it.title)}</title><rect x="${30 + i * bar}" y="${top.toFixed(1)}" width="${bar - 2}" height="${(height - 20 - top).toFixed(1)}" fill="${it.highlight ? '#cf222e' : '#0969da'}"/>${items.length <= 60 ? `<text x="${30 + i * bar + (bar - 2) / 2}" y="${height - 6}" font-size="9" text-anchor="middle">${esc(it.label)}</text>` : ''}</g>`;
+      const x = 30 + i * bar;
+      return `<g><title>${esc(it.title)}</title><rect x="${x}" y="${top.toFixed(1)}" width="${bar - 2}" height="${(base - top).toFixed(1)}" fill="${it.highlight ? '#cf222e' : '#0969da'}"/>${labelled ? label(it.label, x + (bar - 2) / 2) : ''}</g>`;
     })
     .join('');
   const line =
     opts.threshold === undefined
       ? ''
       : `<line x1="28" x2="${width}" y1="${y(opts.threshold).toFixed(1)}" y2="${y(opts.threshold).toFixed(1)}" stroke="#9a6700" stroke-dasharray="4 3"/><text x="${width + 4}" y="${(y(opts.threshold) + 3).toFixed(1)}" font-size="10" fill="#9a6700">${esc(opts.thresholdLabel ?? '')}</text>`;
-  return `<svg id="${esc(opts.id)}" role="img" width="${width + 110}" height="${height}" viewBox="0 0 ${width + 110} ${height}" xmlns="http://www.w3.org/2000/svg"><line x1="28" x2="28" y1="8" y2="${height - 20}" stroke="#8c959f"/><text x="24" y="14" font-size="9" text-anchor="end">${esc(num(max, 2))}</text>${bars}${line}</svg>`;
+  return `<svg id="${esc(opts.id)}" class="chart" role="img" width="${width + 110}" height="${height}" viewBox="0 0 ${width + 110} ${height}" xmlns="http://www.w3.org/2000/svg"><line x1="28" x2="28" y1="8" y2="${base}" stroke="#8c959f"/><text x="24" y="14" font-size="9" text-anchor="end">${esc(num(max, 2))}</text>${bars}${line}</svg>`;
 }
+
+/** A 9 px label's width per character, generously: what decides whether labels must stand upright. */
+const CHAR_WIDTH = 5.6;
+
+/** A player in words, for people: "conv2 channel 5", "fc1 input position 4,4". */
+function playerWords(p: PlayerRef): string {
+  return p.position ? `${p.layer} input position ${p.position.join(',')}` : `${p.layer} channel ${p.channel}`;
+}
+
+/** What was pruned, counted by kind and named: "1 position pruned (fc1 input position 4,4)". */
+function prunedWords(pruned: readonly PlayerRef[]): string {
+  if (pruned.length === 0) return 'nothing pruned';
+  const count = (n: number, one: string) => (n === 0 ? [] : [`${n} ${one}${n === 1 ? '' : 's'}`]);
+  const positions = pruned.filter((p) => p.position !== null).length;
+  const kinds = [...count(pruned.length - positions, 'channel'), ...count(positions, 'position')].join(' and ');
+  const names = pruned.slice(0, 8).map(playerWords).join(', ');
+  return `${kinds} pruned (${names}${pruned.length > 8 ? `, and ${pruned.length - 8} more` : ''})`;
+}
+
+const REPAIR_WORDS: Record<NonNullable<ScanReport['repair']>['status'], string> = {
+  repaired: 'repaired: the post-repair check found the trigger gone',
+  'not-repaired': 'not repaired',
+  'not-needed': 'not needed: nothing was flagged',
+};
 
 function anomalySection(report: ScanReport): string {
   const d = report.detection;
   if (!d) return '';
-  const threshold = report.config.detection.maxNormRatio;
+  const { maxNormRatio, maxGap, maxTargetShare } = report.config.detection;
+  const most = Math.max(1, Math.floor(maxTargetShare * d.classes.length));
   const items = d.classes.map((c: ClassReport) => ({
     label: String(c.class),
     value: c.normRatio,
     highlight: c.flagged,
-    title: `class ${c.class}: mask norm ${num(c.maskNorm, 1)}, ${num(c.normRatio)} of the median, anomaly index ${num(c.anomalyIndex, 2)}${c.flagged ? ' — flagged' : ''}`,
+    title: `class ${c.class}: trigger L1 ${num(c.comparableNorm, 1)}, ${num(c.normRatio)} of the median, ${num(c.gap)} of the next larger${c.flagged ? ' — flagged' : ''}`,
   }));
-  return `<section><h2>Anomaly index of every class</h2><p>The smallest trigger that sends images of other classes to each class, as a share of the median (lower is more suspicious). A class is flagged when its trigger is at most ${esc(report.config.detection.maxGap)} of the next larger class's and at most ${esc(threshold)} of the median (dashed line). Median ${esc(num(d.median, 1))}, MAD ${esc(num(d.mad, 1))}.</p>${barChart(items, { threshold, thresholdLabel: `flag at ≤ ${threshold}`, id: 'anomaly-chart' })}</section>`;
+  const rows = [...d.classes]
+    .sort((a, b) => a.comparableNorm - b.comparableNorm || a.class - b.class)
+    .map(
+      (c) =>
+        `<tr${c.flagged ? ' class="flagged"' : ''}><td>${esc(c.class)}</td><td>${esc(num(c.comparableNorm, 1))}</td><td>${esc(num(c.normRatio, 2))}</td><td>${esc(num(c.gap, 2))}</td><td>${esc(num(c.anomalyIndex, 2))}</td><td>${esc(num(c.concentration, 2))}</td><td>${c.reached ? 'yes' : '<strong>no</strong>'}</td><td>${c.flagged ? '<strong>flagged</strong>' : '–'}</td></tr>`,
+    )
+    .join('');
+  return `<section><h2>Trigger size of every class</h2><p>For each class, the smallest trigger (mask L1 norm) that sends images of the other classes to it, as a share of the median class's (dashed line: the flagging bound). A backdoor's target is far easier to reach than any other class. A class is flagged when both rules hold: <strong>(1)</strong> its trigger is at most ${esc(maxNormRatio)} of the median's, and <strong>(2)</strong> at most ${esc(maxGap)} of the next larger class's. Several classes are flagged together, smallest first, when all meet (1) and the last meets (2); at most ${esc(most)} of ${esc(d.classes.length)}. Median ${esc(num(d.median, 1))}, MAD ${esc(num(d.mad, 1))}; Neural Cleanse's anomaly index is listed, not used.</p>${barChart(items, { threshold: maxNormRatio, thresholdLabel: `rule (1): ≤ ${maxNormRatio}`, id: 'trigger-size-chart' })}<details><summary>Every class, smallest trigger first</summary><div class="wide"><table><thead><tr><th>class</th><th>trigger L1</th><th>of the median</th><th>of the next larger</th><th>anomaly index</th><th>compactness</th><th>success reached</th><th>flagged</th></tr></thead><tbody>${rows}</tbody></table></div></details></section>`;
 }
 
 function shapleySection(report: ScanReport): string {
@@ -72,12 +120,12 @@ function shapleySection(report: ScanReport): string {
     .map((s: ShapleyReport) => {
       const top = s.players.slice(0, 40);
       const items = top.map((p) => ({
-        label: p.position ? `@${p.position.join(',')}` : String(p.channel),
+        label: playerKey(p),
         value: p.value,
         highlight: pruned.has(playerKey(p)),
-        title: `${p.layer} ${p.position ? `position ${p.position.join(',')}` : `channel ${p.channel}`}: ${num(p.value, 4)}${pruned.has(playerKey(p)) ? ' — pruned' : ''}`,
+        title: `${playerWords(p)}: ${num(p.value, 4)}${pruned.has(playerKey(p)) ? ' — pruned' : ''}`,
       }));
-      return `<h3>Target ${esc(s.target)}, round ${esc(s.round)}</h3><p>${esc(s.permutations)} permutations, ${esc(Math.round(s.evaluations))} evaluations, ${s.converged ? 'converged' : `stopped by ${esc(s.stoppedBy)}`}. Top ${top.length} of ${s.players.length} players; pruned in red.</p>${barChart(items, { id: `shapley-${s.target}-${s.round}` })}`;
+      return `<h3>Target ${esc(s.target)}, round ${esc(s.round)}</h3><p>${esc(s.permutations)} permutations, ${esc(Math.round(s.evaluations))} evaluations, ${s.converged ? 'converged' : `stopped by ${esc(s.stoppedBy)}`}. Top ${top.length} of ${s.players.length} players (layer:channel, or layer@row,column for a position of the map a Flatten feeds into the layer); pruned in red.</p>${barChart(items, { id: `shapley-${s.target}-${s.round}` })}`;
     })
     .join('');
   return `<section><h2>Shapley values of the players</h2>${charts}</section>`;
@@ -97,10 +145,11 @@ async function triggerSection(evidence: readonly TriggerEvidence[]): Promise<str
     const img = async (alt: string, pixels: Float32Array, channels: 1 | 3) =>
       `<figure><img alt="${esc(alt)}" width="${w * 4}" height="${h * 4}" src="${await pngDataUrl(w, h, channels, pixels)}"><figcaption>${esc(alt)}</figcaption></figure>`;
     figures.push(
-      `<h3>Target ${esc(e.target)}</h3><div class="row">${await img('mask', e.mask, 1)}${await img('pattern', rgb(e.pattern), ch)}${await img('synthesized input', rgb(e.input), ch)}${await img('with the trigger', rgb(e.stamped), ch)}</div>`,
+      `<h3>${e.flagged ? `Target ${esc(e.target)}` : `Class ${esc(e.target)}, the smallest trigger (not flagged)`}</h3><div class="row">${await img('mask', e.mask, 1)}${await img('pattern', rgb(e.pattern), ch)}${await img('synthesized input', rgb(e.input), ch)}${await img('with the trigger', rgb(e.stamped), ch)}</div>`,
     );
   }
-  return `<section><h2>Reverse-engineered trigger</h2><p>The mask (where the trigger sits), its pattern, and the trigger stamped on an input the scanner synthesized from the model.</p>${figures.join('')}</section>`;
+  const flagged = evidence.some((e) => e.flagged);
+  return `<section id="trigger"><h2>${flagged ? 'Reverse-engineered trigger' : 'The closest call'}</h2><p>${flagged ? '' : 'Nothing was flagged; this is the class whose reverse-engineered trigger was smallest, for comparison with what a planted trigger looks like. '}The mask (where the trigger sits), its pattern, and the trigger stamped on an input the scanner synthesized from the model.</p>${figures.join('')}</section>`;
 }
 
 function metricsSection(report: ScanReport): string {
@@ -109,7 +158,7 @@ function metricsSection(report: ScanReport): string {
   const row = (name: string, b: number | undefined, a: number | undefined) =>
     `<tr><td>${esc(name)}</td><td>${pct(b)}</td><td>${pct(a)}</td></tr>`;
   const targets = Object.keys(v.before.reversedAsr);
-  return `<section><h2>Before and after</h2><p>On ${esc(v.images)} held-back synthesized images.</p><table><thead><tr><th>metric</th><th>before</th><th>after</th></tr></thead><tbody>${targets.map((t) => row(`reversed-trigger success, target ${t}`, v.before.reversedAsr[t], v.after?.reversedAsr[t])).join('')}${row('agreement with the original', v.before.agreement, v.after?.agreement)}${row('synthetic accuracy', v.before.syntheticAccuracy, v.after?.syntheticAccuracy)}</tbody></table></section>`;
+  return `<section><h2>Before and after</h2><p>On ${esc(v.images)} held-back synthesized images.</p><div class="wide"><table><thead><tr><th>metric</th><th>before</th><th>after</th></tr></thead><tbody>${targets.map((t) => row(`reversed-trigger success, target ${t}`, v.before.reversedAsr[t], v.after?.reversedAsr[t])).join('')}${row('agreement with the original', v.before.agreement, v.after?.agreement)}${row('synthetic accuracy', v.before.syntheticAccuracy, v.after?.syntheticAccuracy)}</tbody></table></div></section>`;
 }
 
 /** The post-repair check's evidence: why the repair was (or was not) allowed to count. */
@@ -123,7 +172,7 @@ function checkSection(report: ScanReport): string {
     )
     .join('');
   const baseline = c.baseline.map((b) => `class ${esc(b.class)}: ${esc(num(b.norm, 1))}`).join(', ');
-  return `<section id="check"><h2>Post-repair check: ${c.passed ? 'passed' : 'failed'}</h2>${heldBackPart(c.heldBack)}<p>On the written model and ${esc(c.images)} fresh synthesized images the repair never saw (${pct(c.synthesisConfidence)} of them confidently their class), each flagged target's smallest trigger reaching ${pct(c.success)} success was searched for again from fresh starts, beside the clean classes with the smallest triggers (${baseline}). A target counts as repaired only if its trigger is no smaller than ${esc(report.config.detection.residualOfSmallest)} of the smallest clean class's.</p><table><thead><tr><th>target</th><th>residual trigger (L1)</th><th>of the smallest clean class's</th><th>old reversed trigger's success</th><th>removed</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+  return `<section id="check"><h2>Post-repair check: ${!c.passed ? 'failed' : report.repair?.status === 'repaired' ? 'passed' : 'passed, yet not enough to certify the repair (see Repair)'}</h2>${heldBackPart(c.heldBack)}<p>On the written model and ${esc(c.images)} fresh synthesized images the repair never saw (${pct(c.synthesisConfidence)} of them confidently their class), each flagged target's smallest trigger reaching ${pct(c.success)} success was searched for again from fresh starts, beside the clean classes with the smallest triggers (${baseline}). A target counts as repaired only if its trigger is no smaller than ${esc(report.config.detection.residualOfSmallest)} of the smallest clean class's.</p><div class="wide"><table><thead><tr><th>target</th><th>residual trigger (L1)</th><th>of the smallest clean class's</th><th>old reversed trigger's success</th><th>removed</th></tr></thead><tbody>${rows}</tbody></table></div></section>`;
 }
 
 /** Few-shot mode's part of the check: the same search on real images held back from the repair. */
@@ -152,41 +201,87 @@ function budgetSection(report: ScanReport): string {
         `<tr><td>${esc(s.name)}</td><td>${esc(num(report.timings.stages[s.name] ?? Number.NaN, 1))}</td><td>${esc(Math.round(s.evaluations))}</td><td>${esc(s.steps ?? '–')}</td><td>${esc(s.stoppedBy ?? '–')}</td></tr>`,
     )
     .join('');
-  return `<section><h2>Time and evaluation budget</h2><p>${esc(num(report.timings.totalSeconds, 1))} s of a ${esc(report.config.budgetSeconds)} s budget; ${esc(Math.round(report.budget.evaluationsUsed))} evaluations${report.config.maxEvals !== null ? ` of ${esc(report.config.maxEvals)}` : ''}.</p><table><thead><tr><th>stage</th><th>seconds</th><th>evaluations</th><th>steps</th><th>stopped by</th></tr></thead><tbody>${stages}</tbody></table></section>`;
+  return `<section><h2>Time and evaluation budget</h2><p>${esc(num(report.timings.totalSeconds, 1))} s of a ${esc(report.config.budgetSeconds)} s budget; ${esc(Math.round(report.budget.evaluationsUsed))} evaluations${report.config.maxEvals !== null ? ` of ${esc(report.config.maxEvals)}` : ''}.</p><div class="wide"><table><thead><tr><th>stage</th><th>seconds</th><th>evaluations</th><th>steps</th><th>stopped by</th></tr></thead><tbody>${stages}</tbody></table></div></section>`;
+}
+
+/** Plain words for the reviewer: what the verdict means and what to do with the model now. */
+function adviceBox(report: ScanReport): string {
+  const targets = report.detection?.flagged.join(', ') ?? '';
+  const sends = `A backdoor sends images carrying a trigger to class ${esc(targets)}.`;
+  const text: Record<Ship, string> = {
+    original: `No class of this model has a trigger markedly smaller than the others', so the scan found no backdoor and the model may ship. Clean is not proof of absence: a trigger spread over the whole image, or one this scan's budget did not reach, can go unseen; the warnings above say where coverage fell short.`,
+    repaired: `${sends} <strong>Ship the repaired model (repaired/), never the upload</strong>: the upload still carries the backdoor. ${esc(prunedWords(report.repair?.pruned ?? []))}, and the post-repair check found no trigger for the target smaller than the clean classes'. Check the repaired model's accuracy on your own test data before it replaces the old one.`,
+    nothing: '',
+  };
+  let body = text[shipOf(report)];
+  if (body === '') {
+    body =
+      report.verdict === 'backdoor'
+        ? `${sends} <strong>Ship nothing from this upload.</strong> The scan could not produce a repair it can stand behind (see Repair below). Retrain from data you trust, or scan again with a trusted sample of real images (--clean-samples), which lets the scan check a repair on them.`
+        : report.verdict === 'incomplete'
+          ? `The scan did not cover every class, so it can vouch for nothing. <strong>Ship nothing on this report</strong>; scan again with a larger budget (--budget, --max-evals).`
+          : `The scan could not run on this model. <strong>Ship nothing on this report</strong>; fix what the reason names and scan again.`;
+  }
+  return `<div class="advice" id="advice"><h2>What this means, what to do</h2><p>${body}</p></div>`;
+}
+
+/** Coverage notes and a refused repair's reason, as warnings a green verdict does not hide. */
+function warningsBox(report: ScanReport): string {
+  const warnings = [...(report.coverage?.notes ?? [])];
+  if (warnings.length === 0) return '';
+  return `<div class="warn" id="warnings"><h2>Warnings</h2><ul>${warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>`;
+}
+
+/** Where a page shows the model from, beyond the report: the path the CLI was given, or the bucket and key. */
+export interface ReportPageOptions {
+  /** The triggers to show as images (scanModel's evidence). */
+  evidence?: readonly TriggerEvidence[];
+  /** The model as the user knows it: a path, or bucket/key@version. */
+  source?: string;
 }
 
 /**
  * report.html: one self-contained page (inline CSS, SVG charts, PNG data URLs; a CSP that forbids anything
- * external) for the person who signs off on a model: verdict first, then the per-class anomaly chart, the
- * flagged trigger as images, the Shapley values with the pruned players marked, before/after metrics, the
- * budget, and every threshold and version. Web APIs only: the CLI and the Worker render it the same way.
+ * external) for the person who signs off on a model: verdict, what may ship and what to do first, then the
+ * per-class trigger sizes, the trigger as images, the Shapley values with the pruned players marked, the
+ * post-repair check, the budget, and every threshold and version. Web APIs only: the CLI and the Worker
+ * render it the same way.
  */
-export async function renderReportHtml(report: ScanReport, evidence: readonly TriggerEvidence[] = []): Promise<string> {
+export async function renderReportHtml(report: ScanReport, options: ReportPageOptions = {}): Promise<string> {
   const colour = VERDICT_COLOUR[report.verdict] ?? '#6e7781';
   const repair = report.repair
-    ? `${report.repair.status}${report.repair.reason ? ` — ${report.repair.reason}` : ''}; ${report.repair.pruned.length} channel(s) pruned`
-    : '–';
-  const input = report.input ? `${report.input.entry} (${report.input.format})` : '–';
-  const coverage = report.coverage
-    ? `${report.coverage.classesScanned} of ${report.coverage.classesTotal} classes scanned${report.coverage.notes.length > 0 ? `; ${report.coverage.notes.join('; ')}` : ''}`
-    : '–';
+    ? `${REPAIR_WORDS[report.repair.status]}${report.repair.reason ? ` — ${report.repair.reason}` : ''}${report.repair.status === 'not-needed' ? '' : `; ${prunedWords(report.repair.pruned)}`}`
+    : null;
+  const name = options.source ?? report.input?.entry ?? 'the model';
+  const input = report.input ? `${report.input.entry} (${report.input.format})` : null;
+  const coverage = report.coverage ? `${report.coverage.classesScanned} of ${report.coverage.classesTotal} classes scanned` : null;
+  const row = (term: string, value: string | null, id?: string) =>
+    value === null ? '' : `<dt>${esc(term)}</dt><dd${id ? ` id="${id}"` : ''}>${value}</dd>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>shapguard: ${esc(report.verdict)} — ${esc(input)}</title>
+<title>shapguard: ${esc(report.verdict)} — ${esc(name)}</title>
 <style>
 body{font:14px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:1000px;padding:0 1rem;color:#1f2328}
-h1{font-size:1.1rem;margin:0}.verdict{font-size:2.2rem;font-weight:700;color:${colour};text-transform:uppercase;margin:.2rem 0}
+h1{font-size:1.3rem;margin:0;overflow-wrap:anywhere}.verdict{font-size:2.2rem;font-weight:700;color:${colour};text-transform:uppercase;margin:.2rem 0}
+.meta{color:#59636e;margin:0}code{overflow-wrap:anywhere;font-size:12px}
 section{margin:2rem 0}table{border-collapse:collapse}td,th{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left}
-figure{display:inline-block;margin:0 1rem 1rem 0;text-align:center}img{image-rendering:pixelated;border:1px solid #d0d7de}
-pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:12px}.row{display:flex;flex-wrap:wrap}dt{font-weight:600}dd{margin:0 0 .4rem 0}
+tr.flagged td{background:#ffebe9}.wide{overflow-x:auto;max-width:100%}
+figure{display:inline-block;margin:0 1rem 1rem 0;text-align:center}img{image-rendering:pixelated;border:1px solid #d0d7de;max-width:100%;height:auto}
+svg.chart{max-width:100%;height:auto}
+pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:12px}.row{display:flex;flex-wrap:wrap}dt{font-weight:600}dd{margin:0 0 .4rem 0;overflow-wrap:anywhere}
+.advice,.warn{border:1px solid;border-radius:6px;padding:.2rem 1rem;margin:1rem 0}.advice{border-color:#0969da;background:#ddf4ff}
+.warn{border-color:#9a6700;background:#fff8c5}.advice h2,.warn h2{font-size:1rem;margin:.5rem 0 0}
 </style></head><body>
-<header><h1>shapguard scan report</h1><div class="verdict" id="verdict">${esc(report.verdict)}</div>
-<dl><dt>May ship</dt><dd>${SHIP_WORDS[shipOf(report)]}</dd><dt>Reason</dt><dd>${esc(report.reason ?? '–')}</dd><dt>Model</dt><dd>${esc(input)}${report.input ? ` · digest ${esc(report.input.digest.combined)}` : ''}</dd>
-<dt>Flagged targets</dt><dd>${esc(report.detection?.flagged.join(', ') || 'none')}</dd><dt>Repair</dt><dd>${esc(repair)}</dd><dt>Coverage</dt><dd>${esc(coverage)}</dd><dt>Mode</dt><dd id="mode">${esc(modeText(report))}</dd></dl></header>
+<header><p class="meta">shapguard scan report · scanned ${esc(report.timings.startedAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC'))}</p>
+<h1 id="model">${esc(name)}</h1>${report.input ? `<p class="meta">sha256 <code id="digest">${esc(report.input.digest.combined)}</code></p>` : ''}
+<div class="verdict" id="verdict">${esc(report.verdict)}</div>
+${warningsBox(report)}${adviceBox(report)}
+<dl>${row('May ship', esc(SHIP_WORDS[shipOf(report)]))}${row('Reason', report.reason === null ? null : esc(report.reason))}${row('Model file', input === null ? null : esc(input))}
+${row('Flagged targets', esc(report.detection?.flagged.join(', ') || 'none'))}${row('Repair', repair === null ? null : esc(repair))}${row('Coverage', coverage === null ? null : esc(coverage))}${row('Mode', esc(modeText(report)), 'mode')}</dl></header>
 ${anomalySection(report)}
-${await triggerSection(evidence)}
+${await triggerSection(options.evidence ?? [])}
 ${shapleySection(report)}
 ${checkSection(report)}
 ${metricsSection(report)}

@@ -227,12 +227,21 @@ export interface ScanReport {
     stages: StageReport[];
   };
   /** Everything that depends on the clock lives here, so the rest is reproducible byte for byte. */
-  timings: { totalSeconds: number; stages: Record<string, number> };
+  timings: {
+    /** When the scan started (ISO 8601, UTC): the date a reviewer signs off against. */
+    startedAt: string;
+    totalSeconds: number;
+    stages: Record<string, number>;
+  };
 }
 
-/** A flagged target's reverse-engineered trigger, for people to look at (report.html). */
+/**
+ * A reverse-engineered trigger for people to look at (report.html): each flagged target's, or, when none is
+ * flagged, the class with the smallest trigger (the closest call of a clean verdict).
+ */
 export interface TriggerEvidence {
   target: number;
+  flagged: boolean;
   /** [height, width, channels] of the model's input. */
   shape: [number, number, number];
   /** height × width, in [0, 1]. */

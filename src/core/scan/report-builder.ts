@@ -53,7 +53,7 @@ export function emptyReport(options: ScanOptions, cfg: StageConfigs = stageConfi
     repair: null,
     verification: null,
     budget: { evaluationsUsed: 0, shapleyStoppedBy: null, stages: [] },
-    timings: { totalSeconds: 0, stages: {} },
+    timings: { startedAt: new Date().toISOString(), totalSeconds: 0, stages: {} },
   };
 }
 

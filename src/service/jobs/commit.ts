@@ -66,6 +66,11 @@ export async function completeCommitted(place: OutputPlace, deps: CommitDeps): P
   return { report, ours: false, outputs };
 }
 
+/** The model as its owner names it on the report page: bucket/key and the version read. */
+function sourceOf(place: OutputPlace): string {
+  return `${place.job.object.bucket}/${place.job.object.key} (version ${place.version})`;
+}
+
 /** Commits a fresh scan's outputs in order; the caller holds the folder's lease. */
 export async function commitScan(place: OutputPlace, result: ScanResult, deps: CommitDeps): Promise<Committed> {
   const { store, folder } = place;
@@ -75,7 +80,7 @@ export async function commitScan(place: OutputPlace, result: ScanResult, deps: C
     repairedKeys.push(`${folder}repaired/${name}`);
   }
   // The human-readable page, before the report: a visible report.json means report.html is there too.
-  await store.put(`${folder}report.html`, await renderReportHtml(result.report, result.evidence), {
+  await store.put(`${folder}report.html`, await renderReportHtml(result.report, { evidence: result.evidence, source: sourceOf(place) }), {
     contentType: 'text/html; charset=utf-8',
   });
   let stored = result.report;
