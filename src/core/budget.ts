@@ -7,10 +7,15 @@ export class Budget {
   private evalsUsed = 0;
   readonly startedAt: number;
 
+  /**
+   * @param onTick where a stage's progress within itself goes (a terminal bar): the share of it done and a
+   *   line saying what (steps, classes done); called at most once per percent or change of words.
+   */
   constructor(
     readonly seconds: number,
     readonly maxEvals: number,
     private readonly now: () => number = () => performance.now(),
+    readonly onTick: ((fraction: number, detail: string) => void) | null = null,
   ) {
     this.startedAt = now();
   }
@@ -23,11 +28,14 @@ export class Budget {
     return (this.now() - this.startedAt) / 1000;
   }
 
-  /** Opens a stage entitled to `share` of what is left of both bounds. */
-  stage(share: number): Stage {
+  /**
+   * Opens a stage entitled to `share` of what is left of both bounds; `label` names it in progress ticks
+   * where one scan stage has several parts ("check: synthesis").
+   */
+  stage(share: number, label = ''): Stage {
     const leftSeconds = Math.max(0, this.seconds - this.elapsedSeconds());
     const leftEvals = Math.max(0, this.maxEvals - this.evalsUsed);
-    return new Stage(this, this.now() + leftSeconds * share * 1000, this.evalsUsed + leftEvals * share, this.now);
+    return new Stage(this, this.now() + leftSeconds * share * 1000, this.evalsUsed + leftEvals * share, this.now, label);
   }
 
   /** @internal */
@@ -41,14 +49,37 @@ export type StopReason = 'time' | 'evaluations' | null;
 
 export class Stage {
   private readonly startEvals: number;
+  private readonly startTime: number;
+  private lastTick = '';
 
   constructor(
     private readonly budget: Budget,
     readonly deadline: number,
     readonly evalLimit: number,
     private readonly now: () => number,
+    private readonly label = '',
   ) {
     this.startEvals = budget.evaluations;
+    this.startTime = now();
+  }
+
+  /**
+   * Reports progress within the stage: `done` of `total` units of its own work, or the share of its budget
+   * spent where that is further (a stage never outruns its budget, so that bounds what is left).
+   */
+  tick(done: number, total: number, detail: string): void {
+    const onTick = this.budget.onTick;
+    if (onTick === null) return;
+    const byEvals = (this.budget.evaluations - this.startEvals) / Math.max(1e-9, this.evalLimit - this.startEvals);
+    const byTime = (this.now() - this.startTime) / Math.max(1e-9, this.deadline - this.startTime);
+    const fraction = Math.min(1, Math.max(total > 0 ? done / total : 0, byEvals, byTime, 0));
+    const words = this.label ? `${this.label}: ${detail}` : detail;
+    const key = `${Math.floor(fraction * 100)} ${words}`;
+    if (key === this.lastTick) return;
+    // A part's first tick starts its own count (the bar restarts its share and time estimate at 0).
+    if (this.lastTick === '') onTick(0, words);
+    this.lastTick = key;
+    onTick(fraction, words);
   }
 
   spend(evals: number): void {

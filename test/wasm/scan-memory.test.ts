@@ -23,10 +23,24 @@ describe('tensor lifetime', () => {
     const { files, entry } = await readModelFiles(join(MODELS, 'mnist-badnets/model.json'));
     const cleanSample = await sampleFromSet(loadMnist('test'), 10, 5000);
     const before = tf.memory().numTensors;
-    const { report } = await scanModel(files, { entry, seed: 1, toolVersion: 'test', cleanSample, ...TEST_BOUNDS });
+    const events: { stage: string; fraction: number; detail?: string }[] = [];
+    const onProgress = (stage: string, fraction: number, detail?: string) => void events.push({ stage, fraction, detail });
+    const { report } = await scanModel(files, { entry, seed: 1, toolVersion: 'test', cleanSample, ...TEST_BOUNDS, onProgress });
     expect(report.verdict).toBe('backdoor');
     expect(report.repair!.status).toBe('repaired');
     expect(tf.memory().numTensors).toBe(before);
+    // The same scan reports its progress within stages, not only between them (the CLI's bar draws it).
+    const within = (stage: string) => events.filter((e) => e.stage === stage && e.fraction > 0 && e.fraction < 1);
+    expect(new Set(within('trigger-reverse').map((e) => e.fraction)).size).toBeGreaterThanOrEqual(10);
+    const details = within('trigger-reverse').map((e) => e.detail);
+    expect(details).toContain('0/10 classes settled, step 1');
+    const restarts = report.config.triggerReverse.restarts;
+    expect(details.at(-1)).toMatch(new RegExp(`^\\d+/${restarts} smallest rerun from fresh starts settled, step \\d+$`));
+    expect(within('synthesis').length).toBeGreaterThan(3);
+    expect(within('shapley').some((e) => /permutations, ranking stable for/.test(e.detail ?? ''))).toBe(true);
+    expect(within('verification').length).toBeGreaterThan(3);
+    expect(events.map((e) => e.stage)).toContain('pruning');
+    expect(events.every((e) => e.fraction >= 0 && e.fraction <= 1)).toBe(true);
   });
 
   it('a scan of a BatchNorm model leaves no tensors behind', async () => {

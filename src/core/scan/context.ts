@@ -7,7 +7,7 @@ import { loadModel } from '../model/load.ts';
 import type { LoadedModel } from '../model/loaded-model.ts';
 import { describeModel, playerLayers, type ModelInfo } from '../model/model-info.ts';
 import type { ScanReport } from '../output/report.ts';
-import type { ProgressFn } from '../progress.ts';
+import type { ProgressFn, StageName } from '../progress.ts';
 import { playerLayerName, PlayerSet } from '../stages/players.ts';
 import { digestFiles } from '../util/digest.ts';
 import { Rng } from '../util/rng.ts';
@@ -56,7 +56,14 @@ export async function prepare(
   onLoaded: (m: LoadedModel) => void,
 ): Promise<ScanContext> {
   const report = out.report;
-  const progress = options.onProgress ?? (() => undefined);
+  const watcher = options.onProgress ?? (() => undefined);
+  // A stage's ticks (Stage.tick) belong to the stage the scan last announced.
+  let current: StageName = 'load';
+  const progress: ProgressFn = (stage, fraction, detail) => {
+    current = stage;
+    watcher(stage, fraction, detail);
+  };
+  const onTick = options.onProgress ? (fraction: number, detail: string) => watcher(current, fraction, detail) : null;
   const entry = options.entry ?? 'model.json';
   let range = report.config.inputRange;
   if (tf.getBackend() !== 'wasm') throw new ShapguardError('backend', 'the scan needs the tfjs wasm backend; call initWasmBackend() first');
@@ -129,7 +136,7 @@ export async function prepare(
     info,
     players,
     plan,
-    budget: new Budget(report.config.budgetSeconds, options.maxEvals ?? Infinity, now),
+    budget: new Budget(report.config.budgetSeconds, options.maxEvals ?? Infinity, now, onTick),
     rng: new Rng(report.config.seed),
     unit: [0, 1],
     fewShot,

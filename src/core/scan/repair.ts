@@ -47,11 +47,12 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
   let triggers: ReversedTrigger[] = findings.flagged;
   let result: PruneResult = { status: 'not-repaired', reason: 'no round ran', pruned: [], curve: [] };
   for (let round = 0; round < cfg.pruning.maxRounds && triggers.length > 0; round++) {
+    ctx.progress('shapley', 0, round > 0 ? `round ${round + 1}` : undefined);
     const roundStage = budget.stage(round === cfg.pruning.maxRounds - 1 ? STAGE_SHARES.shapleyLastRound : STAGE_SHARES.shapleyRound);
     const probes: TargetProbe[] = [];
     for (const [i, trig] of triggers.entries()) {
       const stamped = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, trig.target));
-      const sub = cappedStage(budget.stage(1 / (triggers.length - i)), roundStage);
+      const sub = cappedStage(budget.stage(1 / (triggers.length - i), `target ${trig.target}`), roundStage);
       const est = estimateShapley(
         new BackdoorGame(stamped, trig.target, pruned),
         { ...cfg.shapley, batch: plan.shapleyBatch(stamped.rows) },
@@ -74,6 +75,8 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
       out.stage(`shapley-round-${round}-target-${trig.target}`, sub, est.permutations, est.stoppedBy);
       probes.push({ target: trig.target, order, values: est.values, fullValue: est.fullValue, stamped });
     }
+    // The prune, and the recheck of the pruned model after it, are the pruning stage.
+    ctx.progress('pruning', 0);
     const pruneStage = budget.stage(STAGE_SHARES.pruning);
     result = choosePrune(players, probes, clean, cfg.pruning, pruneStage, pruned);
     for (const p of probes) p.stamped.dispose();
@@ -87,7 +90,7 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
     // Is a small trigger into a flagged target still there on the pruned model, at partial success?
     const masks = players.masks([Uint8Array.from({ length: players.size }, (_, k) => (pruned.includes(k) ? 0 : 1))], 1);
     if (recheckImages === null) {
-      const synthStage = budget.stage(STAGE_SHARES.synthesis);
+      const synthStage = budget.stage(STAGE_SHARES.synthesis, 'recheck images');
       const made = synthesize(
         info,
         ctx.unit,
@@ -99,7 +102,7 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
       out.stage('recheck-synthesis', synthStage, made.steps, made.stoppedBy);
       recheckImages = made.rev;
     }
-    const checkStage = budget.stage(STAGE_SHARES.recheck);
+    const checkStage = budget.stage(STAGE_SHARES.recheck, 'recheck of the pruned model');
     const again = residualSearch(
       info,
       recheckImages,

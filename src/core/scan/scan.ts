@@ -56,7 +56,6 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
       };
     } else {
       report.verdict = 'backdoor';
-      ctx.progress('shapley', 0);
       const { choice, rounds, valueOf } = repairRounds(ctx, repairImages(ctx, synth), findings);
       out.lap('shapley');
       report.budget.shapleyStoppedBy = report.shapley.map((x) => x.stoppedBy).join(',');

@@ -71,7 +71,7 @@ export interface Findings {
    * which the post-repair search cannot find again (DetectConfig.minConcentration).
    */
   unrepairable: string | null;
-  /** The flagged triggers as they were before any pruning, for report.html. */
+  /** The flagged triggers as they were before any pruning (or a clean scan's smallest), for report.html. */
   evidence: TriggerEvidence[];
   /** Predictions and metrics on D_ver before any repair. */
   before: { metrics: Metrics; predictions: Int32Array };
@@ -142,20 +142,23 @@ export function detectStep(ctx: ScanContext, synth: SynthResult, rev: TriggerRes
     .sort((a, b) => a.norm - b.norm || a.target - b.target)
     .map((c) => c.target);
   const unrepairable = uncheckable(classes, cfg.detection.minConcentration);
-  return { flagged, cleanOrder, incomplete, unrepairable, evidence: evidenceOf(ctx, synth, flagged), before };
+  // A clean report shows its closest call too: the reviewer sees what the smallest trigger looked like.
+  const shown = flagged.length > 0 ? flagged : rev.triggers.filter((t) => t.target === cleanOrder[0]);
+  return { flagged, cleanOrder, incomplete, unrepairable, evidence: evidenceOf(ctx, synth, shown, flagged.length > 0), before };
 }
 
-/** Each flagged trigger with a synthesized input of another class, before and after stamping. */
-function evidenceOf(ctx: ScanContext, synth: SynthResult, flagged: ReversedTrigger[]): TriggerEvidence[] {
+/** Each shown trigger with a synthesized input of another class, before and after stamping. */
+function evidenceOf(ctx: ScanContext, synth: SynthResult, shown: ReversedTrigger[], flagged: boolean): TriggerEvidence[] {
   const shape = ctx.info.shape;
   const px = shape[0] * shape[1] * shape[2];
   const evidence: TriggerEvidence[] = [];
-  for (const t of flagged) {
+  for (const t of shown) {
     const i = Array.from(synth.ver.labels).findIndex((l) => l !== t.target);
     if (i < 0) continue;
     const one = { images: synth.ver.images.slice(i * px, (i + 1) * px), labels: Int32Array.of(synth.ver.labels[i]!), count: 1 };
     evidence.push({
       target: t.target,
+      flagged,
       shape,
       mask: t.mask.slice(),
       pattern: t.pattern.slice(),
@@ -248,7 +251,7 @@ export async function writeRepaired(
  */
 function certify(ctx: ScanContext, written: ModelInfo, findings: Findings): RepairCheck {
   const { cfg, budget, plan, rng, out, info } = ctx;
-  const stage = budget.stage(1);
+  const stage = budget.stage(1, 'check: fresh images');
   const fresh = synthesize(info, ctx.unit, { ...cfg.synthesis, verPerClass: 0, guardPerClass: 0 }, rng.fork(3), stage, plan.passRows);
   out.stage('check-synthesis', stage, fresh.steps, fresh.stoppedBy);
   const confident = fresh.confident >= cfg.synthesis.minConfident;
@@ -311,7 +314,10 @@ function searchOn(
   // The low level, then the high one (DetectConfig.residualSuccessHigh): a target must be removed at both.
   const levels = [...new Set([at.success, Math.max(at.success, cfg.detection.residualSuccessHigh)])];
   const searches = levels.map((success, i) => {
-    const reverseStage = budget.stage(1);
+    const reverseStage = budget.stage(
+      1,
+      `check on ${name.endsWith('held-back') ? 'held-back' : 'fresh'} images at ${Math.round(success * 100)}% success`,
+    );
     const search = residualSearch(
       written,
       images,

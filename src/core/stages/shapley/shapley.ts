@@ -245,6 +245,13 @@ export function estimateShapley(
     const top = topSet(values, cfg.topK, cfg.cover >= 1 ? Infinity : cfg.cover * values.reduce((a, v) => a + v, 0));
     stable = top === lastTop ? stable + group : 0;
     lastTop = top;
+    // Convergence is the usual end: the ranking stable for stableFor permutations after minPermutations.
+    const towardsStable = Math.min(permutations / cfg.minPermutations, stable / cfg.stableFor);
+    stage.tick(
+      Math.max(permutations / cfg.maxPermutations, towardsStable),
+      1,
+      `${permutations} permutations, ranking stable for ${Math.min(stable, cfg.stableFor)}/${cfg.stableFor}`,
+    );
     if (permutations >= cfg.minPermutations && stable >= cfg.stableFor) {
       stoppedBy = 'converged';
       break;

@@ -157,6 +157,11 @@ export function synthesize(
     steps++;
     const p = readAndDispose(targetProb);
     confident = p.filter((v) => v >= cfg.confidence).length / n;
+    stage.tick(
+      Math.max(steps / cfg.maxSteps, confident),
+      1,
+      `step ${steps}, ${Math.round(confident * 100)}% of images confidently their class`,
+    );
     if (confident === 1) {
       stoppedBy = 'converged';
       break;

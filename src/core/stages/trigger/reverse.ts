@@ -110,12 +110,15 @@ export function reverseTriggers(
 ): TriggerResult {
   const search = new TriggerSearch(info, rev, range, cfg, rng, scope);
   const all = search.tracks;
+  // Shares of the progress count: the reruns are a few targets, the first pass all of them.
+  const main = cfg.restarts > 0 ? 0.7 : 1;
   let stoppedBy: TriggerResult['stoppedBy'];
   if (all.length <= cfg.screenAbove) {
-    stoppedBy = search.run(all, search.rowsPerTarget, cfg.maxSteps, stage);
+    stoppedBy = search.run(all, search.rowsPerTarget, cfg.maxSteps, stage, 'classes', [0, main]);
   } else {
     const screenSteps = Math.round(cfg.maxSteps * cfg.screenShare);
-    stoppedBy = search.run(all, Math.max(2, Math.floor(search.rowsPerTarget / 4)), screenSteps, stage);
+    const screened = main * 0.4;
+    stoppedBy = search.run(all, Math.max(2, Math.floor(search.rowsPerTarget / 4)), screenSteps, stage, 'classes screened', [0, screened]);
     if (!budgetStopped(stoppedBy)) {
       for (const t of all) t.screenNorm = t.best;
       const order = [...all].sort((a, b) => a.best - b.best).slice(0, cfg.refineCount);
@@ -124,9 +127,9 @@ export function reverseTriggers(
         t.refined = true;
         t.lastImprovement = t.steps;
       }
-      stoppedBy = search.run(order, search.rowsPerTarget, cfg.maxSteps - screenSteps, stage);
+      stoppedBy = search.run(order, search.rowsPerTarget, cfg.maxSteps - screenSteps, stage, 'smallest refined', [screened, main]);
     }
   }
-  if (cfg.restarts > 0 && !budgetStopped(stoppedBy)) search.restart(cfg.restarts, stage);
+  if (cfg.restarts > 0 && !budgetStopped(stoppedBy)) search.restart(cfg.restarts, stage, [main, 1]);
   return search.result(stoppedBy);
 }

@@ -118,7 +118,11 @@ export class TriggerSearch {
    * Optimises `phase`'s tracks together, `rowsPerTarget` images each, for at most `maxSteps` steps within
    * `stage`. Each track's best mask and its free variables are kept on it for later phases.
    */
-  run(phase: Track[], rowsPerTarget: number, maxSteps: number, stage: Stage): PhaseEnd {
+  /**
+   * `what` names the phase's targets in progress ticks ("classes screened"), and `span` is the part of the
+   * whole search this phase stands for, so the ticks of successive phases add up to one count.
+   */
+  run(phase: Track[], rowsPerTarget: number, maxSteps: number, stage: Stage, what = 'classes', span: [number, number] = [0, 1]): PhaseEnd {
     const batch = new PhaseBatch(this.setting, this.data, phase, rowsPerTarget);
     let result: PhaseEnd = 'steps';
     for (let step = 0; step < maxSteps; step++) {
@@ -146,6 +150,9 @@ export class TriggerSearch {
       if (improved || step === maxSteps - 1) batch.snapshot((_, i) => keep[i]!);
       // Finished targets leave the batch, so later steps cost only what is still running.
       batch.dropFinished();
+      const settled = phase.filter((t) => t.done).length;
+      const done = Math.max((step + 1) / maxSteps, settled / phase.length);
+      stage.tick(span[0] + (span[1] - span[0]) * done, 1, `${settled}/${phase.length} ${what} settled, step ${step + 1}`);
     }
     batch.snapshot((t) => !t.reached);
     batch.close();
@@ -158,7 +165,7 @@ export class TriggerSearch {
    * restart only where it is clearly smaller. The restart is extra work: a budget that stops it leaves the
    * first runs, which finished, as they were.
    */
-  restart(count: number, stage: Stage): void {
+  restart(count: number, stage: Stage, span: [number, number] = [0, 1]): void {
     const order = this.tracks
       .filter((t) => t.reached)
       .sort((a, b) => a.best - b.best || a.target - b.target)
@@ -170,7 +177,7 @@ export class TriggerSearch {
       d.zMask = this.initMask();
       d.zPattern = this.initPattern();
     }
-    this.run(order, this.rowsPerTarget, this.cfg.maxSteps, stage);
+    this.run(order, this.rowsPerTarget, this.cfg.maxSteps, stage, 'smallest rerun from fresh starts', span);
     for (const t of order) {
       const f = first.get(t.target)!;
       const again = t.reached ? t.best : Infinity;
