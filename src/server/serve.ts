@@ -19,6 +19,16 @@ const server = serve({ fetch: service.app.fetch, port, hostname: process.env.HOS
 );
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
+    // A scan cut short here is not lost: its job stays "running" in the state file and recover() requeues it.
+    const jobs = service.state.counts();
+    log({
+      level: 'info',
+      msg: 'stopping',
+      signal,
+      runningJobs: jobs.running ?? 0,
+      pendingJobs: jobs.pending ?? 0,
+      resumeAtNextStart: (jobs.running ?? 0) + (jobs.pending ?? 0),
+    });
     server.close();
     service.close();
     process.exit(0);

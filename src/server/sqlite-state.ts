@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { ScanJob } from '../service/jobs/job.ts';
-import { jobIdsOf, type Ledger, type ScanRecord } from '../service/ledger.ts';
+import { jobIdsOf, pageOf, type Ledger, type ScanCursor, type ScanPage, type ScanRecord } from '../service/ledger.ts';
 
 /** Deliveries are remembered this long; senders stop retrying well before (SNS, MLflow: minutes). */
 const DELIVERY_MEMORY_MS = 7 * 24 * 3600 * 1000;
@@ -24,6 +24,7 @@ export class SqliteState implements Ledger {
         PRIMARY KEY (source, id));
       CREATE TABLE IF NOT EXISTS scans (id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, received_at TEXT NOT NULL, record TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS scans_object ON scans (bucket, key);
+      CREATE INDEX IF NOT EXISTS scans_recent ON scans (received_at DESC, id);
     `);
     // A state file from before deliveries kept their jobs.
     const columns = this.db.prepare('PRAGMA table_info(deliveries)').all() as { name: string }[];
@@ -67,6 +68,20 @@ export class SqliteState implements Ledger {
       record: string;
     }[];
     return rows.map((r) => JSON.parse(r.record) as ScanRecord);
+  }
+
+  async recent(limit: number, after: ScanCursor | null): Promise<ScanPage> {
+    const rows = (
+      after
+        ? this.db
+            .prepare('SELECT record FROM scans WHERE received_at < ? OR (received_at = ? AND id > ?) ORDER BY received_at DESC, id LIMIT ?')
+            .all(after.receivedAt, after.receivedAt, after.id, limit + 1)
+        : this.db.prepare('SELECT record FROM scans ORDER BY received_at DESC, id LIMIT ?').all(limit + 1)
+    ) as { record: string }[];
+    return pageOf(
+      rows.map((r) => JSON.parse(r.record) as ScanRecord),
+      limit,
+    );
   }
 
   /** Queues jobs; one already waiting or running is left as it is, one finished before is queued again. */

@@ -4,7 +4,7 @@ import type { ServiceConfig } from './config.ts';
 import { MODEL_FILE_NAMES } from '../core/model/files.ts';
 import { HttpError } from './errors.ts';
 import { isModelKey, jobsFor, type ObjectRef, type ScanJob, type SourceName } from './jobs/job.ts';
-import type { Ledger } from './ledger.ts';
+import { formatCursor, parseCursor, type Ledger } from './ledger.ts';
 import { objectsOfEventBridge } from './sources/eventbridge.ts';
 import { objectsOfHubWebhook } from './sources/huggingface.ts';
 import { objectsOfMlflowWebhook } from './sources/mlflow.ts';
@@ -34,6 +34,10 @@ export interface AppDeps {
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** Pages of GET /v1/scans: a status page's worth by default, and never more than one answer should carry. */
+const DEFAULT_PAGE = 20;
+const MAX_PAGE = 100;
 
 function requireEnabled<T>(value: T | null | undefined, source: string): T {
   if (value === null || value === undefined || (Array.isArray(value) && value.length === 0)) {
@@ -85,6 +89,30 @@ export function createApp(deps: AppDeps): Hono {
   }
 
   /** Queues the jobs of one verified delivery; a delivery id seen before queues nothing. */
+  /**
+   * The status record of a job just queued. A job already known (the same object version asked for again:
+   * a webhook's, then POST /v1/scans) keeps how and when it first came; only its state says it is queued.
+   */
+  async function recordQueued(j: ScanJob): Promise<void> {
+    const known = await deps.ledger.get(j.id);
+    if (known !== null) {
+      if (known.state === 'done' || known.state === 'failed') await deps.ledger.put({ ...known, state: 'queued', updatedAt: j.receivedAt });
+      return;
+    }
+    await deps.ledger.put({
+      id: j.id,
+      state: 'queued',
+      object: j.object,
+      via: j.via,
+      receivedAt: j.receivedAt,
+      updatedAt: j.receivedAt,
+      attempts: 0,
+      verdict: null,
+      reason: null,
+      outputs: null,
+    });
+  }
+
   async function accept(c: Context, source: SourceName, deliveryId: string | null, objects: ObjectRef[]): Promise<Response> {
     const jobs = await jobsFor(objects, source, deliveryId, config, deps.now());
     if (jobs.length === 0) return c.json({ accepted: 0, jobs: [] }, 200);
@@ -106,25 +134,7 @@ export function createApp(deps: AppDeps): Hono {
       deps.onError?.(err);
       throw new HttpError(503, 'queue-unavailable', 'the job queue refused the job; retry the delivery');
     }
-    deps.background(
-      Promise.all(
-        jobs.map((j) =>
-          deps.ledger.put({
-            id: j.id,
-            state: 'queued',
-            object: j.object,
-            via: j.via,
-            receivedAt: j.receivedAt,
-            updatedAt: j.receivedAt,
-            attempts: 0,
-            verdict: null,
-            reason: null,
-            outputs: null,
-          }),
-        ),
-      ),
-      c,
-    );
+    deps.background(Promise.all(jobs.map((j) => recordQueued(j))), c);
     return c.json({ accepted: jobs.length, jobs: jobs.map((j) => j.id) }, 202);
   }
 
@@ -214,11 +224,27 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.get('/v1/scans', async (c) => {
-    const bucket = c.req.query('bucket') ?? config.defaultBucket;
     const key = c.req.query('key');
+    if (key === undefined) {
+      if (c.req.query('bucket') !== undefined)
+        throw new HttpError(400, 'bad-query', 'bucket needs a key; without either, GET /v1/scans lists the most recent scans');
+      return c.json(await recentScans(c.req.query('limit'), c.req.query('cursor')));
+    }
+    const bucket = c.req.query('bucket') ?? config.defaultBucket;
     if (!bucket || !key) throw new HttpError(400, 'bad-query', 'bucket and key are required (bucket may default to DEFAULT_BUCKET)');
     return c.json({ scans: await deps.ledger.byObject(bucket, key) });
   });
+
+  /** One page of the most recent scans: `limit` 1–100 (default 20), `cursor` a previous page's `next`. */
+  async function recentScans(limitText: string | undefined, cursorText: string | undefined) {
+    const limit = limitText === undefined ? DEFAULT_PAGE : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      throw new HttpError(400, 'bad-query', `limit must be a whole number from 1 to ${MAX_PAGE}`);
+    const cursor = cursorText === undefined ? null : parseCursor(cursorText);
+    if (cursorText !== undefined && cursor === null) throw new HttpError(400, 'bad-query', "cursor must be a previous page's next");
+    const page = await deps.ledger.recent(limit, cursor);
+    return { scans: page.scans, next: page.next ? formatCursor(page.next) : null };
+  }
 
   app.post('/v1/scans', async (c) => {
     const body = parseJsonObject(decoder.decode(await raw(c)), 'POST /v1/scans');

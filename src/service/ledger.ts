@@ -37,6 +37,43 @@ export interface Ledger {
   get(id: string): Promise<ScanRecord | null>;
   /** Scans of one object, newest first. */
   byObject(bucket: string, key: string): Promise<ScanRecord[]>;
+  /** The most recent scans, newest first (ties by id), `limit` of them after `after` (a page's `next`). */
+  recent(limit: number, after: ScanCursor | null): Promise<ScanPage>;
+}
+
+/** Where a page of recent scans ended: the last record's receipt time and id. */
+export interface ScanCursor {
+  receivedAt: string;
+  id: string;
+}
+
+export interface ScanPage {
+  scans: ScanRecord[];
+  /** The cursor of the next page; null on the last. */
+  next: ScanCursor | null;
+}
+
+/** A cursor as the status API writes it in `next`: `<receivedAt>~<id>`. */
+export function formatCursor(c: ScanCursor): string {
+  return `${c.receivedAt}~${c.id}`;
+}
+
+/** A `cursor` query parameter back; null when it is not one formatCursor wrote. */
+export function parseCursor(text: string): ScanCursor | null {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z)~(scan_[0-9a-f]{24})$/.exec(text);
+  return m && Number.isFinite(Date.parse(m[1]!)) ? { receivedAt: m[1]!, id: m[2]! } : null;
+}
+
+/** The page of `limit` from rows already ordered and cut at the cursor, fetched one beyond the limit. */
+export function pageOf(rows: ScanRecord[], limit: number): ScanPage {
+  const scans = rows.slice(0, limit);
+  const last = scans.at(-1);
+  return { scans, next: rows.length > limit && last ? { receivedAt: last.receivedAt, id: last.id } : null };
+}
+
+/** An object key that lists newest first: the receipt time counted down from the year 2286, then the id. */
+function recentKey(c: ScanCursor): string {
+  return `${String(9_999_999_999_999 - Date.parse(c.receivedAt)).padStart(13, '0')}_${c.id}`;
 }
 
 /** Job ids stored with a delivery; anything else (a record from before they were stored) reads as none. */
@@ -83,6 +120,7 @@ export class ObjectLedger implements Ledger {
       `${this.prefix}objects/${safeSegment(record.object.bucket)}/${safeSegment(record.object.key)}/${record.id}`,
       record.id,
     );
+    await this.store.put(`${this.prefix}recent/${recentKey(record)}`, record.id);
   }
 
   async get(id: string): Promise<ScanRecord | null> {
@@ -95,5 +133,24 @@ export class ObjectLedger implements Ledger {
     const keys = await this.store.list(`${this.prefix}objects/${safeSegment(bucket)}/${safeSegment(key)}/`);
     const records = await Promise.all(keys.map((k) => this.get(k.slice(k.lastIndexOf('/') + 1))));
     return records.filter((r): r is ScanRecord => r !== null).sort((a, b) => b.receivedAt.localeCompare(a.receivedAt));
+  }
+
+  /**
+   * Object stores list in key order, so the index keys count time down; the listing reads every index key
+   * (a store lists a thousand per request), the page's records only.
+   */
+  async recent(limit: number, after: ScanCursor | null): Promise<ScanPage> {
+    const from = `${this.prefix}recent/`;
+    const cut = after ? recentKey(after) : '';
+    const keys = (await this.store.list(from))
+      .map((k) => k.slice(from.length))
+      .filter((k) => k > cut)
+      .sort()
+      .slice(0, limit + 1);
+    const records = await Promise.all(keys.map((k) => this.get(k.slice(k.indexOf('_') + 1))));
+    return pageOf(
+      records.filter((r): r is ScanRecord => r !== null),
+      limit,
+    );
   }
 }

@@ -94,4 +94,11 @@ it('a job accepted before a SIGKILL mid-scan completes once after the restart', 
   // The state turns "done" before the server's log line for it reaches this process's pipe.
   for (let i = 0; i < 100 && !logs.includes('"msg":"job done"'); i++) await new Promise((r) => setTimeout(r, 50));
   expect(logs.match(/"msg":"job done"/g)).toHaveLength(1);
+
+  // A plain stop (systemd, docker stop) says so in the log and exits 0.
+  child!.removeAllListeners('exit');
+  const exited = new Promise<number | null>((r) => child!.once('exit', r));
+  child!.kill('SIGTERM');
+  expect(await exited).toBe(0);
+  expect(logs).toMatch(/"msg":"stopping","signal":"SIGTERM","runningJobs":0,"pendingJobs":0/);
 }, 900_000);

@@ -234,3 +234,62 @@ describe('a clean Keras .h5 model', () => {
     expect(mine[0]!.headers['webhook-id']).toBe(mine[1]!.headers['webhook-id']);
   }, 900_000);
 });
+
+describe('the status API over every scan', () => {
+  const get = async (query: string) => {
+    const res = await svc.app.request(`/v1/scans${query}`, { headers: { authorization: 'Bearer t' } });
+    return {
+      status: res.status,
+      body: (await res.json()) as {
+        scans: { id: string; receivedAt: string; via: string }[];
+        next: string | null;
+        error?: { code: string };
+      },
+    };
+  };
+
+  it('lists the most recent scans, newest first, a page at a time', async () => {
+    const seen: { id: string; receivedAt: string }[] = [];
+    let page = await get('?limit=1');
+    for (let i = 0; i < 20; i++) {
+      expect(page.status).toBe(200);
+      expect(page.body.scans.length).toBeLessThanOrEqual(1);
+      seen.push(...page.body.scans);
+      if (page.body.next === null) break;
+      page = await get(`?limit=1&cursor=${encodeURIComponent(page.body.next)}`);
+    }
+    const all = (await get('')).body.scans;
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    expect(seen.map((s) => s.id)).toEqual(all.map((s) => s.id));
+    expect(new Set(seen.map((s) => s.id)).size).toBe(seen.length);
+    expect([...seen].sort((a, b) => b.receivedAt.localeCompare(a.receivedAt))).toEqual(seen);
+    // The listing carries the same records as the per-object query.
+    const clean = (await get('?bucket=models&key=clean.h5')).body.scans[0]!;
+    expect(all.find((s) => s.id === clean.id)).toEqual(clean);
+  });
+
+  it('refuses a page it cannot serve, with a reason', async () => {
+    for (const query of ['?limit=0', '?limit=101', '?limit=two', '?cursor=nonsense', '?bucket=models']) {
+      const { status, body } = await get(query);
+      expect(status, query).toBe(400);
+      expect(body.error?.code, query).toBe('bad-query');
+    }
+  });
+
+  it('POST /v1/scans for a job a webhook queued keeps how and when it first came', async () => {
+    const before = (await get('?bucket=models&key=clean.h5')).body.scans[0]!;
+    expect(before.via).toBe('standard');
+    const res = await svc.app.request('/v1/scans', {
+      method: 'POST',
+      body: JSON.stringify({ bucket: 'models', key: 'clean.h5' }),
+      headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
+    });
+    expect(res.status).toBe(202);
+    expect(((await res.json()) as { jobs: string[] }).jobs).toEqual([before.id]);
+    await new Promise((r) => setTimeout(r, 50));
+    await svc.runner.idle();
+    const after = (await get('?bucket=models&key=clean.h5')).body.scans;
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ id: before.id, via: 'standard', receivedAt: before.receivedAt, state: 'done' });
+  }, 300_000);
+});
