@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Miniflare } from 'miniflare';
 import { unstable_getMiniflareWorkerOptions } from 'wrangler';
-import { playerKey } from '../src/core/stages/players.ts';
+import { prunedWords } from '../src/core/output/report-html.ts';
 import type { ScanReport } from '../src/core/output/report.ts';
 import { loadMnist } from '../test/data/mnist.ts';
 import { sampleFromSet } from '../test/helpers/sample.ts';
@@ -126,7 +126,7 @@ console.log(
   `  mode               ${report.mode}${report.sample ? `, ${report.sample.images} trusted images (${report.sample.heldBack} held back for the final check)` : ''}`,
 );
 console.log(
-  `  repair             ${report.repair?.status}, ${report.repair?.pruned?.length ?? 0} player(s) pruned (${report.repair?.pruned.map(playerKey).join(', ')}) of ${report.model?.playerLayers?.join(', ')}`,
+  `  repair             ${report.repair?.status}, ${prunedWords(report.repair?.pruned ?? [])} of ${report.model?.playerLayers?.join(', ')}`,
 );
 if (v)
   console.log(

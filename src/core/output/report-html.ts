@@ -76,8 +76,8 @@ function playerWords(p: PlayerRef): string {
   return p.position ? `${p.layer} input position ${p.position.join(',')}` : `${p.layer} channel ${p.channel}`;
 }
 
-/** What was pruned, counted by kind and named: "1 position pruned (fc1 input position 4,4)". */
-function prunedWords(pruned: readonly PlayerRef[]): string {
+/** What was pruned, counted by kind and named: "1 position pruned (fc1 input position 4,4)"; the demo prints it too. */
+export function prunedWords(pruned: readonly PlayerRef[]): string {
   if (pruned.length === 0) return 'nothing pruned';
   const count = (n: number, one: string) => (n === 0 ? [] : [`${n} ${one}${n === 1 ? '' : 's'}`]);
   const positions = pruned.filter((p) => p.position !== null).length;
