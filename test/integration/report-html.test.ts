@@ -27,6 +27,9 @@ describe('report.html', () => {
     const anomaly = /<svg id="trigger-size-chart"[\s\S]*?<\/svg>/.exec(page.dom)![0];
     expect(anomaly.match(/<rect /g)).toHaveLength(run.report!.detection!.classes.length);
     expect(anomaly.match(/fill="#cf222e"/g)).toHaveLength(run.report!.detection!.flagged.length);
+    // The axis stops at twice the median, so one huge class does not flatten the rest.
+    const tallest = Math.max(...run.report!.detection!.classes.map((c) => c.normRatio));
+    expect(anomaly).toContain(`>${Math.min(2, tallest).toFixed(2)}</text>`);
     expect(page.dom).toMatch(/<svg id="shapley-6-0"/);
     expect(page.dom.match(/<img alt="(mask|pattern|synthesized input|with the trigger)"/g)).toHaveLength(4);
     expect(html).not.toMatch(/(src|href)="https?:/);

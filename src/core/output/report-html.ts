@@ -37,7 +37,7 @@ const SHIP_WORDS: Record<Ship, string> = {
  */
 function barChart(
   items: { label: string; value: number; highlight: boolean; title: string }[],
-  opts: { threshold?: number; thresholdLabel?: string; height?: number; id: string },
+  opts: { threshold?: number; thresholdLabel?: string; height?: number; id: string; cap?: number },
 ): string {
   const plot = opts.height ?? 140;
   const bar = Math.max(4, Math.min(28, Math.floor(720 / Math.max(1, items.length))));
@@ -48,7 +48,8 @@ function barChart(
   const height = plot + below;
   const width = items.length * bar + 40;
   const base = plot - 6;
-  const max = Math.max(1e-9, ...items.map((i) => i.value), opts.threshold ?? 0);
+  // A cap keeps one huge bar from flattening the rest; a capped bar reaches the top and carries its value.
+  const max = Math.min(opts.cap ?? Infinity, Math.max(1e-9, ...items.map((i) => i.value), opts.threshold ?? 0));
   const y = (v: number) => base - (v / max) * (base - 10);
   const label = (text: string, x: number) =>
     upright
@@ -56,9 +57,15 @@ function barChart(
       : `<text x="${x}" y="${base + 14}" font-size="9" text-anchor="middle">${esc(text)}</text>`;
   const bars = items
     .map((it, i) => {
-      const top = y(Math.max(0, it.value));
+      const capped = it.value > max;
+      const top = y(Math.min(max, Math.max(0, it.value)));
       const x = 30 + i * bar;
-      return `<g><title>${esc(it.title)}</title><rect x="${x}" y="${top.toFixed(1)}" width="${bar - 2}" height="${(base - top).toFixed(1)}" fill="${it.highlight ? '#cf222e' : '#0969da'}"/>${labelled ? label(it.label, x + (bar - 2) / 2) : ''}</g>`;
+      const value = num(it.value, 1);
+      const over =
+        capped && value.length * CHAR_WIDTH <= bar - 2
+          ? `<text x="${x + (bar - 2) / 2}" y="${top + 9}" font-size="9" text-anchor="middle" fill="#fff">${esc(value)}</text>`
+          : '';
+      return `<g><title>${esc(it.title)}</title><rect x="${x}" y="${top.toFixed(1)}" width="${bar - 2}" height="${(base - top).toFixed(1)}" fill="${it.highlight ? '#cf222e' : '#0969da'}"/>${over}${labelled ? label(it.label, x + (bar - 2) / 2) : ''}</g>`;
     })
     .join('');
   const line =
@@ -110,7 +117,7 @@ function anomalySection(report: ScanReport): string {
         `<tr${c.flagged ? ' class="flagged"' : ''}><td>${esc(c.class)}</td><td>${esc(num(c.comparableNorm, 1))}</td><td>${esc(num(c.normRatio, 2))}</td><td>${esc(num(c.gap, 2))}</td><td>${esc(num(c.anomalyIndex, 2))}</td><td>${esc(num(c.concentration, 2))}</td><td>${c.reached ? 'yes' : '<strong>no</strong>'}</td><td>${c.flagged ? '<strong>flagged</strong>' : '–'}</td></tr>`,
     )
     .join('');
-  return `<section><h2>Trigger size of every class</h2><p>For each class, the smallest trigger (mask L1 norm) that sends images of the other classes to it, as a share of the median class's (dashed line: the flagging bound). A backdoor's target is far easier to reach than any other class. A class is flagged when both rules hold: <strong>(1)</strong> its trigger is at most ${esc(maxNormRatio)} of the median's, and <strong>(2)</strong> at most ${esc(maxGap)} of the next larger class's. Several classes are flagged together, smallest first, when all meet (1) and the last meets (2); at most ${esc(most)} of ${esc(d.classes.length)}. Median ${esc(num(d.median, 1))}, MAD ${esc(num(d.mad, 1))}; Neural Cleanse's anomaly index is listed, not used.</p>${barChart(items, { threshold: maxNormRatio, thresholdLabel: `rule (1): ≤ ${maxNormRatio}`, id: 'trigger-size-chart' })}<details><summary>Every class, smallest trigger first</summary><div class="wide"><table><thead><tr><th>class</th><th>trigger L1</th><th>of the median</th><th>of the next larger</th><th>anomaly index</th><th>compactness</th><th>success reached</th><th>flagged</th></tr></thead><tbody>${rows}</tbody></table></div></details></section>`;
+  return `<section><h2>Trigger size of every class</h2><p>For each class, the smallest trigger (mask L1 norm) that sends images of the other classes to it, as a share of the median class's (dashed line: the flagging bound; the axis stops at twice the median, and a taller bar is cut there with its value on it). A backdoor's target is far easier to reach than any other class. A class is flagged when both rules hold: <strong>(1)</strong> its trigger is at most ${esc(maxNormRatio)} of the median's, and <strong>(2)</strong> at most ${esc(maxGap)} of the next larger class's. Several classes are flagged together, smallest first, when all meet (1) and the last meets (2); at most ${esc(most)} of ${esc(d.classes.length)}. Median ${esc(num(d.median, 1))}, MAD ${esc(num(d.mad, 1))}; Neural Cleanse's anomaly index is listed, not used.</p>${barChart(items, { threshold: maxNormRatio, thresholdLabel: `rule (1): ≤ ${maxNormRatio}`, id: 'trigger-size-chart', cap: 2 })}<details><summary>Every class, smallest trigger first</summary><div class="wide"><table><thead><tr><th>class</th><th>trigger L1</th><th>of the median</th><th>of the next larger</th><th>anomaly index</th><th>compactness</th><th>success reached</th><th>flagged</th></tr></thead><tbody>${rows}</tbody></table></div></details></section>`;
 }
 
 function shapleySection(report: ScanReport): string {
