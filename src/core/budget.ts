@@ -64,15 +64,15 @@ export class Stage {
   }
 
   /**
-   * Reports progress within the stage: `done` of `total` units of its own work, or the share of its budget
+   * Reports progress within the stage: `done`, the share of its own work done, or the share of its budget
    * spent where that is further (a stage never outruns its budget, so that bounds what is left).
    */
-  tick(done: number, total: number, detail: string): void {
+  tick(done: number, detail: string): void {
     const onTick = this.budget.onTick;
     if (onTick === null) return;
     const byEvals = (this.budget.evaluations - this.startEvals) / Math.max(1e-9, this.evalLimit - this.startEvals);
     const byTime = (this.now() - this.startTime) / Math.max(1e-9, this.deadline - this.startTime);
-    const fraction = Math.min(1, Math.max(total > 0 ? done / total : 0, byEvals, byTime, 0));
+    const fraction = Math.min(1, Math.max(done, byEvals, byTime, 0));
     const words = this.label ? `${this.label}: ${detail}` : detail;
     const key = `${Math.floor(fraction * 100)} ${words}`;
     if (key === this.lastTick) return;

@@ -27,7 +27,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       signal,
       runningJobs: jobs.running ?? 0,
       pendingJobs: jobs.pending ?? 0,
-      resumeAtNextStart: (jobs.running ?? 0) + (jobs.pending ?? 0),
     });
     server.close();
     service.close();

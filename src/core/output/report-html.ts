@@ -215,31 +215,28 @@ function budgetSection(report: ScanReport): string {
 function adviceBox(report: ScanReport): string {
   const targets = report.detection?.flagged.join(', ') ?? '';
   const sends = `A backdoor sends images carrying a trigger to class ${esc(targets)}.`;
-  const text: Record<Ship, string> = {
-    original: `No class of this model has a trigger markedly smaller than the others', so the scan found no backdoor and the model may ship. Clean is not proof of absence: a trigger spread over the whole image, or one this scan's budget did not reach, can go unseen; the warnings above say where coverage fell short.`,
-    repaired: `${sends} <strong>Ship the repaired model (repaired/), never the upload</strong>: the upload still carries the backdoor. ${esc(prunedWords(report.repair?.pruned ?? []))}, and the post-repair check found no trigger for the target smaller than the clean classes'. Check the repaired model's accuracy on your own test data before it replaces the old one.`,
-    nothing: '',
-  };
-  let body = text[shipOf(report)];
-  if (body === '') {
-    body =
-      report.verdict === 'backdoor'
-        ? `${sends} <strong>Ship nothing from this upload.</strong> The scan could not produce a repair it can stand behind (see Repair below). Retrain from data you trust, or scan again with a trusted sample of real images (--clean-samples), which lets the scan check a repair on them.`
-        : report.verdict === 'incomplete'
-          ? `The scan did not cover every class, so it can vouch for nothing. <strong>Ship nothing on this report</strong>; scan again with a larger budget (--budget, --max-evals).`
-          : `The scan could not run on this model. <strong>Ship nothing on this report</strong>; fix what the reason names and scan again.`;
-  }
+  const ship = shipOf(report);
+  const body =
+    ship === 'original'
+      ? `No class of this model has a trigger markedly smaller than the others', so the scan found no backdoor and the model may ship. Clean is not proof of absence: a trigger spread over the whole image, or one this scan's budget did not reach, can go unseen; the warnings above say where coverage fell short.`
+      : ship === 'repaired'
+        ? `${sends} <strong>Ship the repaired model (repaired/), never the upload</strong>: the upload still carries the backdoor. ${esc(prunedWords(report.repair?.pruned ?? []))}, and the post-repair check found no trigger for the target smaller than the clean classes'. Check the repaired model's accuracy on your own test data before it replaces the old one.`
+        : report.verdict === 'backdoor'
+          ? `${sends} <strong>Ship nothing from this upload.</strong> The scan could not produce a repair it can stand behind (see Repair below). Retrain from data you trust, or scan again with a trusted sample of real images (--clean-samples), which lets the scan check a repair on them.`
+          : report.verdict === 'incomplete'
+            ? `The scan did not cover every class, so it can vouch for nothing. <strong>Ship nothing on this report</strong>; scan again with a larger budget (--budget, --max-evals).`
+            : `The scan could not run on this model. <strong>Ship nothing on this report</strong>; fix what the reason names and scan again.`;
   return `<div class="advice" id="advice"><h2>What this means, what to do</h2><p>${body}</p></div>`;
 }
 
-/** Coverage notes and a refused repair's reason, as warnings a green verdict does not hide. */
+/** Coverage notes as warnings, which a green verdict does not hide. */
 function warningsBox(report: ScanReport): string {
-  const warnings = [...(report.coverage?.notes ?? [])];
+  const warnings = report.coverage?.notes ?? [];
   if (warnings.length === 0) return '';
   return `<div class="warn" id="warnings"><h2>Warnings</h2><ul>${warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>`;
 }
 
-/** Where a page shows the model from, beyond the report: the path the CLI was given, or the bucket and key. */
+/** What a page shows beyond the report itself: the trigger images, and the model's name as its user knows it. */
 export interface ReportPageOptions {
   /** The triggers to show as images (scanModel's evidence). */
   evidence?: readonly TriggerEvidence[];
@@ -262,8 +259,9 @@ export async function renderReportHtml(report: ScanReport, options: ReportPageOp
   const name = options.source ?? report.input?.entry ?? 'the model';
   const input = report.input ? `${report.input.entry} (${report.input.format})` : null;
   const coverage = report.coverage ? `${report.coverage.classesScanned} of ${report.coverage.classesTotal} classes scanned` : null;
+  // A row without a value is left out, rather than shown as "–".
   const row = (term: string, value: string | null, id?: string) =>
-    value === null ? '' : `<dt>${esc(term)}</dt><dd${id ? ` id="${id}"` : ''}>${value}</dd>`;
+    value === null ? '' : `<dt>${esc(term)}</dt><dd${id ? ` id="${id}"` : ''}>${esc(value)}</dd>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
@@ -285,8 +283,8 @@ pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:12px}.row{display:fl
 <h1 id="model">${esc(name)}</h1>${report.input ? `<p class="meta">sha256 <code id="digest">${esc(report.input.digest.combined)}</code></p>` : ''}
 <div class="verdict" id="verdict">${esc(report.verdict)}</div>
 ${warningsBox(report)}${adviceBox(report)}
-<dl>${row('May ship', esc(SHIP_WORDS[shipOf(report)]))}${row('Reason', report.reason === null ? null : esc(report.reason))}${row('Model file', input === null ? null : esc(input))}
-${row('Flagged targets', esc(report.detection?.flagged.join(', ') || 'none'))}${row('Repair', repair === null ? null : esc(repair))}${row('Coverage', coverage === null ? null : esc(coverage))}${row('Mode', esc(modeText(report)), 'mode')}</dl></header>
+<dl>${row('May ship', SHIP_WORDS[shipOf(report)])}${row('Reason', report.reason)}${row('Model file', input)}
+${row('Flagged targets', report.detection?.flagged.join(', ') || 'none')}${row('Repair', repair)}${row('Coverage', coverage)}${row('Mode', modeText(report), 'mode')}</dl></header>
 ${anomalySection(report)}
 ${await triggerSection(options.evidence ?? [])}
 ${shapleySection(report)}

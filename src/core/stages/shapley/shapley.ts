@@ -249,7 +249,6 @@ export function estimateShapley(
     const towardsStable = Math.min(permutations / cfg.minPermutations, stable / cfg.stableFor);
     stage.tick(
       Math.max(permutations / cfg.maxPermutations, towardsStable),
-      1,
       `${permutations} permutations, ranking stable for ${Math.min(stable, cfg.stableFor)}/${cfg.stableFor}`,
     );
     if (permutations >= cfg.minPermutations && stable >= cfg.stableFor) {

@@ -159,7 +159,6 @@ export function synthesize(
     confident = p.filter((v) => v >= cfg.confidence).length / n;
     stage.tick(
       Math.max(steps / cfg.maxSteps, confident),
-      1,
       `step ${steps}, ${Math.round(confident * 100)}% of images confidently their class`,
     );
     if (confident === 1) {

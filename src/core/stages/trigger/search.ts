@@ -152,7 +152,7 @@ export class TriggerSearch {
       batch.dropFinished();
       const settled = phase.filter((t) => t.done).length;
       const done = Math.max((step + 1) / maxSteps, settled / phase.length);
-      stage.tick(span[0] + (span[1] - span[0]) * done, 1, `${settled}/${phase.length} ${what} settled, step ${step + 1}`);
+      stage.tick(span[0] + (span[1] - span[0]) * done, `${settled}/${phase.length} ${what} settled, step ${step + 1}`);
     }
     batch.snapshot((t) => !t.reached);
     batch.close();
