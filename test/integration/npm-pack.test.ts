@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { reportSchemaErrors } from '../helpers/schema.ts';
 import { MODELS } from '../helpers/fixtures.ts';
+import { TEST_BUDGET_SECONDS } from '../helpers/scan-bounds.ts';
 
 // The package as a user gets it: `npm pack`, installed globally into a prefix of its own and run from a
 // folder outside the repository, so nothing of the work tree's node_modules or sources can stand in.
@@ -61,11 +62,15 @@ describe('npm pack', () => {
     const version = spawnSync(bin, ['--version'], { cwd: work, encoding: 'utf8' });
     expect(version.stdout.trim()).toBe(`shapguard ${pkg.version}`);
     // A scan cut short by --max-evals: the engine loads, runs on wasm, and writes its report.
-    const scan = spawnSync(bin, ['scan', join(MODELS, 'mnist-clean-1'), '--out', 'out', '--max-evals', '3000', '--json'], {
-      cwd: work,
-      encoding: 'utf8',
-      timeout: 300_000,
-    });
+    const scan = spawnSync(
+      bin,
+      ['scan', join(MODELS, 'mnist-clean-1'), '--out', 'out', '--max-evals', '3000', '--budget', String(TEST_BUDGET_SECONDS), '--json'],
+      {
+        cwd: work,
+        encoding: 'utf8',
+        timeout: 300_000,
+      },
+    );
     expect(scan.status, scan.stderr).toBe(2);
     expect(readdirSync(join(work, 'out')).sort()).toEqual(['report.html', 'report.json']);
     const report = JSON.parse(readFileSync(join(work, 'out', 'report.json'), 'utf8')) as { verdict: string; backend: { name: string } };
