@@ -115,13 +115,17 @@ export const effective = (m: BenchModel) => m.attack !== null && (m.realAsr ?? 0
 /** Stage settings other than the defaults, e.g. `{ detection: { residualSuccess: 0.2 } }`. */
 export type Overrides = Pick<ScanOptions, 'synthesis' | 'triggerReverse' | 'detection' | 'shapley' | 'pruning'>;
 
-/** `stage.key=value,...` as scan options; a tuning run says what it changed, and a typo fails loudly. */
+/**
+ * `stage.key=value,...` as scan options (a list setting as `a/b/c`, e.g. `synthesis.backgrounds=-2.5/0`); a
+ * tuning run says what it changed, and a typo fails loudly.
+ */
 export function parseOverrides(text: string | undefined): Overrides {
-  const out: Record<string, Record<string, number>> = {};
+  const out: Record<string, Record<string, number | number[]>> = {};
   for (const item of text ? text.split(',') : []) {
-    const m = /^(synthesis|triggerReverse|detection|shapley|pruning)\.(\w+)=(-?[\d.e]+)$/.exec(item);
-    if (!m || !Number.isFinite(Number(m[3]))) throw new Error(`--set ${item}: expected stage.key=number`);
-    (out[m[1]!] ??= {})[m[2]!] = Number(m[3]);
+    const m = /^(synthesis|triggerReverse|detection|shapley|pruning)\.(\w+)=(-?[\d.e]+(?:\/-?[\d.e]+)*)$/.exec(item);
+    const values = m ? m[3]!.split('/').map(Number) : [];
+    if (!m || !values.every(Number.isFinite)) throw new Error(`--set ${item}: expected stage.key=number or stage.key=a/b/c`);
+    (out[m[1]!] ??= {})[m[2]!] = m[3]!.includes('/') ? values : values[0]!;
   }
   return out as Overrides;
 }
