@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadModel } from '../src/core/model/load.ts';
 import type { RepairCheck, ScanReport } from '../src/core/output/report.ts';
-import type { ScanOptions } from '../src/core/scan/options.ts';
+import { stageConfigs, type ScanOptions } from '../src/core/scan/options.ts';
 import { scanModel } from '../src/core/scan/scan.ts';
 import { playerKey } from '../src/core/stages/players.ts';
 import { initWasmBackend } from '../src/core/tfjs/backend.ts';
@@ -116,16 +116,21 @@ export const effective = (m: BenchModel) => m.attack !== null && (m.realAsr ?? 0
 export type Overrides = Pick<ScanOptions, 'synthesis' | 'triggerReverse' | 'detection' | 'shapley' | 'pruning'>;
 
 /**
- * `stage.key=value,...` as scan options (a list setting as `a/b/c`, e.g. `synthesis.backgrounds=-2.5/0`); a
- * tuning run says what it changed, and a typo fails loudly.
+ * `stage.key=value,...` as scan options (a list setting as `a/b/c`, e.g. `synthesis.backgrounds=-2.5/0`, or
+ * one value); a tuning run says what it changed, and a typo or a value of the wrong kind fails loudly, as a
+ * setting the engine would read as something else is a run measuring nothing.
  */
 export function parseOverrides(text: string | undefined): Overrides {
+  const defaults = stageConfigs({}) as unknown as Record<string, Record<string, unknown>>;
   const out: Record<string, Record<string, number | number[]>> = {};
   for (const item of text ? text.split(',') : []) {
     const m = /^(synthesis|triggerReverse|detection|shapley|pruning)\.(\w+)=(-?[\d.e]+(?:\/-?[\d.e]+)*)$/.exec(item);
     const values = m ? m[3]!.split('/').map(Number) : [];
-    if (!m || !values.every(Number.isFinite)) throw new Error(`--set ${item}: expected stage.key=number or stage.key=a/b/c`);
-    (out[m[1]!] ??= {})[m[2]!] = m[3]!.includes('/') ? values : values[0]!;
+    const known = m ? defaults[m[1]!]?.[m[2]!] : undefined;
+    if (!m || !values.every(Number.isFinite) || known === undefined)
+      throw new Error(`--set ${item}: expected stage.key=number or stage.key=a/b/c for a known setting`);
+    if (!Array.isArray(known) && values.length > 1) throw new Error(`--set ${item}: ${m[1]}.${m[2]} takes one number`);
+    (out[m[1]!] ??= {})[m[2]!] = Array.isArray(known) ? values : values[0]!;
   }
   return out as Overrides;
 }
