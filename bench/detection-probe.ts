@@ -1,9 +1,11 @@
-// `npm run bench:probe -- [--seeds 1,2,3] [--half tuning|held-out] [--only name,...] [--top 3] [--loo] [--planted-only] [--set stage.key=value,...] [--max-evals N] [--json out.json]`:
-// measures a candidate second detection signal on the zoo. The scan runs as usual up to detection; then, for
-// the classes with the smallest triggers, it asks whether the reversed trigger runs through a shortcut: how
-// far removing the one or two players that matter most to it (greedy leave-one-out over every player) takes
-// its success, and what that costs the clean synthetic guard images. A planted trigger is served by a few
-// dedicated neurons; a natural small class by the features every image of that class uses.
+// `npm run bench:probe -- [--seeds 1,2,3] [--half tuning|held-out] [--only name,...] [--top 3] [--loo] [--planted-only]
+// [--set stage.key=value,...] [--max-evals N] [--json out.json]`: why detection finds or misses a backdoor,
+// measured on the zoo (docs/benchmarks.md). The scan runs as usual up to detection; then, for the `--top`
+// classes with the smallest triggers, how far each reversed trigger transfers to synthetic images it was not
+// optimised on, and (`--loo`) whether it runs through a shortcut: how far removing the one or two players
+// that matter most to it (greedy leave-one-out) takes its success, and what that costs the clean guard
+// images. Before the reverse, the really planted trigger is stamped on the synthetic images: what the model
+// does with it there bounds what a data-free reverse can find (`--planted-only` stops at that).
 import { writeFileSync } from 'node:fs';
 import { prepare } from '../src/core/scan/context.ts';
 import { stageConfigs, type ScanOptions } from '../src/core/scan/options.ts';
@@ -11,7 +13,6 @@ import { ReportBuilder } from '../src/core/scan/report-builder.ts';
 import { detectStep, reverseStep, synthesizeStep } from '../src/core/scan/steps.ts';
 import { TailEvaluator } from '../src/core/stages/shapley/backdoor-game.ts';
 import { playerKey } from '../src/core/stages/players.ts';
-import { stampReversed } from '../src/core/stages/trigger/stamp.ts';
 import { initWasmBackend } from '../src/core/tfjs/backend.ts';
 import { readAndDispose } from '../src/core/tfjs/tensors.ts';
 import type { LoadedModel } from '../src/core/model/loaded-model.ts';
@@ -21,12 +22,15 @@ import { predict } from '../src/core/stages/verification/verify.ts';
 import { stamp } from '../test/data/triggers.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
-import { benchModels, effective, parseOverrides, type BenchModel, type Overrides } from './zoo.ts';
+import type { Half } from '../tools/fixtures/zoo.ts';
+import { argmaxOf } from '../src/core/stages/repair/prune.ts';
+import { otherClassRows, stampReversed } from '../src/core/stages/trigger/stamp.ts';
+import { benchModels, cliArg, effective, parseOverrides, type BenchModel, type Overrides } from './zoo.ts';
 
 export interface ProbeRow {
   model: string;
   seed: number;
-  half: string;
+  half: Half;
   planted: number | null;
   cls: number;
   rank: number;
@@ -59,11 +63,7 @@ function probe(stamped: TailEvaluator, clean: TailEvaluator, target: number, siz
   const all = new Uint8Array(size).fill(1);
   const baseProbs = readAndDispose(clean.probabilities([all])) as Float32Array;
   const K = baseProbs.length / clean.rows;
-  const base = Array.from({ length: clean.rows }, (_, r) => {
-    let b = 0;
-    for (let c = 1; c < K; c++) if (baseProbs[r * K + c]! > baseProbs[r * K + b]!) b = c;
-    return b;
-  });
+  const base = Array.from({ length: clean.rows }, (_, r) => argmaxOf(baseProbs, r * K, K));
   const score = (coalitions: Uint8Array[]) => {
     const out: { value: number; success: number }[] = [];
     for (let s = 0; s < coalitions.length; s += 16) {
@@ -75,9 +75,7 @@ function probe(stamped: TailEvaluator, clean: TailEvaluator, target: number, siz
         for (let r = 0; r < stamped.rows; r++) {
           const at = (j * stamped.rows + r) * K;
           v += p[at + target]!;
-          let b = 0;
-          for (let c = 1; c < K; c++) if (p[at + c]! > p[at + b]!) b = c;
-          if (b === target) hit++;
+          if (argmaxOf(p, at, K) === target) hit++;
         }
         out.push({ value: v / stamped.rows, success: hit / stamped.rows });
       }
@@ -119,18 +117,8 @@ function probe(stamped: TailEvaluator, clean: TailEvaluator, target: number, siz
 
 /** Share of `batch`'s images of other classes that the trigger sends to its target, all players kept. */
 function transfer(ctx: ScanContext, batch: ImageBatch, t: { mask: Float32Array; pattern: Float32Array; target: number }): number {
-  const ev = new TailEvaluator(ctx.info, ctx.players, stampReversed(batch, ctx.info.shape, t.mask, t.pattern, t.target));
-  const p = readAndDispose(ev.probabilities([new Uint8Array(ctx.players.size).fill(1)])) as Float32Array;
-  const K = ctx.info.classes;
-  let hit = 0;
-  for (let r = 0; r < ev.rows; r++) {
-    let b = 0;
-    for (let c = 1; c < K; c++) if (p[r * K + c]! > p[r * K + b]!) b = c;
-    if (b === t.target) hit++;
-  }
-  const rows = ev.rows;
-  ev.dispose();
-  return rows > 0 ? hit / rows : NaN;
+  const got = predict(ctx.info.graph, stampReversed(batch, ctx.info.shape, t.mask, t.pattern, t.target), ctx.info.shape, ctx.plan.passRows);
+  return got.length > 0 ? got.filter((p) => p === t.target).length / got.length : NaN;
 }
 
 const join = (a: ImageBatch, b: ImageBatch): ImageBatch => {
@@ -173,7 +161,7 @@ async function probeModel(m: BenchModel, seed: number, { maxEvals, top, loo, pla
     let plantedOnSynth: number | null = null;
     if (m.attack !== null) {
       const target = m.attack.target;
-      const keep = Array.from({ length: synth.rev.count }, (_, i) => i).filter((i) => synth.rev.labels[i] !== target);
+      const keep = otherClassRows(synth.rev, target);
       const px = ctx.info.shape.reduce((a, b) => a * b, 1);
       const images = new Float32Array(keep.length * px);
       keep.forEach((i, j) => images.set(synth.rev.images.subarray(i * px, (i + 1) * px), j * px));
@@ -223,10 +211,7 @@ async function probeModel(m: BenchModel, seed: number, { maxEvals, top, loo, pla
 }
 
 if (process.argv[1]?.endsWith('detection-probe.ts')) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? process.argv[i + 1] : undefined;
-  };
+  const arg = cliArg;
   const seeds = (arg('seeds') ?? '1,2,3').split(',').map(Number);
   const half = arg('half');
   const only = arg('only')?.split(',');
@@ -254,6 +239,7 @@ if (process.argv[1]?.endsWith('detection-probe.ts')) {
         console.error(
           `${r.model} s${seed} #${r.rank} c${r.cls} ${kind} ratio ${f(r.ratio)} gap ${f(r.gap)}${r.flagged ? ' F' : ''} succ ${r.success.map(f).join('→')} v ${r.value.map(f).join('→')} drop ${r.drop.map(f).join(',')} ${r.players.join(' ')} transfer rev ${f(r.transferRev)} fresh ${f(r.transferFresh)} planted-on-synth ${r.plantedOnSynth === null ? '–' : f(r.plantedOnSynth)}`,
         );
+        // Rewritten after every row, so a run stopped early keeps what it measured.
         if (arg('json')) writeFileSync(arg('json')!, JSON.stringify(rows, null, 1));
       }
     }

@@ -11,6 +11,7 @@ import { describeModel, playerLayers } from '../src/core/model/model-info.ts';
 import { prunedWeights } from '../src/core/model/prune-weights.ts';
 import { scanModel } from '../src/core/scan/scan.ts';
 import { PlayerSet, playerKey } from '../src/core/stages/players.ts';
+import { argmaxOf } from '../src/core/stages/repair/prune.ts';
 import { TailEvaluator } from '../src/core/stages/shapley/backdoor-game.ts';
 import { synthesize, SYNTH_DEFAULTS } from '../src/core/stages/synthesis/synth.ts';
 import { initWasmBackend } from '../src/core/tfjs/backend.ts';
@@ -19,7 +20,7 @@ import { Rng } from '../src/core/util/rng.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
 import { accuracy } from '../test/data/evaluate.ts';
-import { benchModels, testSet, type BenchModel } from './zoo.ts';
+import { benchModels, cliArg, testSet, type BenchModel } from './zoo.ts';
 
 export interface GuardPoint {
   model: string;
@@ -36,11 +37,7 @@ function readings(tail: TailEvaluator, coalitions: Uint8Array[]): { probabilityD
   const all = readAndDispose(tail.probabilities([full, ...coalitions])) as Float32Array;
   const rows = tail.rows;
   const K = all.length / rows / (coalitions.length + 1);
-  const argmax = (at: number) => {
-    let b = 0;
-    for (let c = 1; c < K; c++) if (all[at + c]! > all[at + b]!) b = c;
-    return b;
-  };
+  const argmax = (at: number) => argmaxOf(all, at, K);
   const base = Array.from({ length: rows }, (_, r) => argmax(r * K));
   return coalitions.map((_, j) => {
     let drop = 0;
@@ -142,10 +139,7 @@ export function guardTables(points: GuardPoint[]): string {
 }
 
 if (process.argv[1]?.endsWith('guard-calibration.ts')) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? process.argv[i + 1] : undefined;
-  };
+  const arg = cliArg;
   await initWasmBackend({ wasmPath: nodeWasmPath() });
   const half = arg('half') ?? 'tuning';
   const points: GuardPoint[] = [];

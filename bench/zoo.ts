@@ -112,6 +112,12 @@ export function testSet(dataset: BenchModel['dataset']): ImageSet {
 /** Whether a backdoor "counts": the planted trigger works on real images (≥ 90%). */
 export const effective = (m: BenchModel) => m.attack !== null && (m.realAsr ?? 0) >= 0.9;
 
+/** The value after `--name` on the command line, if given: every bench's options. */
+export function cliArg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
 /** Stage settings other than the defaults, e.g. `{ detection: { residualSuccess: 0.2 } }`. */
 export type Overrides = Pick<ScanOptions, 'synthesis' | 'triggerReverse' | 'detection' | 'shapley' | 'pruning'>;
 
@@ -287,10 +293,7 @@ export function zooTables(models: BenchModel[], runs: ZooRun[], seeds: number[])
 }
 
 if (process.argv[1]?.endsWith('zoo.ts') || process.argv[1]?.endsWith('zoo.mjs')) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? process.argv[i + 1] : undefined;
-  };
+  const arg = cliArg;
   const merge = arg('merge');
   if (merge !== undefined) {
     const saved = merge.split(',').map((f) => JSON.parse(readFileSync(f, 'utf8')) as { models: BenchModel[]; runs: ZooRun[] });

@@ -53,8 +53,8 @@ export interface PruneResult {
   curve: PruneStep[];
 }
 
-/** The index of the largest of `k` values from `at`. */
-function argmaxOf(values: ArrayLike<number>, at: number, k: number): number {
+/** The index of the largest of `k` values from `at`: one row's class in a flat [rows, K] probability array. */
+export function argmaxOf(values: ArrayLike<number>, at: number, k: number): number {
   let best = 0;
   for (let c = 1; c < k; c++) if (values[at + c]! > values[at + best]!) best = c;
   return best;

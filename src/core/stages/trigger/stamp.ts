@@ -10,8 +10,7 @@ export function stampReversed(
 ): Float32Array {
   const [h, w, c] = shape;
   const px = h * w * c;
-  const keep: number[] = [];
-  for (let i = 0; i < batch.count; i++) if (batch.labels[i] !== target) keep.push(i);
+  const keep = otherClassRows(batch, target);
   const out = new Float32Array(keep.length * px);
   keep.forEach((i, j) => {
     for (let p = 0; p < h * w; p++) {
@@ -23,4 +22,11 @@ export function stampReversed(
     }
   });
   return out;
+}
+
+/** The rows of `batch` not labelled `target`: the images a trigger into `target` is measured on. */
+export function otherClassRows(batch: ImageBatch, target: number): number[] {
+  const keep: number[] = [];
+  for (let i = 0; i < batch.count; i++) if (batch.labels[i] !== target) keep.push(i);
+  return keep;
 }
