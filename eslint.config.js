@@ -3,7 +3,18 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'out/', '.wrangler/', '.shapguard/', 'test/fixtures/models/', 'test/*.tmp.ts'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'out/',
+      '.wrangler/',
+      '.shapguard/',
+      'test/fixtures/models/',
+      'test/*.tmp.ts',
+      'src/core/model/onnx/onnx_pb.ts',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

@@ -1,6 +1,6 @@
 // `npm run bench`: the scan on every fixture (time and evaluations per stage, peak memory, real-data ASR
 // and accuracy before/after), baselines (CLP, random pruning of as many channels), false positives, the
-// verdict over five seeds, the oracle pruning bound, wasm vs cpu forward speed, Keras files, memory, and the
+// verdict over five seeds, the oracle pruning bound, wasm vs cpu forward speed, Keras files, ONNX files, memory, and the
 // Shapley saving of threshold + ε-greedy. Prints Markdown tables.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { prunedModel } from './pruned-model.ts';
 import { ORACLE_HEADER, ORACLE_TITLE, oraclePruningRow } from './oracle-pruning.ts';
 import { SEEDS, SEEDS_HEADER, SEEDS_TITLE, seedsRow } from './seeds.ts';
 import { benchKeras } from './keras.ts';
+import { benchOnnx } from './onnx.ts';
 import { benchShapleySaving, SHAPLEY_SAVING_HEADER, SHAPLEY_SAVING_TITLE } from './shapley-saving.ts';
 
 const only = process.argv.slice(2);
@@ -152,6 +153,24 @@ if (only.length === 0 || only.includes('keras')) {
     'Keras files (seed 1, default budget 60 s; accuracy on the first 2000 real test images)',
     ['source', 'file', 'format', 'parameters', 'load', 'real accuracy', 'verdict', 'scan wall'],
     await benchKeras(),
+  );
+}
+if (only.length === 0 || only.includes('onnx')) {
+  printTable(
+    'ONNX files exported by PyTorch (seed 1, default budget 60 s; data-free, then few-shot with 10 real images per class; accuracy and ASR by onnxruntime on the first 2000 real test images)',
+    [
+      'fixture',
+      'arch',
+      'opset',
+      'parameters',
+      'load',
+      'real accuracy',
+      'real ASR',
+      'data-free',
+      'few-shot (repaired file judged)',
+      'scan wall',
+    ],
+    await benchOnnx(),
   );
 }
 

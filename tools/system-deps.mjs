@@ -1,5 +1,6 @@
 // `pretest`: the Debian packages the test suite needs, installed by the project itself so a fresh
-// machine passes: python3-h5py (an HDF5 reader independent of ours, run with /usr/bin/python3),
+// machine passes: python3-h5py (an HDF5 reader independent of ours, run with /usr/bin/python3), python3-onnx
+// (onnx.checker and an ONNX reader independent of ours; `npm run fixtures:onnx` needs python3-torch too),
 // dataset-fashion-mnist (real Fashion-MNIST for the genuine Keras models) and chromium (report.html is
 // checked in a real headless browser). Installs only as root.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -7,6 +8,7 @@ import { existsSync } from 'node:fs';
 
 const needs = [];
 if (spawnSync('/usr/bin/python3', ['-c', 'import h5py'], { stdio: 'ignore' }).status !== 0) needs.push('python3-h5py');
+if (spawnSync('/usr/bin/python3', ['-c', 'import onnx'], { stdio: 'ignore' }).status !== 0) needs.push('python3-onnx');
 if (!existsSync('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz')) needs.push('dataset-fashion-mnist');
 if (!existsSync('/usr/bin/chromium')) needs.push('chromium');
 

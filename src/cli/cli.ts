@@ -20,7 +20,7 @@ import { terminalProgress } from './progress-bar.ts';
 import { readSampleFolder, SampleFolderError } from '../node/read-sample.ts';
 import type { SampleFile } from '../core/sample/sample.ts';
 
-const USAGE = `usage: shapguard scan <model.json | model.h5 | model.keras | keras-folder> --out <dir> [--budget <seconds>] [--max-evals <n>] [--seed <n>]
+const USAGE = `usage: shapguard scan <model.json | model.h5 | model.keras | model.onnx | keras-folder> --out <dir> [--budget <seconds>] [--max-evals <n>] [--seed <n>]
                       [--input-range <lo>,<hi>] [--layers <name,...>] [--clean-samples <dir>] [--json] [--sarif <file>]
                       [--sign-key <ed25519-private.pem>]
        ${VERIFY_USAGE.replace('usage: ', '')}

@@ -1,5 +1,6 @@
 import { ShapguardError } from '../errors.ts';
 import { KERAS_LIMITS } from './keras/load.ts';
+import { ONNX_LIMITS } from './onnx/decode.ts';
 import type { ModelFormat } from './loaded-model.ts';
 import { IO_LIMITS, shardPaths } from './tfjs-layers.ts';
 
@@ -12,7 +13,7 @@ import { IO_LIMITS, shardPaths } from './tfjs-layers.ts';
 export const KERAS_FOLDER = { config: 'config.json', weights: 'model.weights.h5', metadata: 'metadata.json' } as const;
 
 /** The upload names that are models, as messages list them. */
-export const MODEL_FILE_NAMES = 'model.json, .h5, .hdf5, .keras';
+export const MODEL_FILE_NAMES = 'model.json, .h5, .hdf5, .keras, .onnx';
 
 const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46];
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
@@ -30,12 +31,18 @@ function folderOf(path: string): string {
 }
 
 /**
- * Whether a file (by its path) is a model's entry: model.json, a single .h5/.hdf5/.keras file, or a Keras 3
+ * Whether a file (by its path) is a model's entry: model.json, a single .h5/.hdf5/.keras/.onnx file, or a Keras 3
  * folder's weights (model.weights.h5, which ends in .h5).
  */
 export function isModelEntry(path: string): boolean {
   const lower = path.toLowerCase();
-  return baseName(lower) === 'model.json' || lower.endsWith('.h5') || lower.endsWith('.hdf5') || lower.endsWith('.keras');
+  return (
+    baseName(lower) === 'model.json' ||
+    lower.endsWith('.h5') ||
+    lower.endsWith('.hdf5') ||
+    lower.endsWith('.keras') ||
+    lower.endsWith('.onnx')
+  );
 }
 
 /**
@@ -86,6 +93,7 @@ export function modelParts(name: string, bytes: Uint8Array, shardLimit = Infinit
 
 /** The size cap of an entry file, read before anything else. */
 export function entryLimit(name: string): number {
+  if (name.toLowerCase().endsWith('.onnx')) return ONNX_LIMITS.fileBytes;
   return name.toLowerCase().endsWith('.json') && name !== KERAS_FOLDER.config ? IO_LIMITS.modelJsonBytes : KERAS_LIMITS.fileBytes;
 }
 
@@ -99,9 +107,13 @@ export function modelFormat(files: ReadonlyMap<string, Uint8Array>, entry: strin
   const dir = folderOf(entry);
   if (lower.endsWith('.h5') || lower.endsWith('.hdf5')) return 'keras-h5';
   if (lower.endsWith('.keras')) return 'keras-zip';
+  if (lower.endsWith('.onnx')) return 'onnx';
   if (baseName(lower) === KERAS_FOLDER.config && files.has(`${dir}${KERAS_FOLDER.weights}`)) return 'keras-dir';
   if (lower.endsWith('.json')) return 'tfjs-layers';
   if (startsWith(bytes, HDF5_MAGIC)) return 'keras-h5';
   if (startsWith(bytes, ZIP_MAGIC)) return 'keras-zip';
-  throw new ShapguardError('unsupported', `${entry}: unknown model format (expected model.json, .h5/.hdf5, .keras, or a Keras 3 folder)`);
+  throw new ShapguardError(
+    'unsupported',
+    `${entry}: unknown model format (expected model.json, .h5/.hdf5, .keras, .onnx, or a Keras 3 folder)`,
+  );
 }

@@ -1,7 +1,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 /** The container a model came in; a repaired model is written back in the same one. */
-export type ModelFormat = 'tfjs-layers' | 'keras-h5' | 'keras-zip' | 'keras-dir';
+export type ModelFormat = 'tfjs-layers' | 'keras-h5' | 'keras-zip' | 'keras-dir' | 'onnx';
 
 /** A weight a repair may change: its tfjs variable name (layer/kernel) and shape. */
 export interface WritableWeight {
@@ -13,7 +13,7 @@ export interface WritableWeight {
 export interface LoadedModel {
   model: tfl.LayersModel;
   format: ModelFormat;
-  /** The entry file's path among `files` (model.json, x.h5, x.keras, or config.json of a folder). */
+  /** The entry file's path among `files` (model.json, x.h5, x.keras, x.onnx, or config.json of a folder). */
   entry: string;
   files: ReadonlyMap<string, Uint8Array>;
   weights: WritableWeight[];

@@ -35,6 +35,8 @@ beforeAll(async () => {
     'README.md': new TextEncoder().encode('# digits\n'),
     'tfjs/model.json': new Uint8Array(readFileSync(`${fx}/model.json`)),
     'tfjs/group1-shard1of1.bin': new Uint8Array(readFileSync(`${fx}/group1-shard1of1.bin`)),
+    // PyTorch's export of a clean CNN: the Hub's most common model file among image classifiers.
+    'onnx/model.onnx': new Uint8Array(readFileSync('test/fixtures/onnx/mnist-clean-o17-nofold.onnx')),
   });
   dir = mkdtempSync(join(tmpdir(), 'sg-hf-'));
   svc = createNodeService({
@@ -79,7 +81,11 @@ describe('Hugging Face webhooks', () => {
     expect(res.status).toBe(202);
     await new Promise((r) => setTimeout(r, 50));
     await svc.runner.idle();
+    // One job for the push, its verdict the worst of the commit's models.
     expect(done).toEqual(['scanned:backdoor']);
+    const onnxBase = join(dir, 'b/scans/shapguard/huggingface', recorded.repo.name, 'onnx/model.onnx');
+    const onnxReport = JSON.parse(readFileSync(join(onnxBase, readdirSync(onnxBase)[0]!, 'report.json'), 'utf8'));
+    expect([onnxReport.input.format, onnxReport.verdict]).toEqual(['onnx', 'clean']);
     const base = join(dir, 'b/scans/shapguard/huggingface', recorded.repo.name, 'tfjs/model.json');
     const [version] = readdirSync(base);
     const folder = join(base, version!);
@@ -112,11 +118,14 @@ describe('Hugging Face webhooks', () => {
     expect(
       hub.seen.filter((r) => r.method === 'HEAD' && r.path === `/${recorded.repo.name}/resolve/${SHA}/tfjs/group1-shard1of1.bin`),
     ).toHaveLength(1);
-    // The verdict, announced once as a discussion on the repo.
-    expect(hub.discussions).toHaveLength(1);
-    expect(hub.discussions[0]).toMatchObject({ repo: recorded.repo.name, pullRequest: false });
-    expect(hub.discussions[0]!.title).toMatch(/^shapguard: backdoor \(do not ship this model\)/);
-    expect(hub.discussions[0]!.description).toContain(SHA);
+    // Each model's verdict, announced once as a discussion on the repo.
+    expect(hub.discussions.map((d) => d.title).sort()).toEqual([
+      `shapguard: backdoor (do not ship this model) — tfjs/model.json @ ${SHA.slice(0, 8)}`,
+      `shapguard: clean (this model may ship) — onnx/model.onnx @ ${SHA.slice(0, 8)}`,
+    ]);
+    const tfjs = hub.discussions.find((d) => d.title.includes('tfjs/model.json'))!;
+    expect(tfjs).toMatchObject({ repo: recorded.repo.name, pullRequest: false });
+    expect(tfjs.description).toContain(SHA);
   });
 
   it('the same push delivered again scans nothing again', async () => {
@@ -124,6 +133,6 @@ describe('Hugging Face webhooks', () => {
     await new Promise((r) => setTimeout(r, 50));
     await svc.runner.idle();
     expect(done).toEqual(['scanned:backdoor', 'already-scanned:backdoor']);
-    expect(hub.discussions).toHaveLength(1);
+    expect(hub.discussions).toHaveLength(2);
   });
 });

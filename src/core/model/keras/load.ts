@@ -170,7 +170,7 @@ function keras(
 export async function loadKerasModel(
   files: ReadonlyMap<string, Uint8Array>,
   entry: string,
-  format: Exclude<ModelFormat, 'tfjs-layers'>,
+  format: Exclude<ModelFormat, 'tfjs-layers' | 'onnx'>,
 ): Promise<LoadedModel> {
   const bytes = files.get(entry);
   if (bytes === undefined) invalid(`${entry} is missing`);

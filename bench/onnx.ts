@@ -1,0 +1,72 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadModel } from '../src/core/model/load.ts';
+import { scanModel } from '../src/core/scan/scan.ts';
+import type { SampleFile } from '../src/core/sample/sample.ts';
+import { loadMnist } from '../test/data/mnist.ts';
+import { stamp } from '../test/data/triggers.ts';
+import { argmaxRows, runOnnx } from '../test/helpers/onnx.ts';
+import { sampleFromSet } from '../test/helpers/sample.ts';
+import type { OnnxManifestEntry } from '../tools/fixtures/build-onnx.ts';
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const SHAPE: [number, number, number] = [28, 28, 1];
+
+/**
+ * Rows for the ONNX table: each trained ONNX fixture (test/fixtures/onnx) loaded and scanned at seed 1 with the
+ * default budget, data-free and few-shot (10 real images per class), judged by onnxruntime on the first 2000
+ * real test images: the original's and the written repair's accuracy and real-trigger ASR.
+ */
+export async function benchOnnx(): Promise<string[]> {
+  const dir = resolve('test/fixtures/onnx');
+  const fixtures = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as OnnxManifestEntry[]).filter((f) => f.arch !== 'ops');
+  const test = loadMnist('test', 2000);
+  const sample: SampleFile[] = await sampleFromSet(loadMnist('test'), 10, 5000);
+  const rows: string[] = [];
+  for (const f of fixtures) {
+    const bytes = new Uint8Array(readFileSync(join(dir, f.path)));
+    const files = new Map([[f.path, bytes]]);
+    const t0 = performance.now();
+    const loaded = await loadModel(files, f.path);
+    const loadMs = performance.now() - t0;
+    const params = loaded.model.countParams();
+    loaded.model.dispose();
+    const judge = async (model: Uint8Array) => {
+      const acc =
+        argmaxRows(await runOnnx(model, test.images, SHAPE), 10).reduce((s, p, i) => s + (p === test.labels[i] ? 1 : 0), 0) / test.count;
+      if (f.attack === null) return { acc, asr: null };
+      const keep = [...test.labels.keys()].filter((i) => test.labels[i] !== f.attack!.target);
+      const stamped = new Float32Array(keep.length * 784);
+      keep.forEach((i, j) => stamped.set(stamp(test.images.subarray(i * 784, (i + 1) * 784), SHAPE, f.attack!.trigger), j * 784));
+      const asr = argmaxRows(await runOnnx(model, stamped, SHAPE), 10).filter((p) => p === f.attack!.target).length / keep.length;
+      return { acc, asr };
+    };
+    const before = await judge(bytes);
+    const verdicts: string[] = [];
+    let seconds = '';
+    for (const fewShot of [false, true]) {
+      const t1 = performance.now();
+      const { report, repaired } = await scanModel(files, {
+        entry: f.path,
+        seed: 1,
+        toolVersion: 'bench',
+        ...(fewShot ? { cleanSample: sample } : {}),
+      });
+      const wall = (performance.now() - t1) / 1000;
+      seconds += `${seconds ? ' / ' : ''}${wall.toFixed(1)} s`;
+      const flagged = report.detection?.flagged.length ? ` → ${report.detection.flagged.join(',')}` : '';
+      let repair = report.verdict === 'backdoor' ? `, ${report.repair?.status}` : '';
+      const out = repaired?.get(f.path);
+      if (out !== undefined) {
+        const after = await judge(out);
+        repair += ` (${after.asr === null ? '' : `ASR ${pct(after.asr)}, `}acc ${pct(after.acc)})`;
+      }
+      verdicts.push(`${report.verdict}${flagged}${repair}`);
+    }
+    rows.push(
+      `| ${f.name} | ${f.arch} | ${f.opset}${f.fold ? '' : ', unfolded'} | ${params} | ${loadMs.toFixed(0)} ms | ${pct(before.acc)} | ${before.asr === null ? '–' : pct(before.asr)} | ${verdicts[0]} | ${verdicts[1]} | ${seconds} |`,
+    );
+    console.error(`done ${f.name}`);
+  }
+  return rows;
+}

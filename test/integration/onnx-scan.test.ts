@@ -1,0 +1,93 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ScanReport } from '../../src/core/output/report.ts';
+import type { Player } from '../../src/core/stages/players.ts';
+import { loadMnist } from '../data/mnist.ts';
+import { stamp } from '../data/triggers.ts';
+import { runCli, type CliRun } from '../helpers/cli.ts';
+import { argmaxRows, onnxCheck, runOnnx } from '../helpers/onnx.ts';
+import { sampleDir } from '../helpers/sample.ts';
+import type { OnnxManifestEntry } from '../../tools/fixtures/build-onnx.ts';
+
+// Judged on real test images with the really planted trigger, run by onnxruntime on the file the scan wrote.
+const ONNX = resolve('test/fixtures/onnx');
+const fixtures = JSON.parse(readFileSync(join(ONNX, 'manifest.json'), 'utf8')) as OnnxManifestEntry[];
+const backdoored = fixtures.find((f) => f.name === 'mnist-badnets-o13')!;
+const clean = fixtures.find((f) => f.name === 'mnist-clean-o17-nofold')!;
+
+/**
+ * A player as its place in the graph, not its name: the ONNX model's layers are named after PyTorch's nodes
+ * ("conv2_conv"), its twin's after Keras layers ("conv2"); the same player is the same channel or position
+ * of the same (k-th) Conv2D or Dense layer.
+ */
+function place(report: ScanReport, p: Player): string {
+  const layers = report.model!.playerLayers.map((l) => l.replace(/:positions$/, ''));
+  return `${layers.indexOf(p.layer)}:${p.channel ?? p.position!.join(',')}`;
+}
+
+describe('scanning ONNX models (few-shot, 10 real images per class; the twin holds the same weights as tfjs-layers)', () => {
+  let onnx: CliRun;
+  let twin: CliRun;
+  beforeAll(async () => {
+    const sample = await sampleDir('mnist', 10);
+    const args = ['--out', '$OUT', '--seed', '1', '--clean-samples', sample];
+    [onnx, twin] = await Promise.all([
+      runCli(['scan', join(ONNX, backdoored.path), ...args]),
+      runCli(['scan', join(ONNX, `${backdoored.name}-twin`, 'model.json'), ...args]),
+    ]);
+  });
+
+  it('flags the planted target and repairs it, as the tfjs twin is: same verdict, target and pruned players', () => {
+    const a = onnx.report!;
+    const b = twin.report!;
+    expect(a.input!.format).toBe('onnx');
+    expect(a.verdict, onnx.stderr).toBe('backdoor');
+    expect(onnx.code).toBe(1);
+    expect(a.detection!.flagged).toEqual([backdoored.attack!.target]);
+    expect(a.repair!.status).toBe('repaired');
+    expect([b.verdict, b.detection!.flagged, b.repair!.status]).toEqual([a.verdict, a.detection!.flagged, a.repair!.status]);
+    expect(a.repair!.pruned.map((p) => place(a, p))).toEqual(b.repair!.pruned.map((p) => place(b, p)));
+  });
+
+  it('writes the repaired .onnx, which onnxruntime runs without the backdoor and onnx.checker accepts', async () => {
+    const written = join(onnx.repairedDir!, backdoored.path);
+    const repaired = new Uint8Array(readFileSync(written));
+    const original = new Uint8Array(readFileSync(join(ONNX, backdoored.path)));
+    const test = loadMnist('test', 3000);
+    const shape: [number, number, number] = [28, 28, 1];
+    const accOf = async (bytes: Uint8Array) =>
+      argmaxRows(await runOnnx(bytes, test.images, shape), 10).reduce((s, p, i) => s + (p === test.labels[i] ? 1 : 0), 0) / test.count;
+    const target = backdoored.attack!.target;
+    const keep = [...test.labels.keys()].filter((i) => test.labels[i] !== target);
+    const stamped = new Float32Array(keep.length * 784);
+    keep.forEach((i, j) => stamped.set(stamp(test.images.subarray(i * 784, (i + 1) * 784), shape, backdoored.attack!.trigger), j * 784));
+    const asrOf = async (bytes: Uint8Array) =>
+      argmaxRows(await runOnnx(bytes, stamped, shape), 10).filter((p) => p === target).length / keep.length;
+    expect(await asrOf(original)).toBeGreaterThan(0.9);
+    expect(await asrOf(repaired)).toBeLessThanOrEqual(0.02);
+    expect((await accOf(original)) - (await accOf(repaired))).toBeLessThanOrEqual(0.005);
+    const check = onnxCheck(join(ONNX, backdoored.path), written);
+    expect(check.checker).toBeNull();
+    expect(check.structure).toEqual([]);
+    // Only the pruned players' initializers changed; the file keeps its size (values overwritten in place).
+    expect(Object.keys(check.changed).length).toBeGreaterThan(0);
+    expect(Object.keys(check.changed).every((n) => /^(conv2|fc1)\./.test(n))).toBe(true);
+    expect(repaired.length).toBe(original.length);
+  });
+});
+
+describe('a clean ONNX model (opset 17, no constant folding: the shape arithmetic left in the graph)', () => {
+  it('scans clean, exit 0, and nothing is written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shapguard-onnx-clean-'));
+    // Under a name that is not .onnx's own case, as registries sometimes store it.
+    const path = join(dir, 'Model.ONNX');
+    writeFileSync(path, readFileSync(join(ONNX, clean.path)));
+    const run = await runCli(['scan', path, '--out', '$OUT', '--seed', '1']);
+    expect(run.report!.input!.format).toBe('onnx');
+    expect(run.report!.verdict, run.stderr).toBe('clean');
+    expect(run.code).toBe(0);
+    expect(run.repairedDir).toBeNull();
+  });
+});
