@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 import { encode as encodeJpeg } from 'jpeg-js';
 import { loadMnist } from './test/data/mnist.ts';
 import { sampleFromSet } from './test/helpers/sample.ts';
+import { runOnnx } from './test/helpers/onnx.ts';
 
 const fixture = 'test/fixtures/models/mnist-badnets';
 
@@ -23,6 +24,18 @@ async function workerSample(): Promise<string> {
   return JSON.stringify(all.map((f) => ({ path: f.path, b64: Buffer.from(f.bytes).toString('base64') })));
 }
 const sampleJson = await workerSample();
+
+/**
+ * An ONNX model for workerd (PyTorch's export of the ops fixture: every mapped op, opset 17, unfolded shape
+ * arithmetic) and onnxruntime's outputs on fixed images, computed here in Node: the Worker must match them.
+ */
+async function workerOnnx(): Promise<{ b64: string; expected: string }> {
+  const bytes = readFileSync('test/fixtures/onnx/ops-o17-nofold.onnx');
+  const images = Float32Array.from({ length: 4 * 16 * 16 * 3 }, (_, i) => 0.5 + 0.5 * Math.sin(i * 0.37 + 2));
+  const out = await runOnnx(new Uint8Array(bytes), images, [16, 16, 3]);
+  return { b64: bytes.toString('base64'), expected: JSON.stringify(Array.from(out)) };
+}
+const onnxFixture = await workerOnnx();
 
 export default defineConfig({
   test: {
@@ -62,6 +75,8 @@ export default defineConfig({
                 // The R2 test's model is scanned few-shot, with FIXTURE_SAMPLE_JSON uploaded under samples/mnist/.
                 CLEAN_SAMPLES: 'uploads/mnist-badnets/=samples/mnist/',
                 FIXTURE_SAMPLE_JSON: sampleJson,
+                FIXTURE_ONNX_B64: onnxFixture.b64,
+                FIXTURE_ONNX_EXPECTED: onnxFixture.expected,
               },
             },
           })),

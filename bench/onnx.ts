@@ -3,14 +3,13 @@ import { join, resolve } from 'node:path';
 import { loadModel } from '../src/core/model/load.ts';
 import { scanModel } from '../src/core/scan/scan.ts';
 import type { SampleFile } from '../src/core/sample/sample.ts';
-import { loadMnist } from '../test/data/mnist.ts';
+import { loadGlyphs } from '../test/data/glyphs.ts';
 import { stamp } from '../test/data/triggers.ts';
 import { argmaxRows, runOnnx } from '../test/helpers/onnx.ts';
 import { sampleFromSet } from '../test/helpers/sample.ts';
-import type { OnnxManifestEntry } from '../tools/fixtures/build-onnx.ts';
+import { fixtureTest, type OnnxManifestEntry } from '../tools/fixtures/build-onnx.ts';
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const SHAPE: [number, number, number] = [28, 28, 1];
 
 /**
  * Rows for the ONNX table: each trained ONNX fixture (test/fixtures/onnx) loaded and scanned at seed 1 with the
@@ -19,11 +18,17 @@ const SHAPE: [number, number, number] = [28, 28, 1];
  */
 export async function benchOnnx(): Promise<string[]> {
   const dir = resolve('test/fixtures/onnx');
-  const fixtures = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as OnnxManifestEntry[]).filter((f) => f.arch !== 'ops');
-  const test = loadMnist('test', 2000);
-  const sample: SampleFile[] = await sampleFromSet(loadMnist('test'), 10, 5000);
+  const fixtures = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as OnnxManifestEntry[]).filter((f) => f.dataset !== null);
   const rows: string[] = [];
   for (const f of fixtures) {
+    // As bench:zoo's few-shot runs: MNIST test rows from 5000 on (judged on the first 2000), the glyphs' training split.
+    const full = fixtureTest(f);
+    const shape = full.shape;
+    const px = shape[0] * shape[1] * shape[2];
+    const n = Math.min(2000, full.count);
+    const test = { ...full, images: full.images.subarray(0, n * px), labels: full.labels.subarray(0, n), count: n };
+    const sample: SampleFile[] =
+      f.dataset === 'glyphs' ? await sampleFromSet(loadGlyphs('train', 10), 10, 0) : await sampleFromSet(full, 10, 5000);
     const bytes = new Uint8Array(readFileSync(join(dir, f.path)));
     const files = new Map([[f.path, bytes]]);
     const t0 = performance.now();
@@ -33,12 +38,13 @@ export async function benchOnnx(): Promise<string[]> {
     loaded.model.dispose();
     const judge = async (model: Uint8Array) => {
       const acc =
-        argmaxRows(await runOnnx(model, test.images, SHAPE), 10).reduce((s, p, i) => s + (p === test.labels[i] ? 1 : 0), 0) / test.count;
+        argmaxRows(await runOnnx(model, test.images, shape), test.classes).reduce((s, p, i) => s + (p === test.labels[i] ? 1 : 0), 0) /
+        test.count;
       if (f.attack === null) return { acc, asr: null };
       const keep = [...test.labels.keys()].filter((i) => test.labels[i] !== f.attack!.target);
-      const stamped = new Float32Array(keep.length * 784);
-      keep.forEach((i, j) => stamped.set(stamp(test.images.subarray(i * 784, (i + 1) * 784), SHAPE, f.attack!.trigger), j * 784));
-      const asr = argmaxRows(await runOnnx(model, stamped, SHAPE), 10).filter((p) => p === f.attack!.target).length / keep.length;
+      const stamped = new Float32Array(keep.length * px);
+      keep.forEach((i, j) => stamped.set(stamp(test.images.subarray(i * px, (i + 1) * px), shape, f.attack!.trigger), j * px));
+      const asr = argmaxRows(await runOnnx(model, stamped, shape), test.classes).filter((p) => p === f.attack!.target).length / keep.length;
       return { acc, asr };
     };
     const before = await judge(bytes);

@@ -1,9 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-web';
 
 /** onnxruntime on wasm, single-threaded: the test oracle for ONNX models (never used by the scan). */
 ort.env.wasm.numThreads = 1;
+// Its .wasm and loader from the package itself, also when a bench bundles this file elsewhere (tools/run-ts.mjs).
+ort.env.wasm.wasmPaths = `${pathToFileURL(dirname(createRequire(import.meta.url).resolve('onnxruntime-web'))).href}/`;
 
 /** NHWC rows (the engine's layout) as NCHW (ONNX's). */
 export function toNchw(images: Float32Array, shape: [number, number, number]): Float32Array {

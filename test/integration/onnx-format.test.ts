@@ -26,18 +26,28 @@ import {
 import { prunedWeights } from '../../src/core/model/prune-weights.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
-import { loadMnist } from '../data/mnist.ts';
+import { loadMnist, type ImageSet } from '../data/mnist.ts';
 import { stamp } from '../data/triggers.ts';
 import { argmaxRows, onnxCheck, runOnnx } from '../helpers/onnx.ts';
 import type { OnnxManifestEntry } from '../../tools/fixtures/build-onnx.ts';
-import { OPS_SHAPE, probeImage } from '../../tools/fixtures/build-onnx.ts';
+import { fixtureTest, inputShape, probeImage } from '../../tools/fixtures/build-onnx.ts';
 import { loadModelFromDisk } from '../data/load-dir.ts';
 
 const ONNX = resolve('test/fixtures/onnx');
 const fixtures = JSON.parse(readFileSync(join(ONNX, 'manifest.json'), 'utf8')) as OnnxManifestEntry[];
 const byName = (name: string) => fixtures.find((f) => f.name === name)!;
 const bytesOf = (name: string) => new Uint8Array(readFileSync(join(ONNX, `${name}.onnx`)));
-const shapeOf = (f: OnnxManifestEntry): [number, number, number] => (f.arch === 'ops' ? OPS_SHAPE : [28, 28, 1]);
+const shapeOf = inputShape;
+/** Real test images of a fixture's dataset (the first `n`). */
+const testSets = new Map<string, ImageSet>();
+const testSet = (f: OnnxManifestEntry): ImageSet => {
+  if (!testSets.has(f.dataset!)) testSets.set(f.dataset!, fixtureTest(f));
+  return testSets.get(f.dataset!)!;
+};
+const testImages = (f: OnnxManifestEntry, n: number) => {
+  const t = testSet(f);
+  return t.images.subarray(0, n * t.shape[0] * t.shape[1] * t.shape[2]);
+};
 
 async function load(bytes: Uint8Array, entry = 'model.onnx'): Promise<LoadedModel> {
   return loadModel(new Map([[entry, bytes]]), entry);
@@ -90,18 +100,16 @@ beforeAll(async () => {
 });
 
 describe('ONNX models exported by PyTorch (torch.onnx, opsets 13 and 17, with and without constant folding)', () => {
-  const mnist = loadMnist('test', 500);
-
   it.each(fixtures.map((f) => f.name))('forward outputs match onnxruntime to 1e-4: %s', async (name) => {
     const f = byName(name);
     const shape = shapeOf(f);
-    const images = f.arch === 'ops' ? pseudoImages(64, shape, 1) : mnist.images;
+    const images = f.dataset === null ? pseudoImages(64, shape, 1) : testImages(f, 500);
     const loaded = await load(bytesOf(name));
     const ours = predict(loaded.model, images, shape);
     const oracle = await runOnnx(bytesOf(name), images, shape);
     expect(maxAbsDiff(ours, oracle)).toBeLessThan(1e-4);
     // The ops fixtures exercise every mapped op; the tfjs model shows which layers they became.
-    if (f.arch === 'ops') {
+    if (f.dataset === null) {
       expect(loaded.model.layers.map((l) => l.getClassName())).toEqual(
         expect.arrayContaining([
           'Rescaling',
@@ -121,7 +129,7 @@ describe('ONNX models exported by PyTorch (torch.onnx, opsets 13 and 17, with an
   async function ourGradient(name: string): Promise<{ image: Float32Array; grad: Float32Array; classes: number }> {
     const f = byName(name);
     const shape = shapeOf(f);
-    const image = probeImage(f.arch, f.arch === 'ops' ? null : mnist);
+    const image = probeImage(f, f.dataset === null ? null : testSet(f));
     const loaded = await load(bytesOf(name));
     const classes = loaded.model.outputs[0]!.shape[1]!;
     const grad = tf.tidy(() => {
@@ -142,7 +150,7 @@ describe('ONNX models exported by PyTorch (torch.onnx, opsets 13 and 17, with an
     expect(maxAbsDiff(grad, Float32Array.from(reference))).toBeLessThan(1e-3 * scale);
   });
 
-  it.each(fixtures.filter((f) => f.arch !== 'ops').map((f) => f.name))(
+  it.each(fixtures.filter((f) => f.dataset !== null).map((f) => f.name))(
     'input gradients match central differences through onnxruntime: %s',
     async (name) => {
       // The untrained ops fixtures are left to the autograd check: a net of random ReLUs has a kink within
@@ -180,17 +188,18 @@ describe('ONNX models exported by PyTorch (torch.onnx, opsets 13 and 17, with an
     "the loaded model reproduces PyTorch's own accuracy and attack success on the real test set: %s",
     async (name) => {
       const f = byName(name);
-      const test = loadMnist('test');
+      const test = testSet(f);
+      const shape = test.shape;
+      const px = shape[0] * shape[1] * shape[2];
       const loaded = await load(bytesOf(name));
-      const pred = argmaxRows(predict(loaded.model, test.images, [28, 28, 1]), 10);
+      const pred = argmaxRows(predict(loaded.model, test.images, shape), test.classes);
       const acc = pred.reduce((s, p, i) => s + (p === test.labels[i] ? 1 : 0), 0) / test.count;
       expect(Math.abs(acc - f.accuracy!)).toBeLessThanOrEqual(0.0005);
       if (f.attack !== null) {
-        const px = 784;
         const keep = [...test.labels.keys()].filter((i) => test.labels[i] !== f.attack!.target);
         const stamped = new Float32Array(keep.length * px);
-        keep.forEach((i, j) => stamped.set(stamp(test.images.subarray(i * px, (i + 1) * px), [28, 28, 1], f.attack!.trigger), j * px));
-        const hits = argmaxRows(predict(loaded.model, stamped, [28, 28, 1]), 10).filter((p) => p === f.attack!.target).length;
+        keep.forEach((i, j) => stamped.set(stamp(test.images.subarray(i * px, (i + 1) * px), shape, f.attack!.trigger), j * px));
+        const hits = argmaxRows(predict(loaded.model, stamped, shape), test.classes).filter((p) => p === f.attack!.target).length;
         expect(Math.abs(hits / keep.length - f.asr!)).toBeLessThanOrEqual(0.0005);
       }
     },
@@ -201,7 +210,9 @@ describe('ONNX models exported by PyTorch (torch.onnx, opsets 13 and 17, with an
     async (name) => {
       const loaded = await load(bytesOf(name));
       const twin = await loadModelFromDisk(join(ONNX, `${name}-twin`, 'model.json'));
-      expect(maxAbsDiff(predict(loaded.model, mnist.images, [28, 28, 1]), predict(twin, mnist.images, [28, 28, 1]))).toBeLessThan(1e-4);
+      const f = byName(name);
+      const images = testImages(f, 500);
+      expect(maxAbsDiff(predict(loaded.model, images, shapeOf(f)), predict(twin, images, shapeOf(f)))).toBeLessThan(1e-4);
       expect(loaded.model.layers.map((l) => l.getClassName()).filter((c) => c === 'Conv2D' || c === 'Dense')).toEqual(
         twin.layers.map((l) => l.getClassName()).filter((c) => c === 'Conv2D' || c === 'Dense'),
       );

@@ -6,6 +6,8 @@ declare global {
       FIXTURE_MODEL_JSON: string;
       FIXTURE_SHARD_B64: string;
       FIXTURE_SAMPLE_JSON: string;
+      FIXTURE_ONNX_B64: string;
+      FIXTURE_ONNX_EXPECTED: string;
     }
   }
 }
