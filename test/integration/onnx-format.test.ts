@@ -30,7 +30,7 @@ import { loadMnist, type ImageSet } from '../data/mnist.ts';
 import { stamp } from '../data/triggers.ts';
 import { argmaxRows, onnxCheck, runOnnx } from '../helpers/onnx.ts';
 import type { OnnxManifestEntry } from '../../tools/fixtures/build-onnx.ts';
-import { fixtureTest, inputShape, probeImage } from '../../tools/fixtures/build-onnx.ts';
+import { fixtureTest, inputShape, OPS_SHAPE, probeImage } from '../../tools/fixtures/build-onnx.ts';
 import { loadModelFromDisk } from '../data/load-dir.ts';
 
 const ONNX = resolve('test/fixtures/onnx');
@@ -310,6 +310,30 @@ describe('writing a repaired ONNX model back', () => {
   });
 });
 
+describe('writing back a dilated convolution (translated into a kernel with zeros between its taps)', () => {
+  it('changes exactly the pruned filter in ONNX layout, and onnxruntime agrees with the pruned model', async () => {
+    const bytes = bytesOf('ops-o13');
+    const loaded = await load(bytes, 'm.onnx');
+    const dilated = loaded.model.layers.find((l) => l.getClassName() === 'Conv2D' && (l.getConfig().kernelSize as number[])[0] === 5)!;
+    const changed = prunedWeights(loaded, loaded.model, [{ layer: dilated.name, channel: 2, position: null }]);
+    const out = (await loaded.write(changed)).get('m.onnx')!;
+    for (const [name, v] of changed) {
+      const w = loaded.model.weights.find((x) => x.originalName === name)!;
+      const layer = loaded.model.layers.find((l) => l.weights.includes(w))!;
+      layer.setWeights(layer.weights.map((x) => (x === w ? tf.tensor(v, x.shape as number[]) : x.read())));
+    }
+    const images = pseudoImages(16, OPS_SHAPE, 4);
+    expect(maxAbsDiff(await runOnnx(out, images, OPS_SHAPE), predict(loaded.model, images, OPS_SHAPE))).toBeLessThan(1e-4);
+    const dir = mkdtempSync(join(tmpdir(), 'shapguard-onnx-'));
+    writeFileSync(join(dir, 'out.onnx'), out);
+    const check = onnxCheck(join(ONNX, 'ops-o13.onnx'), join(dir, 'out.onnx'));
+    expect(check.checker).toBeNull();
+    expect(check.structure).toEqual([]);
+    // Filter 2 of the 8→8 3×3 kernel: its 8·9 weights and its bias, nothing else.
+    expect(check.changed).toEqual({ 'c1b.weight': 72, 'c1b.bias': 1 });
+  });
+});
+
 describe('hostile and unsupported ONNX files: a precise refusal, the input untouched', () => {
   const base = 'mnist-badnets-o13';
 
@@ -370,17 +394,17 @@ describe('hostile and unsupported ONNX files: a precise refusal, the input untou
       /custom domain "com.example"/,
     ],
     [
-      'a dilated convolution (tfjs has no gradient through one)',
+      'a grouped convolution that is neither plain nor depthwise',
       () =>
-        edited(
-          base,
-          (m) =>
-            void m
-              .graph!.node.find((n) => n.opType === 'Conv')!
-              .attribute.push(create(AttributeProtoSchema, { name: 'dilations', type: AttributeProto_AttributeType.INTS, ints: [2n, 2n] })),
-        ),
+        edited(base, (m) => {
+          const node = m.graph!.node.find((n) => n.opType === 'Conv' && n.input[1] === 'conv2.weight')!;
+          node.attribute.push(create(AttributeProtoSchema, { name: 'group', type: AttributeProto_AttributeType.INT, i: 2n }));
+          const t = m.graph!.initializer.find((x) => x.name === 'conv2.weight')!;
+          t.dims = [32n, 8n, 3n, 3n];
+          t.rawData = t.rawData.slice(0, t.rawData.byteLength / 2);
+        }),
       'unsupported',
-      /dilated convolution/,
+      /Conv\) with 2 groups over 16 channels/,
     ],
     [
       'an op the converter does not map',

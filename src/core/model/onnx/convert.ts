@@ -42,7 +42,10 @@ interface Sym {
 
 type Value = Sym | { kind: 'const'; c: ConstArray };
 
-/** Where a tfjs weight's values live in the ONNX file: element i of the tfjs array is element map[i] of the initializer, times scale. */
+/**
+ * Where a tfjs weight's values live in the ONNX file: element i of the tfjs array is element map[i] of the
+ * initializer, times scale; map[i] = −1 marks a zero the translation added (a dilated kernel's gaps).
+ */
 export interface WeightBinding {
   /** tfjs variable name, layer/kernel. */
   name: string;
@@ -482,47 +485,57 @@ export function convertGraph(graph: GraphProto, file: Uint8Array): Converted {
     if (ks[0] !== kh || ks[1] !== kw) invalid(`node ${nodeName(n)} (Conv): kernel_shape [${ks.join(', ')}] but the weight is ${kh}×${kw}`);
     const strides = (a.ints('strides', [1, 1]) ?? [1, 1]) as [number, number];
     const dilations = (a.ints('dilations', [1, 1]) ?? [1, 1]) as [number, number];
-    // The scan needs input gradients, and tfjs computes none through a dilated convolution (4.22).
-    if (dilations.some((d) => d !== 1)) unsupported(`node ${nodeName(n)} (Conv): a dilated convolution (tfjs has no gradient through it)`);
     const pads = explicitPads(a, spatial(t), [kh, kw], strides, dilations, `node ${nodeName(n)} (Conv)`);
-    const same = !noPads(pads) && isTfSame(pads, spatial(t), [kh, kw], strides, dilations);
+    // tfjs computes no gradient through a dilated convolution (4.22), and the scan needs input gradients: a
+    // dilated kernel is the same convolution as an undilated one with zeros between its taps, exactly.
+    const [dh, dw] = dilations;
+    const [eh, ew] = [(kh - 1) * dh + 1, (kw - 1) * dw + 1];
+    const same = !noPads(pads) && isTfSame(pads, spatial(t), [eh, ew], strides, [1, 1]);
     const inputT = noPads(pads) || same ? t : pad2d(t, pads, n);
     const common = {
-      kernelSize: [kh, kw] as [number, number],
+      kernelSize: [eh, ew] as [number, number],
       strides,
-      dilationRate: dilations,
       padding: same ? ('same' as const) : ('valid' as const),
       useBias: b !== null,
       name: names.next(n),
     };
-    const kernelShape = [kh, kw];
+    /** The ONNX kernel element [y, x] of an expanded tap, or null where the expansion put a zero. */
+    const tap = (ey: number, ex: number): [number, number] | null => (ey % dh === 0 && ex % dw === 0 ? [ey / dh, ex / dw] : null);
+    const kernelShape = [eh, ew];
     let layer: tfl.layers.Layer;
     let map: Int32Array;
     if (group === 1) {
       layer = tfl.layers.conv2d({ ...common, filters: out });
       kernelShape.push(ch, out);
-      // tfjs [kh, kw, in, out] ← ONNX [out, in, kh, kw]
-      map = new Int32Array(out * ch * kh * kw);
-      for (let y = 0; y < kh; y++)
-        for (let xx = 0; xx < kw; xx++)
+      // tfjs [kh, kw, in, out] ← ONNX [out, in, kh, kw]; −1: a zero of the dilation.
+      map = new Int32Array(out * ch * eh * ew).fill(-1);
+      for (let ey = 0; ey < eh; ey++)
+        for (let ex = 0; ex < ew; ex++) {
+          const k = tap(ey, ex);
+          if (k === null) continue;
           for (let i = 0; i < ch; i++)
-            for (let o = 0; o < out; o++) map[((y * kw + xx) * ch + i) * out + o] = ((o * ch + i) * kh + y) * kw + xx;
+            for (let o = 0; o < out; o++) map[((ey * ew + ex) * ch + i) * out + o] = ((o * ch + i) * kh + k[0]) * kw + k[1];
+        }
     } else if (group === ch && out % ch === 0) {
       const m = out / ch;
       layer = tfl.layers.depthwiseConv2d({ ...common, depthMultiplier: m });
       kernelShape.push(ch, m);
       // tfjs [kh, kw, in, m] ← ONNX [in·m + j, 1, kh, kw]
-      map = new Int32Array(out * kh * kw);
-      for (let y = 0; y < kh; y++)
-        for (let xx = 0; xx < kw; xx++)
-          for (let i = 0; i < ch; i++) for (let j = 0; j < m; j++) map[((y * kw + xx) * ch + i) * m + j] = ((i * m + j) * kh + y) * kw + xx;
+      map = new Int32Array(out * eh * ew).fill(-1);
+      for (let ey = 0; ey < eh; ey++)
+        for (let ex = 0; ex < ew; ex++) {
+          const k = tap(ey, ex);
+          if (k === null) continue;
+          for (let i = 0; i < ch; i++)
+            for (let j = 0; j < m; j++) map[((ey * ew + ex) * ch + i) * m + j] = ((i * m + j) * kh + k[0]) * kw + k[1];
+        }
     } else {
       return unsupported(
         `node ${nodeName(n)} (Conv) with ${group} groups over ${ch} channels; plain and depthwise convolutions are supported`,
       );
     }
     const outT = apply(layer, inputT, n);
-    const kernel = Float32Array.from(map, (j) => w.data[j]!);
+    const kernel = Float32Array.from(map, (j) => (j < 0 ? 0 : w.data[j]!));
     pending.push({ layer, weights: [tf.tensor(kernel, kernelShape), ...(b === null ? [] : [tf.tensor1d(Float32Array.from(b.data))])] });
     if (w.source !== null) bindings.push({ layer, index: 0, shape: kernelShape, initializer: w.source.name, map, scale: 1 });
     if (b !== null && b.source !== null)

@@ -46,6 +46,10 @@ export async function loadOnnxModel(files: ReadonlyMap<string, Uint8Array>, entr
         const floats = original.rawOffset === null ? (floatChanged.get(binding.initializer) ?? Float32Array.from(original.data)) : null;
         for (let i = 0; i < values.length; i++) {
           const j = binding.map[i]!;
+          if (j < 0) {
+            if (values[i] !== 0) throw new ShapguardError('internal', `ONNX: weight ${name} changed a zero of its dilation`);
+            continue;
+          }
           // Only changed elements are written, so every other value keeps its bytes even where a scale applies.
           if (values[i] === Math.fround(binding.scale * original.data[j]!)) continue;
           const v = values[i]! / binding.scale;
