@@ -4,8 +4,7 @@ import { loadModel } from '../src/core/model/load.ts';
 import { scanModel } from '../src/core/scan/scan.ts';
 import type { SampleFile } from '../src/core/sample/sample.ts';
 import { loadGlyphs } from '../test/data/glyphs.ts';
-import { stamp } from '../test/data/triggers.ts';
-import { argmaxRows, runOnnx } from '../test/helpers/onnx.ts';
+import { judgeOnnx } from '../test/helpers/onnx.ts';
 import { sampleFromSet } from '../test/helpers/sample.ts';
 import { fixtureTest, type OnnxManifestEntry } from '../tools/fixtures/build-onnx.ts';
 
@@ -37,14 +36,7 @@ export async function benchOnnx(): Promise<string[]> {
     const params = loaded.model.countParams();
     loaded.model.dispose();
     const judge = async (model: Uint8Array) => {
-      const acc =
-        argmaxRows(await runOnnx(model, test.images, shape), test.classes).reduce((s, p, i) => s + (p === test.labels[i] ? 1 : 0), 0) /
-        test.count;
-      if (f.attack === null) return { acc, asr: null };
-      const keep = [...test.labels.keys()].filter((i) => test.labels[i] !== f.attack!.target);
-      const stamped = new Float32Array(keep.length * px);
-      keep.forEach((i, j) => stamped.set(stamp(test.images.subarray(i * px, (i + 1) * px), shape, f.attack!.trigger), j * px));
-      const asr = argmaxRows(await runOnnx(model, stamped, shape), test.classes).filter((p) => p === f.attack!.target).length / keep.length;
+      const { accuracy: acc, asr } = await judgeOnnx(model, test, f.attack);
       return { acc, asr };
     };
     const before = await judge(bytes);

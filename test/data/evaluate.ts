@@ -29,15 +29,20 @@ export function accuracy(model: tfl.LayersModel, set: ImageSet, scale = 1): numb
   return ok / set.count;
 }
 
-/** Attack success rate: share of non-target images that the stamped trigger sends to the target. */
-export function attackSuccessRate(model: tfl.LayersModel, set: ImageSet, trigger: Trigger, target: number, scale = 1): number {
+/** The set's images of every class but the target, with the trigger stamped: what an attack success rate is taken on. */
+export function stampedNonTarget(set: ImageSet, trigger: Trigger, target: number): Float32Array {
   const px = set.shape[0] * set.shape[1] * set.shape[2];
   const keep: number[] = [];
   for (let i = 0; i < set.count; i++) if (set.labels[i] !== target) keep.push(i);
   const images = new Float32Array(keep.length * px);
   keep.forEach((i, j) => images.set(set.images.subarray(i * px, (i + 1) * px), j * px));
-  const pred = predictClasses(model, stamp(images, set.shape, trigger), set.shape, scale);
+  return stamp(images, set.shape, trigger);
+}
+
+/** Attack success rate: share of non-target images that the stamped trigger sends to the target. */
+export function attackSuccessRate(model: tfl.LayersModel, set: ImageSet, trigger: Trigger, target: number, scale = 1): number {
+  const pred = predictClasses(model, stampedNonTarget(set, trigger, target), set.shape, scale);
   let hit = 0;
   for (const p of pred) if (p === target) hit++;
-  return hit / keep.length;
+  return hit / pred.length;
 }

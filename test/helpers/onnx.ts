@@ -3,6 +3,10 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-web';
+import { argmaxOf } from '../../src/core/stages/repair/prune.ts';
+import { stampedNonTarget } from '../data/evaluate.ts';
+import type { ImageSet } from '../data/mnist.ts';
+import type { Trigger } from '../data/triggers.ts';
 
 /** onnxruntime on wasm, single-threaded: the test oracle for ONNX models (never used by the scan). */
 ort.env.wasm.numThreads = 1;
@@ -52,14 +56,23 @@ export async function runOnnx(
 
 /** Predicted classes from a [N, classes] output. */
 export function argmaxRows(out: Float32Array, classes: number): Int32Array {
-  const n = out.length / classes;
-  const cls = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let k = 1; k < classes; k++) if (out[i * classes + k]! > out[i * classes + best]!) best = k;
-    cls[i] = best;
-  }
-  return cls;
+  return Int32Array.from({ length: out.length / classes }, (_, i) => argmaxOf(out, i * classes, classes));
+}
+
+/**
+ * Real accuracy and, for a backdoored model, the planted trigger's success on the set's other classes, with
+ * the model run by onnxruntime (how the tests and the bench judge a written .onnx, not by our loader).
+ */
+export async function judgeOnnx(
+  bytes: Uint8Array,
+  set: ImageSet,
+  attack: { trigger: Trigger; target: number } | null,
+): Promise<{ accuracy: number; asr: number | null }> {
+  const pred = argmaxRows(await runOnnx(bytes, set.images, set.shape), set.classes);
+  const accuracy = pred.reduce((s, p, i) => s + (p === set.labels[i] ? 1 : 0), 0) / set.count;
+  if (attack === null) return { accuracy, asr: null };
+  const hits = argmaxRows(await runOnnx(bytes, stampedNonTarget(set, attack.trigger, attack.target), set.shape), set.classes);
+  return { accuracy, asr: hits.filter((p) => p === attack.target).length / hits.length };
 }
 
 export interface OnnxCheck {

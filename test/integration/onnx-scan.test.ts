@@ -5,9 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ScanReport } from '../../src/core/output/report.ts';
 import type { Player } from '../../src/core/stages/players.ts';
 import { loadMnist } from '../data/mnist.ts';
-import { stamp } from '../data/triggers.ts';
 import { runCli, type CliRun } from '../helpers/cli.ts';
-import { argmaxRows, onnxCheck, runOnnx } from '../helpers/onnx.ts';
+import { judgeOnnx, onnxCheck } from '../helpers/onnx.ts';
 import { sampleDir } from '../helpers/sample.ts';
 import type { OnnxManifestEntry } from '../../tools/fixtures/build-onnx.ts';
 
@@ -56,18 +55,11 @@ describe('scanning ONNX models (few-shot, 10 real images per class; the twin hol
     const repaired = new Uint8Array(readFileSync(written));
     const original = new Uint8Array(readFileSync(join(ONNX, backdoored.path)));
     const test = loadMnist('test', 3000);
-    const shape: [number, number, number] = [28, 28, 1];
-    const accOf = async (bytes: Uint8Array) =>
-      argmaxRows(await runOnnx(bytes, test.images, shape), 10).reduce((s, p, i) => s + (p === test.labels[i] ? 1 : 0), 0) / test.count;
-    const target = backdoored.attack!.target;
-    const keep = [...test.labels.keys()].filter((i) => test.labels[i] !== target);
-    const stamped = new Float32Array(keep.length * 784);
-    keep.forEach((i, j) => stamped.set(stamp(test.images.subarray(i * 784, (i + 1) * 784), shape, backdoored.attack!.trigger), j * 784));
-    const asrOf = async (bytes: Uint8Array) =>
-      argmaxRows(await runOnnx(bytes, stamped, shape), 10).filter((p) => p === target).length / keep.length;
-    expect(await asrOf(original)).toBeGreaterThan(0.9);
-    expect(await asrOf(repaired)).toBeLessThanOrEqual(0.02);
-    expect((await accOf(original)) - (await accOf(repaired))).toBeLessThanOrEqual(0.005);
+    const before = await judgeOnnx(original, test, backdoored.attack);
+    const after = await judgeOnnx(repaired, test, backdoored.attack);
+    expect(before.asr!).toBeGreaterThan(0.9);
+    expect(after.asr!).toBeLessThanOrEqual(0.02);
+    expect(before.accuracy - after.accuracy).toBeLessThanOrEqual(0.005);
     const check = onnxCheck(join(ONNX, backdoored.path), written);
     expect(check.checker).toBeNull();
     expect(check.structure).toEqual([]);
