@@ -94,23 +94,40 @@ describe('wasm gradient kernels match the cpu backend', () => {
   }
 
   for (const c of [
-    { size: 2, shape: [2, 8, 8, 3] },
-    { size: 2, shape: [2, 9, 7, 3] },
-    { size: 3, shape: [1, 9, 9, 2] },
+    { size: 2, shape: [2, 8, 8, 3], ties: false },
+    { size: 2, shape: [2, 9, 7, 3], ties: false },
+    { size: 3, shape: [1, 9, 9, 2], ties: false },
+    { size: 2, shape: [2, 8, 8, 3], ties: true },
+    { size: 3, shape: [1, 10, 9, 2], ties: true },
   ] as const) {
-    it(`MaxPool gradient (faster non-overlapping path) ${c.size}x${c.size} on ${c.shape.join('x')}`, async () => {
+    const what = c.ties ? 'with tied maxima (flat regions) ' : '';
+    it(`MaxPool gradient (faster non-overlapping path) ${what}${c.size}x${c.size} on ${c.shape.join('x')}`, async () => {
       const rng = new Rng(17);
       const n = c.shape.reduce<number>((a, b) => a * b, 1);
-      const x = tf.variable(tf.tensor4d(randomArray(rng, n), [...c.shape]), true);
+      // Ties: values from {0, 1} and a flat top half, as a conv's output is over a plain background; dy
+      // must go to one maximum per window (the first, as tfjs' cpu kernel, TensorFlow and PyTorch send it).
+      const values = c.ties ? Float32Array.from(randomArray(rng, n), (v, i) => (i < n / 2 ? 0.5 : v > 0.5 ? 1 : 0)) : randomArray(rng, n);
+      const x = tf.variable(tf.tensor4d(values, [...c.shape]), true);
       // Weight each pooled output differently so a misrouted gradient shows.
       const f = () => {
         const y = tf.maxPool(x as tf.Tensor4D, c.size, c.size, 'valid');
         return tf.sum(tf.mul(y, tf.reshape(tf.range(1, 1 + y.size), y.shape))) as tf.Scalar;
       };
       const wasm = await gradsOn('wasm', f, [x]);
-      const cpu = await gradsOn('cpu', f, [x]);
+      // The registered gradient is global (ours on every backend), so the reference is tfjs' own cpu
+      // MaxPoolGrad kernel, run directly on the same dy.
+      await tf.setBackend('cpu');
+      const attrs = { filterSize: c.size, strides: c.size, pad: 'valid', dimRoundingMode: undefined };
+      const reference = tf.tidy(() => {
+        const input = tf.tensor4d(values, [...c.shape]);
+        const output = tf.maxPool(input, c.size, c.size, 'valid');
+        const dy = tf.reshape(tf.range(1, 1 + output.size), output.shape);
+        return tf.engine().runKernel('MaxPoolGrad', { dy, input, output }, attrs) as tf.Tensor;
+      });
+      const cpu = (await reference.data()) as Float32Array;
+      reference.dispose();
       await tf.setBackend('wasm');
-      expect(maxRelErr(wasm[0]!, cpu[0]!)).toBeLessThan(1e-6);
+      expect(maxRelErr(wasm[0]!, cpu)).toBeLessThan(1e-6);
       x.dispose();
     });
   }
