@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { prepare } from '../src/core/scan/context.ts';
 import { stageConfigs, type ScanOptions } from '../src/core/scan/options.ts';
 import { ReportBuilder } from '../src/core/scan/report-builder.ts';
-import { detectStep, reverseStep, synthesizeStep } from '../src/core/scan/steps.ts';
+import { detectStep, startRuns, synthesizeStep } from '../src/core/scan/steps.ts';
 import { TailEvaluator } from '../src/core/stages/shapley/backdoor-game.ts';
 import { playerKey } from '../src/core/stages/players.ts';
 import { initWasmBackend } from '../src/core/tfjs/backend.ts';
@@ -157,7 +157,10 @@ async function probeModel(m: BenchModel, seed: number, { maxEvals, top, loo, pla
   const rows: ProbeRow[] = [];
   try {
     const ctx = await prepare(files, options, out, now, (x) => (loaded = x));
-    const synth = synthesizeStep(ctx);
+    // The planted trigger is measured on the first start's images; --planted-only needs no reverse.
+    const first = ctx.cfg.synthesis.starts[0]!;
+    const runs = plantedOnly ? [] : startRuns(ctx);
+    const synth = plantedOnly ? synthesizeStep(ctx, first) : runs[0]!.synth;
     let plantedOnSynth: number | null = null;
     if (m.attack !== null) {
       const target = m.attack.target;
@@ -172,13 +175,13 @@ async function probeModel(m: BenchModel, seed: number, { maxEvals, top, loo, pla
       console.error(`${m.name} s${seed} planted-on-synth ${plantedOnSynth?.toFixed(2)} synthesis confident ${synth.confident.toFixed(2)}`);
       return rows;
     }
-    const rev = reverseStep(ctx, synth);
-    detectStep(ctx, synth, rev);
+    detectStep(ctx, runs);
     const clean = new TailEvaluator(ctx.info, ctx.players, synth.guard.images);
     const classes = [...ctx.report.detection!.classes].sort((a, b) => a.comparableNorm - b.comparableNorm || a.class - b.class);
     for (const [rank, c] of classes.slice(0, top).entries()) {
-      const t = rev.triggers.find((x) => x.target === c.class)!;
-      const stamped = new TailEvaluator(ctx.info, ctx.players, stampReversed(synth.rev, ctx.info.shape, t.mask, t.pattern, t.target));
+      const own = runs[c.start]!;
+      const t = own.rev.triggers.find((x) => x.target === c.class)!;
+      const stamped = new TailEvaluator(ctx.info, ctx.players, stampReversed(own.synth.rev, ctx.info.shape, t.mask, t.pattern, t.target));
       const none = { value: NaN, success: NaN };
       const p = loo
         ? probe(stamped, clean, t.target, ctx.players.size)
@@ -198,8 +201,8 @@ async function probeModel(m: BenchModel, seed: number, { maxEvals, top, loo, pla
         value: p.steps.map((s) => s.value) as [number, number, number],
         drop: p.drops,
         players: p.removed.map((k) => playerKey(ctx.players.players[k]!)),
-        transferRev: transfer(ctx, synth.rev, t),
-        transferFresh: transfer(ctx, join(synth.ver, synth.guard), t),
+        transferRev: transfer(ctx, own.synth.rev, t),
+        transferFresh: transfer(ctx, join(own.synth.ver, own.synth.guard), t),
         plantedOnSynth,
       });
     }

@@ -122,7 +122,7 @@ export function cliArg(name: string): string | undefined {
 export type Overrides = Pick<ScanOptions, 'synthesis' | 'triggerReverse' | 'detection' | 'shapley' | 'pruning'>;
 
 /**
- * `stage.key=value,...` as scan options (a list setting as `a/b/c`, e.g. `synthesis.backgrounds=-2.5/0`, or
+ * `stage.key=value,...` as scan options (a list setting as `a/b/c`, e.g. `synthesis.starts=-2.5/0`, or
  * one value); a tuning run says what it changed, and a typo or a value of the wrong kind fails loudly, as a
  * setting the engine would read as something else is a run measuring nothing.
  */

@@ -4,11 +4,11 @@ import { parseOverrides } from '../../bench/zoo.ts';
 // A tuning run measures what its --set says only if every setting reaches the engine as the kind it reads.
 describe('bench --set', () => {
   it('gives a list setting a list, one value or several, and a number setting a number', () => {
-    expect(parseOverrides('synthesis.backgrounds=-2.5,detection.maxGap=0.6')).toEqual({
-      synthesis: { backgrounds: [-2.5] },
+    expect(parseOverrides('synthesis.starts=-2.5,detection.maxGap=0.6')).toEqual({
+      synthesis: { starts: [-2.5] },
       detection: { maxGap: 0.6 },
     });
-    expect(parseOverrides('synthesis.backgrounds=-2.5/0/2.5')).toEqual({ synthesis: { backgrounds: [-2.5, 0, 2.5] } });
+    expect(parseOverrides('synthesis.starts=-2.5/0/2.5')).toEqual({ synthesis: { starts: [-2.5, 0, 2.5] } });
     expect(parseOverrides(undefined)).toEqual({});
   });
 

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { concentration } from '../../src/core/stages/detection/concentration.ts';
-import { comparableNorms, DETECT_DEFAULTS, detectTargets, median } from '../../src/core/stages/detection/detect.ts';
+import {
+  combinedNorms,
+  comparableNorms,
+  DETECT_DEFAULTS,
+  detectTargets,
+  median,
+  medianShares,
+} from '../../src/core/stages/detection/detect.ts';
 
 describe('gap detection', () => {
   const flaggedOf = (norms: number[], cfg = DETECT_DEFAULTS) =>
@@ -81,6 +88,48 @@ describe('comparable norms after screen-then-refine', () => {
     const fair = detectTargets(comparableNorms(triggers)).classes;
     expect(raw.some((c) => c.flagged)).toBe(true);
     expect(fair.some((c) => c.flagged)).toBe(false);
+  });
+});
+
+describe('norms weighed over several synthesis starts', () => {
+  it('leaves one start’s norms as they are', () => {
+    expect(combinedNorms([[3, 1, Infinity]])).toEqual([3, 1, Infinity]);
+  });
+
+  it('averages each class’s share of its start’s median, whatever the starts’ scales', () => {
+    // The second start's masks are all ten times smaller: the shares, and so the combination, are the same.
+    const grey = [20, 22, 18, 24, 4, 21];
+    const dark = grey.map((n) => n / 10);
+    const m = median(grey);
+    combinedNorms([grey, dark]).forEach((r, i) => expect(r).toBeCloseTo(grey[i]! / m, 12));
+  });
+
+  it('keeps a class small only as far as it is small from both starts', () => {
+    // Class 4 is small from both starts (a planted target); class 1 only from the first (a natural one).
+    const first = [20, 5, 21, 19, 4, 22, 20, 18, 23, 21];
+    const second = [2.0, 2.1, 1.9, 2.2, 0.5, 2.0, 2.1, 1.8, 2.3, 2.0];
+    const flaggedFrom = (norms: number[]) =>
+      detectTargets(norms)
+        .classes.filter((c) => c.flagged)
+        .map((c) => c.target);
+    expect(flaggedFrom(first)).toEqual([]); // 4 and 5: no gap between the two smallest
+    expect(flaggedFrom(combinedNorms([first, second]))).toEqual([4]);
+  });
+
+  it('puts a class without a finite norm at the start’s largest, and skips a start with none', () => {
+    expect(medianShares([2, Infinity, 4, 1])).toEqual([2 / 3, 4 / 3, 4 / 3, 1 / 3]);
+    expect(
+      combinedNorms([
+        [2, 4, 1],
+        [Infinity, Infinity, Infinity],
+      ]),
+    ).toEqual([1, 2, 0.5]);
+    expect(
+      combinedNorms([
+        [NaN, NaN],
+        [Infinity, Infinity],
+      ]),
+    ).toEqual([Infinity, Infinity]);
   });
 });
 

@@ -117,7 +117,7 @@ describe('wasm gradient kernels match the cpu backend', () => {
       // The registered gradient is global (ours on every backend), so the reference is tfjs' own cpu
       // MaxPoolGrad kernel, run directly on the same dy.
       await tf.setBackend('cpu');
-      const attrs = { filterSize: c.size, strides: c.size, pad: 'valid', dimRoundingMode: undefined };
+      const attrs = { filterSize: c.size, strides: c.size, pad: 'valid' };
       const reference = tf.tidy(() => {
         const input = tf.tensor4d(values, [...c.shape]);
         const output = tf.maxPool(input, c.size, c.size, 'valid');

@@ -46,8 +46,14 @@ export interface ScanConfigReport {
 
 export interface ClassReport {
   class: number;
+  /** The synthesis start (index into detection.starts) whose trigger for this class is reported. */
+  start: number;
   maskNorm: number;
-  /** The norm the detection compares (see comparableNorms): maskNorm, or a screened class's scaled norm. */
+  /**
+   * The norm the detection compares: with one synthesis start its comparable norm (comparableNorms: maskNorm,
+   * or a screened class's scaled norm); with several, the mean over the starts of its share of each start's
+   * median (combinedNorms).
+   */
   comparableNorm: number;
   anomalyIndex: number;
   normRatio: number;
@@ -208,6 +214,8 @@ export interface ScanReport {
     mad: number;
     classes: ClassReport[];
     flagged: number[];
+    /** Each synthesis start: its background, and every class's comparable norm from it and their median. */
+    starts: { background: number; median: number; comparableNorms: number[] }[];
   } | null;
   shapley: ShapleyReport[];
   repair: {

@@ -34,8 +34,8 @@ function cappedStage(inner: Stage, outer: Stage): Stage {
 export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Findings): RepairOutcome {
   const { info, players, cfg, budget, rng, out, report, plan } = ctx;
   const checkCfg = { ...cfg.triggerReverse, imagesPerTarget: plan.recheckImagesPerTarget };
-  // The rechecks between rounds look for a residual trigger on images of their own, over the check's range
-  // of backgrounds (made once, when the first recheck needs them); the final check uses fresh ones again.
+  // The rechecks between rounds look for a residual trigger on images of their own, from the start the
+  // repair works on (made once, when the first recheck needs them); the final check uses fresh ones again.
   let recheckImages: ImageBatch | null = null;
   // repairImages put the sample's images among the stamped bases and made them the guard.
   ctx.report.sample?.stages.push('shapley', 'pruning-guard');
@@ -98,6 +98,7 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
         rng.fork(5),
         synthStage,
         plan.passRows,
+        findings.run.background,
       );
       out.stage('recheck-synthesis', synthStage, made.steps, made.stoppedBy);
       recheckImages = made.rev;

@@ -94,10 +94,10 @@ export class ReportBuilder {
     this.report.budget.stages.push({ name, evaluations: round6(stage.evaluations), steps, stoppedBy });
   }
 
-  /** Seconds since the last lap, as `name`'s time. */
+  /** Seconds since the last lap, added to `name`'s time (a stage runs once per synthesis start). */
   lap(name: StageName): void {
     const t = this.now();
-    this.report.timings.stages[name] = (t - this.clock) / 1000;
+    this.report.timings.stages[name] = (this.report.timings.stages[name] ?? 0) + (t - this.clock) / 1000;
     this.clock = t;
   }
 

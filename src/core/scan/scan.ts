@@ -5,7 +5,7 @@ import { prepare } from './context.ts';
 import { stageConfigs, type ScanOptions } from './options.ts';
 import { repairRounds } from './repair.ts';
 import { ReportBuilder, round6 } from './report-builder.ts';
-import { detectStep, repairImages, reverseStep, synthesizeStep, writeRepaired } from './steps.ts';
+import { detectStep, repairImages, startRuns, writeRepaired } from './steps.ts';
 
 export type { ScanOptions } from './options.ts';
 export { emptyReport } from './report-builder.ts';
@@ -20,7 +20,7 @@ export interface ScanResult {
 
 /**
  * Scans a model for a backdoor and repairs it: the whole data-free ShapPruning pipeline under one budget,
- * prepare → synthesize → reverse → detect → repair → write and verify. Never throws for bad input:
+ * prepare → (synthesize → reverse, per start) → detect → repair → write and verify. Never throws for bad input:
  * problems become a report with verdict "error" or "unsupported" and a precise reason. The caller
  * initialises the wasm backend first.
  */
@@ -33,9 +33,8 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
   let evidence: TriggerEvidence[] = [];
   try {
     const ctx = await prepare(files, options, out, now, (m) => (loaded = m));
-    const synth = synthesizeStep(ctx);
-    const rev = reverseStep(ctx, synth);
-    const findings = detectStep(ctx, synth, rev);
+    const findings = detectStep(ctx, startRuns(ctx));
+    const synth = findings.run.synth;
     evidence = findings.evidence;
     if (findings.incomplete !== null && findings.flagged.length === 0) {
       report.verdict = 'incomplete';

@@ -5,7 +5,7 @@ import { prunedWeights } from '../model/prune-weights.ts';
 import type { ClassReport, Metrics, RepairCheck, TriggerEvidence } from '../output/report.ts';
 import { residualSearch, uncheckable } from '../stages/verification/certify.ts';
 import { concentration } from '../stages/detection/concentration.ts';
-import { comparableNorms, detectTargets } from '../stages/detection/detect.ts';
+import { combinedNorms, comparableNorms, detectTargets, median, medianShares } from '../stages/detection/detect.ts';
 import type { PruneResult } from '../stages/repair/prune.ts';
 import { synthesize, type ImageBatch, type SynthResult } from '../stages/synthesis/synth.ts';
 import { Rng } from '../util/rng.ts';
@@ -19,13 +19,43 @@ import type { ScanContext } from './context.ts';
 import { MIN_STEPS_PER_CLASS, STAGE_SHARES } from './options.ts';
 import { round6, roundMetrics } from './report-builder.ts';
 
+/** One synthesis start (SynthConfig.starts): its images and every class's trigger reversed on them. */
+export interface StartRun {
+  background: number;
+  synth: SynthResult;
+  rev: TriggerResult;
+}
+
+/**
+ * 1–2. Per synthesis start: synthetic images of every class, then the trigger reverse on them. The starts
+ * split the shares one start would have (synthesis 20% of the whole, the reverse 50%) equally.
+ */
+export function startRuns(ctx: ScanContext): StartRun[] {
+  const starts = ctx.cfg.synthesis.starts;
+  const n = starts.length;
+  const synthWhole = STAGE_SHARES.synthesis / n;
+  const revWhole = ((1 - STAGE_SHARES.synthesis) * STAGE_SHARES.triggerReverse) / n;
+  return starts.map((background, i) => {
+    const left = 1 - i * (synthWhole + revWhole);
+    const part = n > 1 ? { index: i, of: n } : null;
+    const synth = synthesizeStep(ctx, background, synthWhole / left, part);
+    const rev = reverseStep(ctx, synth, revWhole / (left - synthWhole), part);
+    return { background, synth, rev };
+  });
+}
+
+/** Which of several starts a step belongs to (null: the only one), for stage names and progress. */
+type StartPart = { index: number; of: number } | null;
+const partName = (name: string, part: StartPart) => (part === null || part.index === 0 ? name : `${name}-start-${part.index + 1}`);
+const partDetail = (part: StartPart) => (part === null ? undefined : `start ${part.index + 1} of ${part.of}`);
+
 /** 1. Data reverse: synthetic images of every class, in memory-sized row groups. */
-export function synthesizeStep(ctx: ScanContext): SynthResult {
-  ctx.progress('synthesis', 0);
-  const stage = ctx.budget.stage(STAGE_SHARES.synthesis);
+export function synthesizeStep(ctx: ScanContext, background: number, share = STAGE_SHARES.synthesis, part: StartPart = null): SynthResult {
+  ctx.progress('synthesis', 0, partDetail(part));
+  const stage = ctx.budget.stage(share);
   // BatchNorm-statistics matching still sees the whole batch.
-  const synth = synthesize(ctx.info, ctx.unit, ctx.cfg.synthesis, ctx.rng.fork(1), stage, ctx.plan.passRows);
-  ctx.out.stage('synthesis', stage, synth.steps, synth.stoppedBy);
+  const synth = synthesize(ctx.info, ctx.unit, ctx.cfg.synthesis, ctx.rng.fork(1), stage, ctx.plan.passRows, background);
+  ctx.out.stage(partName('synthesis', part), stage, synth.steps, synth.stoppedBy);
   ctx.out.lap('synthesis');
   return synth;
 }
@@ -49,12 +79,17 @@ export function repairImages(ctx: ScanContext, synth: SynthResult): SynthResult 
  * 2. Trigger reverse, every class batched. Rows per step shrink as a row's cost grows, so that a step takes
  * about as long on a big model; the memory budget only sets how many go in one pass.
  */
-export function reverseStep(ctx: ScanContext, synth: SynthResult): TriggerResult {
-  ctx.progress('trigger-reverse', 0);
+export function reverseStep(
+  ctx: ScanContext,
+  synth: SynthResult,
+  share = STAGE_SHARES.triggerReverse,
+  part: StartPart = null,
+): TriggerResult {
+  ctx.progress('trigger-reverse', 0, partDetail(part));
   const cfg = { ...ctx.cfg.triggerReverse, imagesPerTarget: ctx.plan.triggerImagesPerTarget };
-  const stage = ctx.budget.stage(STAGE_SHARES.triggerReverse);
+  const stage = ctx.budget.stage(share);
   const rev = reverseTriggers(ctx.info, synth.rev, ctx.unit, cfg, ctx.rng.fork(2), stage, { rowsPerPass: ctx.plan.triggerRowsPerPass });
-  ctx.out.stage('trigger-reverse', stage, rev.steps, rev.stoppedBy);
+  ctx.out.stage(partName('trigger-reverse', part), stage, rev.steps, rev.stoppedBy);
   ctx.out.lap('trigger-reverse');
   return rev;
 }
@@ -75,16 +110,28 @@ export interface Findings {
   evidence: TriggerEvidence[];
   /** Predictions and metrics on D_ver before any repair. */
   before: { metrics: Metrics; predictions: Int32Array };
+  /** The start the repair works on: the one that found the most anomalous flagged class's trigger. */
+  run: StartRun;
 }
 
-/** 3. Detection: the MAD outlier test on the masks, coverage, and the flagged triggers measured on D_ver. */
-export function detectStep(ctx: ScanContext, synth: SynthResult, rev: TriggerResult): Findings {
+/**
+ * 3. Detection: the outlier test on every class's trigger weighed over the starts (combinedNorms), coverage,
+ * and the flagged triggers measured on D_ver. Each class's trigger is the one from the start where it was
+ * smallest against that start's median; the repair works on the start of the most anomalous flagged class.
+ */
+export function detectStep(ctx: ScanContext, runs: readonly StartRun[]): Findings {
   const { report, cfg, info } = ctx;
   ctx.progress('detection', 0);
-  const norms = comparableNorms(rev.triggers);
+  const perStart = runs.map((r) => comparableNorms(r.rev.triggers));
+  const norms = combinedNorms(perStart);
   const detection = detectTargets(norms, cfg.detection);
-  const classes: ClassReport[] = rev.triggers.map((t, i) => ({
+  const shares = perStart.map(medianShares);
+  // Per class, the start whose trigger is smallest for its start's scale (the first among equals).
+  const bestStart = norms.map((_, i) => shares.reduce((b, sh, s) => (sh[i]! < shares[b]![i]! ? s : b), 0));
+  const triggers = norms.map((_, i) => runs[bestStart[i]!]!.rev.triggers[i]!);
+  const classes: ClassReport[] = triggers.map((t, i) => ({
     class: t.target,
+    start: bestStart[i]!,
     maskNorm: round6(t.norm),
     comparableNorm: round6(norms[i]!),
     anomalyIndex: round6(detection.classes[i]!.anomalyIndex),
@@ -99,25 +146,42 @@ export function detectStep(ctx: ScanContext, synth: SynthResult, rev: TriggerRes
     flagged: detection.classes[i]!.flagged,
   }));
   const flaggedTargets = detection.classes.filter((a) => a.flagged).map((a) => a.target);
-  report.detection = { median: round6(detection.median), mad: round6(detection.mad), classes, flagged: flaggedTargets };
-  // A class is covered only once its trigger reached the success target: a search that never got there says
-  // nothing about how small that class's trigger is, and a scan that cannot say so is never "clean".
+  report.detection = {
+    median: round6(detection.median),
+    mad: round6(detection.mad),
+    classes,
+    flagged: flaggedTargets,
+    starts: runs.map((r, s) => ({
+      background: r.background,
+      median: round6(median(perStart[s]!.filter(Number.isFinite))),
+      comparableNorms: perStart[s]!.map(round6),
+    })),
+  };
+  // A class is covered only once its trigger reached the success target, from every start: a search that
+  // never got there says nothing about how small that class's trigger is, and a scan that cannot say so
+  // is never "clean".
   const covered = (t: ReversedTrigger) =>
     t.reached && t.steps >= MIN_STEPS_PER_CLASS && (t.finished || t.steps >= cfg.triggerReverse.coveredSteps);
-  const scanned = rev.triggers.filter(covered).length;
+  const classIndices = norms.map((_, i) => i);
+  const coveredAll = classIndices.filter((i) => runs.every((r) => covered(r.rev.triggers[i]!)));
+  const scanned = coveredAll.length;
   const notes: string[] = [];
-  const cut = rev.triggers.filter((t) => !t.finished && covered(t)).map((t) => t.target);
+  const cut = coveredAll.filter((i) => runs.some((r) => !r.rev.triggers[i]!.finished)).map((i) => triggers[i]!.target);
   if (cut.length > 0)
     notes.push(
       `the budget stopped the trigger reverse of class(es) ${cut.join(', ')} after at least ${cfg.triggerReverse.coveredSteps} steps with the success target reached; their mask norms are upper bounds`,
     );
+  // The least confident start speaks for the synthesis: its images are the ones a verdict may lack.
+  const synth = runs.reduce((w, r) => (r.synth.confident < w.confident ? r.synth : w), runs[0]!.synth);
   if (synth.confident < 1)
     notes.push(`${((1 - synth.confident) * 100).toFixed(0)}% of synthetic images stayed below confidence ${cfg.synthesis.confidence}`);
-  const unreached = rev.triggers.filter((t) => !t.reached).map((t) => t.target);
+  const unreached = classIndices.filter((i) => runs.some((r) => !r.rev.triggers[i]!.reached)).map((i) => triggers[i]!.target);
   if (unreached.length > 0)
     notes.push(
       `no reversed trigger reached ${cfg.triggerReverse.successTarget} success for class(es) ${unreached.join(', ')}: not covered`,
     );
+  const byBudget = (r: StartRun) => r.rev.stoppedBy === 'time' || r.rev.stoppedBy === 'evaluations';
+  const stoppedBy = (runs.find(byBudget) ?? runs[0]!).rev.stoppedBy;
   let incomplete: string | null = null;
   if (synth.confident < cfg.synthesis.minConfident) {
     const share = `${(synth.confident * 100).toFixed(0)}% of its images`;
@@ -125,26 +189,25 @@ export function detectStep(ctx: ScanContext, synth: SynthResult, rev: TriggerRes
       synth.stoppedBy === 'time' || synth.stoppedBy === 'evaluations'
         ? `the budget ran out during synthesis, with confidence ${cfg.synthesis.confidence} reached for ${share}; raise --budget or --max-evals`
         : `synthesis reached confidence ${cfg.synthesis.confidence} for only ${share}: without images the model calls each class, nothing is known about its triggers`;
-  } else if (scanned < info.classes && unreached.length > 0 && rev.stoppedBy !== 'time' && rev.stoppedBy !== 'evaluations') {
+  } else if (scanned < info.classes && unreached.length > 0 && !runs.some(byBudget)) {
     incomplete = `no reversed trigger reached ${cfg.triggerReverse.successTarget} success for class(es) ${unreached.join(', ')}: nothing is known about how small their triggers are`;
   } else if (scanned < info.classes) {
-    incomplete = `the budget ran out before the trigger reverse finished: ${scanned} of ${info.classes} classes completed (stopped by ${rev.stoppedBy}); raise --budget or --max-evals`;
+    incomplete = `the budget ran out before the trigger reverse finished: ${scanned} of ${info.classes} classes completed (stopped by ${stoppedBy}); raise --budget or --max-evals`;
   }
   report.coverage = { classesScanned: scanned, classesTotal: info.classes, synthesisConfidence: round6(synth.confident), notes };
   ctx.out.lap('detection');
 
-  const flagged = rev.triggers.filter((t) => flaggedTargets.includes(t.target));
-  const before = measure(info.graph, synth.ver, info.shape, flagged, null, ctx.plan.passRows);
-  report.verification = { images: synth.ver.count, before: roundMetrics(before.metrics), after: null };
-  const cleanOrder = rev.triggers
-    .map((t, i) => ({ target: t.target, norm: norms[i]!, flagged: detection.classes[i]!.flagged }))
-    .filter((c) => !c.flagged)
-    .sort((a, b) => a.norm - b.norm || a.target - b.target)
-    .map((c) => c.target);
+  const order = [...classIndices].sort((a, b) => norms[a]! - norms[b]! || a - b);
+  const flagged = classIndices.filter((i) => detection.classes[i]!.flagged).map((i) => triggers[i]!);
+  const mostAnomalous = order.find((i) => detection.classes[i]!.flagged);
+  const run = runs[mostAnomalous === undefined ? 0 : bestStart[mostAnomalous]!]!;
+  const before = measure(info.graph, run.synth.ver, info.shape, flagged, null, ctx.plan.passRows);
+  report.verification = { images: run.synth.ver.count, before: roundMetrics(before.metrics), after: null };
+  const cleanOrder = order.filter((i) => !detection.classes[i]!.flagged).map((i) => triggers[i]!.target);
   const unrepairable = uncheckable(classes, cfg.detection.minConcentration);
   // A clean report shows its closest call too: the reviewer sees what the smallest trigger looked like.
-  const shown = flagged.length > 0 ? flagged : rev.triggers.filter((t) => t.target === cleanOrder[0]);
-  return { flagged, cleanOrder, incomplete, unrepairable, evidence: evidenceOf(ctx, synth, shown, flagged.length > 0), before };
+  const shown = flagged.length > 0 ? flagged : triggers.filter((t) => t.target === cleanOrder[0]);
+  return { flagged, cleanOrder, incomplete, unrepairable, run, evidence: evidenceOf(ctx, run.synth, shown, flagged.length > 0), before };
 }
 
 /** Each shown trigger with a synthesized input of another class, before and after stamping. */
@@ -252,7 +315,15 @@ export async function writeRepaired(
 function certify(ctx: ScanContext, written: ModelInfo, findings: Findings): RepairCheck {
   const { cfg, budget, plan, rng, out, info } = ctx;
   const stage = budget.stage(1, 'check: fresh images');
-  const fresh = synthesize(info, ctx.unit, { ...cfg.synthesis, verPerClass: 0, guardPerClass: 0 }, rng.fork(3), stage, plan.passRows);
+  const fresh = synthesize(
+    info,
+    ctx.unit,
+    { ...cfg.synthesis, verPerClass: 0, guardPerClass: 0 },
+    rng.fork(3),
+    stage,
+    plan.passRows,
+    findings.run.background,
+  );
   out.stage('check-synthesis', stage, fresh.steps, fresh.stoppedBy);
   const confident = fresh.confident >= cfg.synthesis.minConfident;
   const onFresh = searchOn(ctx, written, findings, fresh.rev, rng.fork(4), 'check-reverse');

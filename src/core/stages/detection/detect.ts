@@ -100,6 +100,33 @@ export function comparableNorms(triggers: readonly { norm: number; refined: bool
   return triggers.map((t) => (t.refined || t.screenNorm === null ? t.norm : t.screenNorm * s));
 }
 
+/**
+ * A start's norms as shares of its median; a class without a finite norm stands at the largest finite one,
+ * as in detectTargets. Null when the start has no finite norm or a zero median: nothing to scale by.
+ */
+export function medianShares(norms: readonly number[]): number[] {
+  const known = norms.filter(Number.isFinite);
+  const top = Math.max(...known, 0);
+  const finite = norms.map((n) => (Number.isFinite(n) ? n : top));
+  const med = median(finite);
+  return known.length > 0 && med > 0 ? finite.map((n) => n / med) : norms.map(() => Infinity);
+}
+
+/**
+ * Every class's norm weighed over several synthesis starts: each start's norms as shares of its own median,
+ * averaged class by class. Starts from different backgrounds differ in scale, so shares put them on one
+ * footing; the mean treats every class alike, and keeps a class small only where it is small from the
+ * starts together: measured on the zoo's tuning half, a planted class small from one start stays among the
+ * smallest from the other, while a clean class that is small from one start is ordinary from the other
+ * (docs/benchmarks.md). One start: its norms as they are.
+ */
+export function combinedNorms(perStart: readonly (readonly number[])[]): number[] {
+  if (perStart.length === 1) return [...perStart[0]!];
+  const usable = perStart.map(medianShares).filter((sh) => sh.every(Number.isFinite));
+  if (usable.length === 0) return perStart[0]!.map(() => Infinity);
+  return usable[0]!.map((_, i) => usable.reduce((sum, sh) => sum + sh[i]!, 0) / usable.length);
+}
+
 /** The detection's outcome: every class's anomaly, and the median and MAD it measured them against. */
 export interface Detection {
   classes: ClassAnomaly[];

@@ -24,11 +24,13 @@ export interface SynthConfig {
   /** A scan whose synthesis leaves more than this share of images below `confidence` is incomplete. */
   minConfident: number;
   /**
-   * Where the images start, before the sigmoid that maps them into the input range, cycled over the images:
-   * 0 is mid-grey noise; −2.5 a dark image, 2.5 a light one. Real images have backgrounds, and what a model
-   * does with a trigger can depend on them.
+   * Where the images start, before the sigmoid that maps them into the input range: 0 is mid-grey noise,
+   * −2.5 a dark image, 2.5 a light one. Each start is a synthesis of its own, with its own trigger reverse,
+   * and detection weighs every class's trigger over all of them (scan/steps.ts): what a model does with a
+   * trigger depends on the background, so the images of one start can lack a planted backdoor that
+   * another's carry (docs/benchmarks.md).
    */
-  backgrounds: number[];
+  starts: number[];
 }
 
 export const SYNTH_DEFAULTS: SynthConfig = {
@@ -42,7 +44,7 @@ export const SYNTH_DEFAULTS: SynthConfig = {
   bn: 0.05,
   confidence: 0.9,
   minConfident: 0.95,
-  backgrounds: [0],
+  starts: [0],
 };
 
 /** A synthetic labelled image set, N×H×W×C in the model's input range. */
@@ -74,7 +76,8 @@ function totalVariation(x: tf.Tensor4D): tf.Scalar {
 /**
  * Data reverse: images the model itself calls class k with high confidence, optimised from noise, with
  * smoothness priors and (for BN models) DeepInversion's matching of each BatchNorm's batch statistics to
- * its running statistics, which keeps the images close to what the model saw in training.
+ * its running statistics, which keeps the images close to what the model saw in training. `background`
+ * is the start the images begin from (one of SynthConfig.starts).
  */
 export function synthesize(
   info: ModelInfo,
@@ -83,6 +86,7 @@ export function synthesize(
   rng: Rng,
   stage: Stage,
   rowsPerPass = Infinity,
+  background = cfg.starts[0] ?? 0,
 ): SynthResult {
   const [h, w, c] = info.shape;
   const K = info.classes;
@@ -92,10 +96,7 @@ export function synthesize(
   const [lo, hi] = range;
   const z = variableFrom(
     tf.tensor4d(
-      Float32Array.from(
-        { length: n * h * w * c },
-        (_, i) => cfg.backgrounds[Math.floor(i / (h * w * c)) % cfg.backgrounds.length]! + rng.normal() * 0.5,
-      ),
+      Float32Array.from({ length: n * h * w * c }, () => background + rng.normal() * 0.5),
       [n, h, w, c],
     ),
   );
