@@ -149,6 +149,19 @@ describe('report.html', () => {
     }
   });
 
+  it('says when the sizes are weighed over several synthesis starts, and names them', async () => {
+    const one = await renderReportHtml(run.report!);
+    expect(run.report!.detection!.starts).toHaveLength(1);
+    expect(one).toContain('<th>trigger L1</th>');
+    expect(one).not.toMatch(/synthesized from \d+ starts/);
+    const d = run.report!.detection!;
+    const two = { ...run.report!, detection: { ...d, starts: [d.starts[0]!, { ...d.starts[0]!, background: -2.5, median: 3.4 }] } };
+    const html2 = await renderReportHtml(two);
+    expect(html2).toContain('<th>size (mean share)</th>');
+    expect(html2).toMatch(/synthesized from 2 starts \(backgrounds 0\.0, -2\.5\)/);
+    expect(html2).toContain('3.4)');
+  });
+
   it('an error report renders too, with its reason and no findings', async () => {
     const report = { ...emptyReport({ toolVersion: '0.0.0-test' }), reason: 'cannot read model.json: <not JSON>' };
     const path = join(mkdtempSync(join(tmpdir(), 'sg-html-')), 'report.html');
