@@ -4,12 +4,12 @@ import { disposeMasks } from '../stages/players.ts';
 import { choosePrune, type PruneResult, type TargetProbe } from '../stages/repair/prune.ts';
 import { BackdoorGame, TailEvaluator } from '../stages/shapley/backdoor-game.ts';
 import { estimateShapley } from '../stages/shapley/shapley.ts';
-import { synthesize, type ImageBatch, type SynthResult } from '../stages/synthesis/synth.ts';
+import type { ImageBatch, SynthResult } from '../stages/synthesis/synth.ts';
 import type { ReversedTrigger } from '../stages/trigger/reverse.ts';
 import { stampReversed } from '../stages/trigger/stamp.ts';
 import { residualSearch } from '../stages/verification/certify.ts';
 import type { ScanContext } from './context.ts';
-import type { Findings } from './steps.ts';
+import { checkImages, type Findings } from './steps.ts';
 import { STAGE_SHARES } from './options.ts';
 import { round6 } from './report-builder.ts';
 
@@ -91,15 +91,7 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
     const masks = players.masks([Uint8Array.from({ length: players.size }, (_, k) => (pruned.includes(k) ? 0 : 1))], 1);
     if (recheckImages === null) {
       const synthStage = budget.stage(STAGE_SHARES.synthesis, 'recheck images');
-      const made = synthesize(
-        info,
-        ctx.unit,
-        { ...cfg.synthesis, verPerClass: 0, guardPerClass: 0 },
-        rng.fork(5),
-        synthStage,
-        plan.passRows,
-        findings.run.background,
-      );
+      const made = checkImages(ctx, findings, rng.fork(5), synthStage);
       out.stage('recheck-synthesis', synthStage, made.steps, made.stoppedBy);
       recheckImages = made.rev;
     }

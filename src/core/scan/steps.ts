@@ -1,3 +1,4 @@
+import type { Stage } from '../budget.ts';
 import { ShapguardError } from '../errors.ts';
 import { describeModel, type ModelInfo } from '../model/model-info.ts';
 import { loadModel } from '../model/load.ts';
@@ -306,6 +307,15 @@ export async function writeRepaired(
 }
 
 /**
+ * Images for searching a pruned model again: D_rev only, synthesized from the original model from the
+ * start the repair works on (the rechecks between rounds and the final check each draw their own).
+ */
+export function checkImages(ctx: ScanContext, findings: Findings, rng: Rng, stage: Stage): SynthResult {
+  const cfg = { ...ctx.cfg.synthesis, verPerClass: 0, guardPerClass: 0 };
+  return synthesize(ctx.info, ctx.unit, cfg, rng, stage, ctx.plan.passRows, findings.run.background);
+}
+
+/**
  * The check a repair must pass (stages/verification/certify.ts), on the written model: fresh images
  * synthesized from the original model with a stream of their own, each flagged target's trigger reversed
  * again there from fresh starts (the smaller of two runs), judged against the clean classes' norms from
@@ -315,15 +325,7 @@ export async function writeRepaired(
 function certify(ctx: ScanContext, written: ModelInfo, findings: Findings): RepairCheck {
   const { cfg, budget, plan, rng, out, info } = ctx;
   const stage = budget.stage(1, 'check: fresh images');
-  const fresh = synthesize(
-    info,
-    ctx.unit,
-    { ...cfg.synthesis, verPerClass: 0, guardPerClass: 0 },
-    rng.fork(3),
-    stage,
-    plan.passRows,
-    findings.run.background,
-  );
+  const fresh = checkImages(ctx, findings, rng.fork(3), stage);
   out.stage('check-synthesis', stage, fresh.steps, fresh.stoppedBy);
   const confident = fresh.confident >= cfg.synthesis.minConfident;
   const onFresh = searchOn(ctx, written, findings, fresh.rev, rng.fork(4), 'check-reverse');

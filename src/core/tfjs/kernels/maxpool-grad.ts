@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { getGradient, MaxPool, type GradConfig, type NamedAttrMap } from '@tensorflow/tfjs-core';
 
 /**
- * A faster MaxPool gradient for non-overlapping windows (pool size = stride, the usual 2×2/2), with tensor
- * ops that are fast on wasm, instead of tfjs-backend-wasm's MaxPoolGrad loop (about 15× the forward pool).
+ * A faster MaxPool gradient for non-overlapping windows (pool size = stride, the usual 2×2/2) than
+ * tfjs-backend-wasm's MaxPoolGrad loop (about 15× the forward pool).
  * dy goes to the first position (row-major) equal to its window's maximum, as tfjs' reference kernel,
  * TensorFlow and PyTorch route it: on flat regions (a plain background gives a conv output equal to its
  * bias in every tap) a window has several equal maxima, and sending dy to each of them multiplies the
