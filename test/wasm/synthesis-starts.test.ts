@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ScanReport } from '../../src/core/output/report.ts';
 import type { LoadedModel } from '../../src/core/model/loaded-model.ts';
 import { prepare } from '../../src/core/scan/context.ts';
+import { scanModel } from '../../src/core/scan/scan.ts';
 import { stageConfigs, type ScanOptions } from '../../src/core/scan/options.ts';
 import { ReportBuilder } from '../../src/core/scan/report-builder.ts';
 import { detectStep, startRuns } from '../../src/core/scan/steps.ts';
@@ -68,5 +69,16 @@ describe('synthesis starts', () => {
     }
     expect(two.detection!.flagged).toEqual([6]);
     expect(one.detection!.flagged).toEqual([6]);
+  });
+
+  it('refuses no start or a start that is not a number, by name, before loading the model', async () => {
+    const { files, entry } = await readModelFiles(join(MODELS, 'mnist-badnets/model.json'));
+    for (const starts of [[], [0, NaN]]) {
+      const { report, repaired } = await scanModel(files, { entry, seed: 1, toolVersion: 'test', ...TEST_BOUNDS, synthesis: { starts } });
+      expect(report.verdict).toBe('error');
+      expect(report.reason).toBe(`synthesis.starts [${starts.join(', ')}]: give at least one finite background`);
+      expect(report.input).toBeNull();
+      expect(repaired).toBeNull();
+    }
   });
 });

@@ -70,6 +70,9 @@ export async function prepare(
   report.backend.simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true;
   if (!(range[0] < range[1]))
     throw new ShapguardError('input', `--input-range ${range[0]},${range[1]}: the low end must be below the high end`);
+  const starts = out.cfg.synthesis.starts;
+  if (starts.length === 0 || !starts.every(Number.isFinite))
+    throw new ShapguardError('input', `synthesis.starts [${starts.join(', ')}]: give at least one finite background`);
   progress('load', 0);
   report.input = { format: modelFormat(files, entry), entry, digest: await digestFiles(files) };
   const loaded = await loadModel(files, entry);
