@@ -34,7 +34,8 @@ export async function loadOnnxModel(files: ReadonlyMap<string, Uint8Array>, entr
     write: async (changed) => {
       const out = bytes.slice();
       const view = new DataView(out.buffer);
-      const rawChanged = new Set<string>();
+      // Each changed raw_data initializer's offset, read once, for the re-encode below.
+      const rawChanged = new Map<string, number>();
       const floatChanged = new Map<string, Float32Array>();
       for (const [name, values] of changed) {
         const binding =
@@ -56,7 +57,7 @@ export async function loadOnnxModel(files: ReadonlyMap<string, Uint8Array>, entr
           if (floats === null) view.setFloat32(original.rawOffset! + 4 * j, v, true);
           else floats[j] = v;
         }
-        if (floats === null) rawChanged.add(binding.initializer);
+        if (floats === null) rawChanged.set(binding.initializer, original.rawOffset!);
         else floatChanged.set(binding.initializer, floats);
       }
       let patched: Uint8Array = out;
@@ -66,9 +67,9 @@ export async function loadOnnxModel(files: ReadonlyMap<string, Uint8Array>, entr
         for (const t of copy.graph!.initializer) {
           const floats = floatChanged.get(t.name);
           if (floats !== undefined) t.floatData = Array.from(floats);
-          else if (rawChanged.has(t.name)) {
-            const at = tensorValue(initializers.get(t.name)!, bytes).rawOffset!;
-            t.rawData = out.slice(at, at + t.rawData.byteLength);
+          else {
+            const at = rawChanged.get(t.name);
+            if (at !== undefined) t.rawData = out.slice(at, at + t.rawData.byteLength);
           }
         }
         patched = toBinary(ModelProtoSchema, copy);
