@@ -1,5 +1,5 @@
 // `npm run bench:probe -- [--seeds 1,2,3] [--half tuning|held-out] [--only name,...] [--top 3] [--loo] [--planted-only]
-// [--set stage.key=value,...] [--max-evals N] [--json out.json]`: why detection finds or misses a backdoor,
+// [--set stage.key=value,...] [--max-evals N] [--json out.json] [--masks]`: why detection finds or misses a backdoor,
 // measured on the zoo (docs/benchmarks.md). The scan runs as usual up to detection; then, for the `--top`
 // classes with the smallest triggers, how far each reversed trigger transfers to synthetic images it was not
 // optimised on, and (`--loo`) whether it runs through a shortcut: how far removing the one or two players
@@ -56,6 +56,15 @@ export interface ProbeRow {
    * backdoor, and no trigger reverse on them can find it.
    */
   plantedOnSynth: number | null;
+  /** Every class's comparable norm from each synthesis start (start × class), to weigh rules offline. */
+  startNorms: number[][];
+  /** Each start's synthesis: the share of images that reached the confidence target, and its steps. */
+  synthesis: { confident: number; steps: number }[];
+  /**
+   * On the first row of a model only: every class's reversed mask from each start (start × class × pixel,
+   * 3 decimals), to weigh how far masks agree across starts offline.
+   */
+  masks?: number[][][];
 }
 
 /** Greedy leave-one-out: the player whose removal lowers the target's mean probability most, twice. */
@@ -137,10 +146,16 @@ interface ProbeSettings {
   top: number;
   loo: boolean;
   plantedOnly: boolean;
+  /** Keep every class's mask from every start in the rows (`--masks`). */
+  dumpMasks: boolean;
   overrides: Overrides;
 }
 
-async function probeModel(m: BenchModel, seed: number, { maxEvals, top, loo, plantedOnly, overrides }: ProbeSettings): Promise<ProbeRow[]> {
+async function probeModel(
+  m: BenchModel,
+  seed: number,
+  { maxEvals, top, loo, plantedOnly, dumpMasks, overrides }: ProbeSettings,
+): Promise<ProbeRow[]> {
   const { files, entry } = await readModelFiles(m.path);
   const options: ScanOptions = {
     entry,
@@ -204,6 +219,11 @@ async function probeModel(m: BenchModel, seed: number, { maxEvals, top, loo, pla
         transferRev: transfer(ctx, own.synth.rev, t),
         transferFresh: transfer(ctx, join(own.synth.ver, own.synth.guard), t),
         plantedOnSynth,
+        startNorms: ctx.report.detection!.starts.map((st) => st.comparableNorms),
+        synthesis: runs.map((r) => ({ confident: r.synth.confident, steps: r.synth.steps })),
+        ...(rank === 0 && dumpMasks
+          ? { masks: runs.map((r) => r.rev.triggers.map((x) => Array.from(x.mask, (v) => Math.round(v * 1000) / 1000))) }
+          : {}),
       });
     }
     clean.dispose();
@@ -223,6 +243,7 @@ if (process.argv[1]?.endsWith('detection-probe.ts')) {
     top: Number(arg('top') ?? 3),
     loo: process.argv.includes('--loo'),
     plantedOnly: process.argv.includes('--planted-only'),
+    dumpMasks: process.argv.includes('--masks'),
     overrides: parseOverrides(arg('set')),
   };
   await initWasmBackend({ wasmPath: nodeWasmPath() });
