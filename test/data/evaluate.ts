@@ -46,3 +46,27 @@ export function attackSuccessRate(model: tfl.LayersModel, set: ImageSet, trigger
   for (const p of pred) if (p === target) hit++;
   return hit / pred.length;
 }
+
+/**
+ * All-to-all success rate: the share of images whose stamped copy the model sends to their class's image
+ * under `mapping`. Images whose class maps to itself are left out (none, for a derangement).
+ */
+export function allToAllSuccessRate(
+  model: tfl.LayersModel,
+  set: ImageSet,
+  trigger: Trigger,
+  mapping: readonly number[],
+  scale = 1,
+): number {
+  const px = set.shape[0] * set.shape[1] * set.shape[2];
+  const keep: number[] = [];
+  for (let i = 0; i < set.count; i++) if (mapping[set.labels[i]!] !== set.labels[i]) keep.push(i);
+  const images = new Float32Array(keep.length * px);
+  keep.forEach((i, j) => images.set(set.images.subarray(i * px, (i + 1) * px), j * px));
+  const pred = predictClasses(model, stamp(images, set.shape, trigger), set.shape, scale);
+  let hit = 0;
+  keep.forEach((i, j) => {
+    if (pred[j] === mapping[set.labels[i]!]) hit++;
+  });
+  return keep.length > 0 ? hit / keep.length : NaN;
+}

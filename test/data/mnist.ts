@@ -36,5 +36,5 @@ export function loadMnist(split: 'train' | 'test', limit?: number): ImageSet {
   const px = 28 * 28;
   const images = new Float32Array(count * px);
   for (let i = 0; i < count * px; i++) images[i] = img.body[i]! / 255;
-  return { images, labels: lab.body.slice(0, count), count, shape: [28, 28, 1], classes: 10 };
+  return { images, labels: Uint8Array.from(lab.body.subarray(0, count)), count, shape: [28, 28, 1], classes: 10 };
 }

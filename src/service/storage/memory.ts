@@ -14,7 +14,7 @@ export class MemoryStore implements ObjectStore {
 
   async get(key: string): Promise<StoredObject | null> {
     const o = this.objects.get(key);
-    return o === undefined ? null : { body: o.body.slice(), etag: o.etag };
+    return o === undefined ? null : { body: Uint8Array.from(o.body), etag: o.etag };
   }
 
   async head(key: string): Promise<{ etag: string; size: number } | null> {
@@ -23,7 +23,7 @@ export class MemoryStore implements ObjectStore {
   }
 
   async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<boolean> {
-    const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body.slice();
+    const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : Uint8Array.from(body);
     const etag = await sha256Hex(bytes);
     const current = this.objects.get(key);
     if (options.createOnly && current !== undefined) return false;
