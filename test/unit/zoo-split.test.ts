@@ -5,7 +5,7 @@ import { loadFashionMnist } from '../data/fashion.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { stamp } from '../data/triggers.ts';
 import { poison } from '../../tools/fixtures/train.ts';
-import { ALL_TO_ALL, halfOf, ZOO, type ZooEntry } from '../../tools/fixtures/zoo.ts';
+import { ALL_TO_ALL, halfOf, ZOO, type AllToAllZooEntry, type ZooEntry } from '../../tools/fixtures/zoo.ts';
 
 const ZOO_DIR = 'test/fixtures/zoo';
 
@@ -17,6 +17,15 @@ describe('the zoo split', () => {
       const spec = ZOO.find((s) => s.name === m.name)!;
       expect(spec, m.name).toBeDefined();
       expect([m.name, halfOf(spec), spec.seed]).toEqual([m.name, m.half, m.seed]);
+    }
+  });
+
+  it('records every built all-to-all model with the half, seed, epochs and attack its spec gives (a spec changed without a rebuild fails here)', () => {
+    const built = JSON.parse(readFileSync(join(ZOO_DIR, 'all-to-all.json'), 'utf8')) as AllToAllZooEntry[];
+    expect(built.map((m) => m.name)).toEqual(ALL_TO_ALL.map((s) => s.name));
+    for (const m of built) {
+      const spec = ALL_TO_ALL.find((s) => s.name === m.name)!;
+      expect([m.half, m.seed, m.epochs, m.attack]).toEqual([halfOf(spec, ALL_TO_ALL), spec.seed, spec.epochs, spec.attack]);
     }
   });
 
