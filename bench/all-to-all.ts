@@ -10,7 +10,7 @@ import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
 import { describeTrigger } from '../test/data/triggers.ts';
 import type { AllToAllZooEntry } from '../tools/fixtures/zoo.ts';
-import { cliArg, ZOO_DIR } from './zoo.ts';
+import { benchScanOptions, cliArg, ZOO_DIR } from './zoo.ts';
 
 interface A2aRun {
   model: string;
@@ -30,14 +30,7 @@ function describeMapping(mapping: readonly number[]): string {
 
 async function scanOne(m: AllToAllZooEntry, seed: number, maxEvals: number): Promise<A2aRun> {
   const { files, entry } = await readModelFiles(join(ZOO_DIR, m.path));
-  const { report } = await scanModel(files, {
-    entry,
-    seed,
-    toolVersion: 'bench',
-    maxEvals,
-    budgetSeconds: 100_000,
-    ...(m.inputRange[1] === 255 ? { inputRange: m.inputRange } : {}),
-  });
+  const { report } = await scanModel(files, benchScanOptions(entry, seed, maxEvals, m.inputRange));
   const classes = [...(report.detection?.classes ?? [])].sort((a, b) => a.normRatio - b.normRatio);
   return {
     model: m.name,

@@ -8,7 +8,7 @@
 // does with it there bounds what a data-free reverse can find (`--planted-only` stops at that).
 import { writeFileSync } from 'node:fs';
 import { prepare } from '../src/core/scan/context.ts';
-import { stageConfigs, type ScanOptions } from '../src/core/scan/options.ts';
+import { stageConfigs } from '../src/core/scan/options.ts';
 import { ReportBuilder } from '../src/core/scan/report-builder.ts';
 import { detectStep, startRuns, synthesizeStep } from '../src/core/scan/steps.ts';
 import { TailEvaluator } from '../src/core/stages/shapley/backdoor-game.ts';
@@ -25,7 +25,7 @@ import { nodeWasmPath } from '../src/node/wasm-path.ts';
 import type { Half } from '../tools/fixtures/zoo.ts';
 import { argmaxOf } from '../src/core/stages/repair/prune.ts';
 import { otherClassRows, stampReversed } from '../src/core/stages/trigger/stamp.ts';
-import { benchModels, cliArg, effective, parseOverrides, type BenchModel, type Overrides } from './zoo.ts';
+import { benchModels, benchScanOptions, cliArg, effective, parseOverrides, type BenchModel, type Overrides } from './zoo.ts';
 
 export interface ProbeRow {
   model: string;
@@ -157,15 +157,7 @@ async function probeModel(
   { maxEvals, top, loo, plantedOnly, dumpMasks, overrides }: ProbeSettings,
 ): Promise<ProbeRow[]> {
   const { files, entry } = await readModelFiles(m.path);
-  const options: ScanOptions = {
-    entry,
-    seed,
-    toolVersion: 'bench',
-    maxEvals,
-    budgetSeconds: 100_000,
-    ...(m.inputRange[1] === 255 ? { inputRange: m.inputRange } : {}),
-    ...overrides,
-  };
+  const options = benchScanOptions(entry, seed, maxEvals, m.inputRange, overrides);
   const now = () => performance.now();
   const out = new ReportBuilder(options, stageConfigs(options), now);
   let loaded: LoadedModel | undefined;

@@ -155,19 +155,34 @@ async function trustedSample(dataset: BenchModel['dataset'], perClass: number): 
   return samples.get(key)!;
 }
 
-export async function runZoo(m: BenchModel, seed: number, maxEvals: number, overrides: Overrides = {}, fewShot = 0): Promise<ZooRun> {
-  const { files, entry } = await readModelFiles(m.path);
-  const cleanSample = fewShot > 0 ? { cleanSample: await trustedSample(m.dataset, fewShot) } : {};
-  const t0 = performance.now();
-  const inputRange = m.inputRange[1] === 255 ? { inputRange: m.inputRange } : {};
-  const { report, repaired } = await scanModel(files, {
+/**
+ * The scan options every bench scan uses: the seed, bounded by `maxEvals` and not the clock (so a loaded
+ * machine measures the same), the model's raw 0–255 range when it has one, and any stage overrides.
+ */
+export function benchScanOptions(
+  entry: string,
+  seed: number,
+  maxEvals: number,
+  inputRange: [number, number],
+  overrides: Overrides = {},
+): ScanOptions {
+  return {
     entry,
     seed,
     toolVersion: 'bench',
     maxEvals,
     budgetSeconds: 100_000,
-    ...inputRange,
+    ...(inputRange[1] === 255 ? { inputRange } : {}),
     ...overrides,
+  };
+}
+
+export async function runZoo(m: BenchModel, seed: number, maxEvals: number, overrides: Overrides = {}, fewShot = 0): Promise<ZooRun> {
+  const { files, entry } = await readModelFiles(m.path);
+  const cleanSample = fewShot > 0 ? { cleanSample: await trustedSample(m.dataset, fewShot) } : {};
+  const t0 = performance.now();
+  const { report, repaired } = await scanModel(files, {
+    ...benchScanOptions(entry, seed, maxEvals, m.inputRange, overrides),
     ...cleanSample,
   });
   const seconds = (performance.now() - t0) / 1000;
