@@ -59,6 +59,8 @@ export const TRIGGER_DEFAULTS: TriggerConfig = {
 /** One candidate target's reversed trigger. */
 export interface ReversedTrigger {
   target: number;
+  /** The class its rows were drawn from in a pairwise reverse (`ReverseScope.pairs`); null: every other class. */
+  source: number | null;
   /** L1 norm of the smallest mask that reached the success target (or of the last mask if none did). */
   norm: number;
   reached: boolean;
@@ -86,6 +88,11 @@ export interface TriggerResult {
 export interface ReverseScope {
   /** Default: every class. */
   targets?: number[];
+  /**
+   * Source → target pairs instead of targets, each optimised on D_rev images of its source class only: an
+   * all-to-all backdoor sends each class to its own target, so no one trigger flips every other class.
+   */
+  pairs?: readonly { source: number; target: number }[];
   masks?: Pick<RunOptions, 'masks' | 'inputMasks'>;
   /** Rows per gradient pass (memory); more targets than fit go in groups. */
   rowsPerPass?: number;

@@ -11,9 +11,20 @@ import type { ReversedTrigger, ReverseScope, TriggerConfig, TriggerResult } from
 
 /** One candidate target: its schedule state and what the result reports of it (the best mask and pattern so far). */
 export interface Track
-  extends ScheduleState, Pick<ReversedTrigger, 'target' | 'refined' | 'finished' | 'screenNorm' | 'restartNorm' | 'mask' | 'pattern'> {}
+  extends
+    ScheduleState,
+    Pick<ReversedTrigger, 'target' | 'source' | 'refined' | 'finished' | 'screenNorm' | 'restartNorm' | 'mask' | 'pattern'> {
+  /** Its index among the search's tracks: its rows and free variables are kept under it. */
+  id: number;
+}
 
 type PhaseEnd = StopReason | 'steps' | 'converged';
+
+function countOf(batch: ImageBatch, label: number): number {
+  let n = 0;
+  for (let i = 0; i < batch.count; i++) if (batch.labels[i] === label) n++;
+  return n;
+}
 
 /** What a search works on: fixed for its whole run. */
 interface Setting {
@@ -34,12 +45,15 @@ interface TargetData {
   zPattern: Float32Array;
 }
 
-/** Chooses, per target, `count` D_rev images of other classes, cycling through the classes. */
-function rowsFor(target: number, rev: ImageBatch, count: number, rng: Rng): number[] {
+/**
+ * Chooses, per target, `count` D_rev images of other classes (of `source` alone when it is set), cycling
+ * through the classes.
+ */
+function rowsFor(target: number, source: number | null, rev: ImageBatch, count: number, rng: Rng): number[] {
   const byClass = new Map<number, number[]>();
   for (let i = 0; i < rev.count; i++) {
     const l = rev.labels[i]!;
-    if (l === target) continue;
+    if (l === target || (source !== null && l !== source)) continue;
     if (!byClass.has(l)) byClass.set(l, []);
     byClass.get(l)!.push(i);
   }
@@ -85,10 +99,15 @@ export class TriggerSearch {
     this.setting = { info, rev, range, cfg, scope };
     const [h, w, c] = info.shape;
     const K = info.classes;
-    this.rowsPerTarget = Math.min(cfg.imagesPerTarget, rev.count - Math.ceil(rev.count / K));
-    const targets = scope.targets ?? Array.from({ length: K }, (_, t) => t);
-    this.tracks = targets.map((target) => ({
+    const pairs = scope.pairs ?? (scope.targets ?? Array.from({ length: K }, (_, t) => t)).map((target) => ({ target, source: null }));
+    // A pair's rows are its source's images only: as many as the smallest source class has.
+    const perSource = scope.pairs ? Math.min(...scope.pairs.map((p) => countOf(rev, p.source))) : rev.count - Math.ceil(rev.count / K);
+    this.rowsPerTarget = Math.min(cfg.imagesPerTarget, perSource);
+    if (!(this.rowsPerTarget > 0)) throw new Error('a pairwise trigger reverse needs D_rev images of every source class');
+    this.tracks = pairs.map(({ target, source }, id) => ({
+      id,
       target,
+      source,
       ...freshSchedule(cfg.initialCost),
       refined: false,
       finished: false,
@@ -98,10 +117,10 @@ export class TriggerSearch {
       pattern: new Float32Array(h * w * c),
     }));
     // Draw order matters for --seed: every target's rows, then every mask, then every pattern.
-    const rows = this.tracks.map((t) => rowsFor(t.target, rev, this.rowsPerTarget, rng));
+    const rows = this.tracks.map((t) => rowsFor(t.target, t.source, rev, this.rowsPerTarget, rng));
     const masks = this.tracks.map(() => this.initMask());
     const patterns = this.tracks.map(() => this.initPattern());
-    this.tracks.forEach((t, i) => this.data.set(t.target, { rows: rows[i]!, zMask: masks[i]!, zPattern: patterns[i]! }));
+    this.tracks.forEach((t, i) => this.data.set(t.id, { rows: rows[i]!, zMask: masks[i]!, zPattern: patterns[i]! }));
   }
 
   private initMask(): Float32Array {
@@ -168,18 +187,18 @@ export class TriggerSearch {
   restart(count: number, stage: Stage, span: [number, number] = [0, 1]): void {
     const order = this.tracks
       .filter((t) => t.reached)
-      .sort((a, b) => a.best - b.best || a.target - b.target)
+      .sort((a, b) => a.best - b.best || a.target - b.target || a.id - b.id)
       .slice(0, count);
-    const first = new Map(order.map((t) => [t.target, { ...t }]));
+    const first = new Map(order.map((t) => [t.id, { ...t }]));
     for (const t of order) {
       Object.assign(t, freshSchedule(this.cfg.initialCost));
-      const d = this.data.get(t.target)!;
+      const d = this.data.get(t.id)!;
       d.zMask = this.initMask();
       d.zPattern = this.initPattern();
     }
     this.run(order, this.rowsPerTarget, this.cfg.maxSteps, stage, 'smallest rerun from fresh starts', span);
     for (const t of order) {
-      const f = first.get(t.target)!;
+      const f = first.get(t.id)!;
       const again = t.reached ? t.best : Infinity;
       const steps = f.steps + t.steps;
       if (!(again <= this.cfg.restartAccept * f.best)) Object.assign(t, f);
@@ -191,6 +210,7 @@ export class TriggerSearch {
     return {
       triggers: this.tracks.map((t) => ({
         target: t.target,
+        source: t.source,
         norm: t.best,
         reached: t.reached,
         success: t.bestSuccess,
@@ -231,7 +251,7 @@ class PhaseBatch {
     const xData = new Float32Array(phase.length * rowsPerTarget * px);
     phase.forEach((t, i) =>
       data
-        .get(t.target)!
+        .get(t.id)!
         .rows.slice(0, rowsPerTarget)
         .forEach((r, j) => xData.set(rev.images.subarray(r * px, (r + 1) * px), (i * rowsPerTarget + j) * px)),
     );
@@ -244,11 +264,9 @@ class PhaseBatch {
       );
       return tf.oneHot(ids, info.classes);
     });
-    const zm = variableFrom(
-      tf.tensor5d(Float32Array.from(phase.flatMap((t) => [...data.get(t.target)!.zMask])), [phase.length, 1, h, w, 1]),
-    );
+    const zm = variableFrom(tf.tensor5d(Float32Array.from(phase.flatMap((t) => [...data.get(t.id)!.zMask])), [phase.length, 1, h, w, 1]));
     const zp = variableFrom(
-      tf.tensor5d(Float32Array.from(phase.flatMap((t) => [...data.get(t.target)!.zPattern])), [phase.length, 1, h, w, c]),
+      tf.tensor5d(Float32Array.from(phase.flatMap((t) => [...data.get(t.id)!.zPattern])), [phase.length, 1, h, w, c]),
     );
     this.opt = new RowAdam([zm, zp], cfg.learningRate, 0.5, 0.9);
   }
@@ -318,7 +336,7 @@ class PhaseBatch {
     const zpData = zp.dataSync() as Float32Array;
     this.active.forEach((t, i) => {
       if (!which.includes(t)) return;
-      const d = this.data.get(t.target)!;
+      const d = this.data.get(t.id)!;
       d.zMask = zmData.slice(i * h * w, (i + 1) * h * w);
       d.zPattern = zpData.slice(i * h * w * c, (i + 1) * h * w * c);
     });
