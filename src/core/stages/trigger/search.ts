@@ -103,7 +103,7 @@ export class TriggerSearch {
     // A pair's rows are its source's images only: as many as the smallest source class has.
     const perSource = scope.pairs ? Math.min(...scope.pairs.map((p) => countOf(rev, p.source))) : rev.count - Math.ceil(rev.count / K);
     this.rowsPerTarget = Math.min(cfg.imagesPerTarget, perSource);
-    if (!(this.rowsPerTarget > 0)) throw new Error('a pairwise trigger reverse needs D_rev images of every source class');
+    if (scope.pairs && !(this.rowsPerTarget > 0)) throw new Error('a pairwise trigger reverse needs D_rev images of every source class');
     this.tracks = pairs.map(({ target, source }, id) => ({
       id,
       target,
