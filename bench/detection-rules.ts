@@ -5,13 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { combinedNorms, DETECT_DEFAULTS, detectTargets } from '../src/core/stages/detection/detect.ts';
 import type { ProbeRow } from './detection-probe.ts';
+import type { Half } from '../tools/fixtures/zoo.ts';
 import { cliArg } from './zoo.ts';
 
 /** One scan, as far as the rule needs it: every class's norms per start, and the planted target. */
 interface ProbeRun {
   model: string;
   seed: number;
-  half: string;
+  half: Half;
   planted: number | null;
   startNorms: number[][];
 }
@@ -66,7 +67,7 @@ if (process.argv[1]?.endsWith('detection-rules.ts')) {
   const ratios = list('ratios', [0.2, 0.25, 0.3, 0.35, 0.4]);
   const gaps = list('gaps', [0.4, 0.5, 0.6]);
   const runs = probeRuns(files.flatMap((f) => JSON.parse(readFileSync(f, 'utf8')) as ProbeRow[]));
-  for (const half of ['tuning', 'held-out']) {
+  for (const half of ['tuning', 'held-out'] satisfies Half[]) {
     const mine = runs.filter((r) => r.half === half);
     if (mine.length === 0) continue;
     console.log(`\n#### ${half}: planted target flagged / other class flagged / clean runs flagged\n`);

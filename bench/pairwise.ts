@@ -58,16 +58,26 @@ export function cheapestTargets(norms: readonly (readonly number[])[]): PairRun[
   });
 }
 
+/** A model the pairwise bench runs: an all-to-all fixture (its planted mapping and trigger) or a clean one. */
+interface PairModel {
+  name: string;
+  path: string;
+  inputRange: [number, number];
+  half: Half;
+  attack: { mapping: number[]; trigger: Trigger } | null;
+}
+
+interface PairSettings {
+  maxEvals: number;
+  overrides: Overrides;
+  /** Only what the synthetic images carry of the planted trigger, no reverse (`--planted-only`). */
+  plantedOnly: boolean;
+}
+
 async function pairModel(
-  name: string,
-  path: string,
-  inputRange: [number, number],
-  half: Half,
-  attack: { mapping: number[]; trigger: Trigger } | null,
+  { name, path, inputRange, half, attack }: PairModel,
   seed: number,
-  maxEvals: number,
-  overrides: Overrides,
-  plantedOnly = false,
+  { maxEvals, overrides, plantedOnly }: PairSettings,
 ): Promise<PairRun> {
   const mapping = attack?.mapping ?? null;
   const { files, entry } = await readModelFiles(path);
@@ -87,7 +97,6 @@ async function pairModel(
       plantedAway = got.filter((p, i) => p !== synth.rev.labels[i]).length / got.length;
     }
     const base = { model: name, seed, half, mapping, plantedOnSynth, plantedAway };
-    // --planted-only: what the synthetic images carry of the planted trigger, no reverse.
     if (plantedOnly) return { ...base, norms: [], cheapest: [], evaluations: ctx.budget.evaluations, steps: 0, stoppedBy: 'none' };
     const pairs = Array.from({ length: K }, (_, s) => Array.from({ length: K }, (_, t) => ({ source: s, target: t })))
       .flat()
@@ -118,31 +127,25 @@ if (process.argv[1]?.endsWith('pairwise.ts')) {
   const half = cliArg('half');
   const only = cliArg('only')?.split(',');
   const maxEvals = Number(cliArg('max-evals') ?? 1_500_000);
-  const overrides = parseOverrides(cliArg('set'));
   const a2aPath = join(ZOO_DIR, 'all-to-all.json');
   const a2a = existsSync(a2aPath) ? (JSON.parse(readFileSync(a2aPath, 'utf8')) as AllToAllZooEntry[]) : [];
-  const models = [
+  const models: PairModel[] = [
     ...a2a.map((m) => ({ name: m.name, path: join(ZOO_DIR, m.path), inputRange: m.inputRange, half: m.half, attack: m.attack })),
     ...benchModels()
       .filter((m) => m.attack === null)
       .map((m) => ({ name: m.name, path: m.path, inputRange: m.inputRange, half: m.half, attack: null })),
   ].filter((m) => (half === undefined || m.half === half) && (only === undefined || only.includes(m.name)));
+  const settings: PairSettings = {
+    maxEvals,
+    overrides: parseOverrides(cliArg('set')),
+    plantedOnly: process.argv.includes('--planted-only'),
+  };
   await initWasmBackend({ wasmPath: nodeWasmPath() });
   const runs: PairRun[] = [];
   const f = (x: number) => x.toFixed(2);
   for (const m of models) {
     for (const seed of seeds) {
-      const r = await pairModel(
-        m.name,
-        m.path,
-        m.inputRange,
-        m.half,
-        m.attack,
-        seed,
-        maxEvals,
-        overrides,
-        process.argv.includes('--planted-only'),
-      );
+      const r = await pairModel(m, seed, settings);
       runs.push(r);
       const hits = r.mapping === null ? '–' : `${r.cheapest.filter((c, s) => c.target === r.mapping![s]).length}/${r.cheapest.length}`;
       const ofRow = r.cheapest.map((c) => c.ofRow).sort((a, b) => a - b);

@@ -6,6 +6,7 @@ import { describeModel, type ModelInfo } from '../../src/core/model/model-info.t
 import { Rng } from '../../src/core/util/rng.ts';
 import { synthesize, SYNTH_DEFAULTS, type ImageBatch } from '../../src/core/stages/synthesis/synth.ts';
 import { reverseTriggers, TRIGGER_DEFAULTS } from '../../src/core/stages/trigger/reverse.ts';
+import { stampReversed } from '../../src/core/stages/trigger/stamp.ts';
 import { predict } from '../../src/core/stages/verification/verify.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
 import { readDir, writeTinyModel } from '../helpers/tiny-model.ts';
@@ -20,19 +21,20 @@ beforeAll(async () => {
   rev = synthesize(info, [0, 1], { ...SYNTH_DEFAULTS, maxSteps: 20 }, new Rng(4), stage()).rev;
 });
 
+/** The D_rev images of the given classes alone, in their order: what a pair's search sees of the batch. */
+function onlyClasses(classes: readonly number[]): ImageBatch {
+  const px = info.shape.reduce((x, y) => x * y, 1);
+  const keep = Array.from({ length: rev.count }, (_, i) => i).filter((i) => classes.includes(rev.labels[i]!));
+  return {
+    images: Float32Array.from(keep.flatMap((i) => Array.from(rev.images.subarray(i * px, (i + 1) * px)))),
+    labels: Int32Array.from(keep.map((i) => rev.labels[i]!)),
+    count: keep.length,
+  };
+}
+
 /** The share of `source`'s D_rev images that the trigger, stamped as the search stamps it, sends to `target`. */
 function successOnSource(mask: Float32Array, pattern: Float32Array, source: number, target: number): number {
-  const [h, w, c] = info.shape;
-  const rows = Array.from({ length: rev.count }, (_, i) => i).filter((i) => rev.labels[i] === source);
-  const images = new Float32Array(rows.length * h * w * c);
-  rows.forEach((r, j) => {
-    for (let p = 0; p < h * w; p++)
-      for (let k = 0; k < c; k++) {
-        const at = (r * h * w + p) * c + k;
-        images[(j * h * w + p) * c + k] = rev.images[at]! * (1 - mask[p]!) + mask[p]! * pattern[p * c + k]!;
-      }
-  });
-  const got = predict(info.graph, images, info.shape, 64);
+  const got = predict(info.graph, stampReversed(onlyClasses([source]), info.shape, mask, pattern, target), info.shape, 64);
   return got.filter((g) => g === target).length / got.length;
 }
 
@@ -56,13 +58,7 @@ describe('pairwise trigger reverse (ReverseScope.pairs)', () => {
 
   it('is the per-target reverse on a batch that holds only the source and the target', () => {
     // Same draws, same rows: a pair's search is the ordinary one with every other class taken out.
-    const px = info.shape.reduce((x, y) => x * y, 1);
-    const keep = Array.from({ length: rev.count }, (_, i) => i).filter((i) => rev.labels[i] === 2 || rev.labels[i] === 1);
-    const only: ImageBatch = {
-      images: Float32Array.from(keep.flatMap((i) => Array.from(rev.images.subarray(i * px, (i + 1) * px)))),
-      labels: Int32Array.from(keep.map((i) => rev.labels[i]!)),
-      count: keep.length,
-    };
+    const only = onlyClasses([2, 1]);
     const four = { ...cfg, imagesPerTarget: SYNTH_DEFAULTS.revPerClass };
     const pair = reverseTriggers(info, rev, [0, 1], four, new Rng(11), stage(), { pairs: [{ source: 2, target: 1 }] }).triggers[0]!;
     const plain = reverseTriggers(info, only, [0, 1], four, new Rng(11), stage(), { targets: [1] }).triggers[0]!;
