@@ -146,7 +146,7 @@ export function parseOverrides(text: string | undefined): Overrides {
  * uses the first 3000); the glyphs' training split, as their test split is the evaluation's whole.
  */
 const samples = new Map<string, SampleFile[]>();
-async function trustedSample(dataset: BenchModel['dataset'], perClass: number): Promise<SampleFile[]> {
+export async function trustedSample(dataset: BenchModel['dataset'], perClass: number): Promise<SampleFile[]> {
   const key = `${dataset}/${perClass}`;
   if (!samples.has(key)) {
     const set = dataset === 'mnist' ? loadMnist('test') : dataset === 'fashion' ? loadFashionMnist('test') : loadGlyphs('train', perClass);

@@ -1,6 +1,16 @@
 import type { StageName } from '../core/progress.ts';
 
-const ORDER: StageName[] = ['load', 'synthesis', 'trigger-reverse', 'detection', 'shapley', 'pruning', 'verification', 'save'];
+const ORDER: StageName[] = [
+  'load',
+  'synthesis',
+  'trigger-reverse',
+  'detection',
+  'all-to-all',
+  'shapley',
+  'pruning',
+  'verification',
+  'save',
+];
 
 /** Redraws at most this often: a scan ticks far faster than anyone reads. */
 const REDRAW_MS = 100;

@@ -28,13 +28,22 @@ export class Budget {
     return (this.now() - this.startedAt) / 1000;
   }
 
+  /** What is left of both bounds. */
+  left(): { seconds: number; evaluations: number } {
+    return { seconds: Math.max(0, this.seconds - this.elapsedSeconds()), evaluations: Math.max(0, this.maxEvals - this.evalsUsed) };
+  }
+
+  /** Seconds per evaluation so far in this scan: the rate at which a forecast in evaluations turns into time. */
+  secondsPerEvaluation(): number {
+    return this.evalsUsed > 0 ? this.elapsedSeconds() / this.evalsUsed : 0;
+  }
+
   /**
    * Opens a stage entitled to `share` of what is left of both bounds; `label` names it in progress ticks
    * where one scan stage has several parts ("check: synthesis").
    */
   stage(share: number, label = ''): Stage {
-    const leftSeconds = Math.max(0, this.seconds - this.elapsedSeconds());
-    const leftEvals = Math.max(0, this.maxEvals - this.evalsUsed);
+    const { seconds: leftSeconds, evaluations: leftEvals } = this.left();
     return new Stage(this, this.now() + leftSeconds * share * 1000, this.evalsUsed + leftEvals * share, this.now, label);
   }
 

@@ -34,7 +34,7 @@ export function runCli(args: string[], out = mkdtempSync(join(tmpdir(), 'shapgua
         const report = existsSync(reportPath) ? (JSON.parse(readFileSync(reportPath, 'utf8')) as ScanReport) : null;
         const repairedDir = existsSync(join(out, 'repaired')) ? join(out, 'repaired') : null;
         const errors = report ? reportSchemaErrors(report) : [];
-        if (errors.length > 0) fail(new Error(`report.json does not match src/schema/report.v1.schema.json:\n${errors.join('\n')}`));
+        if (errors.length > 0) fail(new Error(`report.json does not match src/schema/report.v2.schema.json:\n${errors.join('\n')}`));
         else done({ code, stdout, stderr, out, report, repairedDir });
       },
     );

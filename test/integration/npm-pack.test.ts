@@ -51,7 +51,7 @@ beforeAll(() => {
 describe('npm pack', () => {
   it('is publishable and carries what a user needs, not the tests or fixtures', () => {
     expect(pkg.private).toBeUndefined();
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'src/bin/shapguard.js', 'dist/cli.mjs', 'src/schema/report.v1.schema.json'])
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'src/bin/shapguard.js', 'dist/cli.mjs', 'src/schema/report.v2.schema.json'])
       expect(files).toContain(f);
     expect(files.filter((f) => /^(test|bench|tools|demo)\/|fixtures|\.test\.|\.map$/.test(f))).toEqual([]);
   });

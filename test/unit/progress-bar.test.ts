@@ -13,15 +13,15 @@ describe('terminal progress bar', () => {
   it('moves within a stage, names what the stage is doing and estimates its time left', () => {
     const b = bar();
     b.draw('trigger-reverse', 0);
-    expect(b.last()).toMatch(/3\/8 trigger-reverse 0%$/);
+    expect(b.last()).toMatch(/3\/9 trigger-reverse 0%$/);
     b.at(5000);
     b.draw('trigger-reverse', 0.25, '2/10 classes settled, step 75');
-    expect(b.last()).toMatch(/3\/8 trigger-reverse 25% · 2\/10 classes settled, step 75 · ~15 s left$/);
+    expect(b.last()).toMatch(/3\/9 trigger-reverse 25% · 2\/10 classes settled, step 75 · ~15 s left$/);
     b.at(10_000);
     b.draw('trigger-reverse', 0.5, '6/10 classes settled, step 150');
     expect(b.last()).toMatch(/ 50% · 6\/10 classes settled, step 150 · ~10 s left$/);
-    // The overall bar fills with the stage: 2.5 of 8 stages done is 8 of 24 marks.
-    expect(b.last()).toMatch(/^\[#{8}-{16}\]/);
+    // The overall bar fills with the stage: 2.5 of 9 stages done is 6.7, drawn as 7 of 24 marks.
+    expect(b.last()).toMatch(/^\[#{7}-{17}\]/);
   });
 
   it('never moves back within a stage, starts over at a new one, and ends the line after saving', () => {
@@ -34,7 +34,7 @@ describe('terminal progress bar', () => {
     expect(b.last()).toMatch(/shapley 60% · 41 permutations/);
     b.at(2050);
     b.draw('pruning', 0);
-    expect(b.last()).toMatch(/6\/8 pruning 0%$/);
+    expect(b.last()).toMatch(/7\/9 pruning 0%$/);
     b.at(2060);
     b.draw('save', 1);
     expect(b.lines.at(-1)).toBe('\n');

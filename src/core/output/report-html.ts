@@ -126,6 +126,37 @@ function anomalySection(report: ScanReport): string {
   return `<section><h2>Trigger size of every class</h2><p>For each class, the smallest trigger (mask L1 norm) that sends images of the other classes to it, as a share of the median class's (dashed line: the flagging bound; the axis stops at twice the median, and a taller bar is cut there with its value on it). A backdoor's target is far easier to reach than any other class. A class is flagged when both rules hold: <strong>(1)</strong> its trigger is at most ${esc(maxNormRatio)} of the median's, and <strong>(2)</strong> at most ${esc(maxGap)} of the next larger class's. Several classes are flagged together, smallest first, when all meet (1) and the last meets (2); at most ${esc(most)} of ${esc(d.classes.length)}. Median ${esc(num(d.median, several ? 2 : 1))}, MAD ${esc(num(d.mad, several ? 2 : 1))}; Neural Cleanse's anomaly index is listed, not used.${startsText}</p>${barChart(items, { threshold: maxNormRatio, thresholdLabel: `rule (1): ≤ ${maxNormRatio}`, id: 'trigger-size-chart', cap: 2 })}<details><summary>Every class, smallest trigger first</summary><div class="wide"><table><thead><tr><th>class</th><th>${sizeName}</th><th>of the median</th><th>of the next larger</th><th>anomaly index</th><th>compactness</th><th>success reached</th><th>flagged</th></tr></thead><tbody>${rows}</tbody></table></div></details></section>`;
 }
 
+/**
+ * The all-to-all check: its score against the bound, the mapping, and a K×K heat map of the pair triggers'
+ * sizes (each row shaded against its own median, as the mapping is chosen), the mapped pairs outlined.
+ */
+function allToAllSection(report: ScanReport): string {
+  const a = report.allToAll;
+  if (a === null) return '';
+  if (!a.checked) return `<section id="all-to-all"><h2>All-to-all check: not run</h2><p>Not run: ${esc(a.reason ?? '')}.</p></section>`;
+  const bound = report.config.allToAll.minScore;
+  const K = a.norms.length;
+  const head = Array.from({ length: K }, (_, t) => `<th>${t}</th>`).join('');
+  const rows = a.norms
+    .map((row, s) => {
+      const finite = row.filter((v): v is number => v !== null).sort((x, y) => x - y);
+      const mid = finite.length > 0 ? finite[Math.floor(finite.length / 2)]! : 1;
+      const cells = row
+        .map((v, t) => {
+          if (t === s) return '<td></td>';
+          // Darker is cheaper against the row's median: a mapping shows as one dark cell per row.
+          const shade = v === null ? 0 : Math.max(0, Math.min(1, 1 - v / (2 * mid)));
+          const style = `background:rgba(207,34,46,${shade.toFixed(2)})${a.mapping[s] === t ? ';outline:2px solid #1f2328' : ''}`;
+          return `<td style="${style}" title="${esc(`${s} → ${t}: ${v === null ? 'never reached success' : num(v, 1)}`)}">${v === null ? '–' : esc(num(v, 0))}</td>`;
+        })
+        .join('');
+      return `<tr><th>${s}</th>${cells}<td>${esc(pct(a.follows[s]))}</td></tr>`;
+    })
+    .join('');
+  const verdict = a.flagged ? 'flagged' : a.reason === null ? 'nothing found' : 'cut short';
+  return `<section id="all-to-all"><h2>All-to-all check: ${verdict}</h2><p>An all-to-all backdoor sends every class to a target of its own with one trigger, so no class is an outlier above. With the trusted sample (${esc(a.realPerSource.reduce((x, y) => x + y, 0))} real images as bases), a trigger was reverse-engineered for every source → target pair; the cheapest mapping over them (one target per source, outlined) was chosen, and each mapped pair's trigger stamped on the other classes' images. A clean model's pair trigger is fitted to its source and moves other classes nowhere; a planted all-to-all trigger sends them to their own mapped targets. Score ${esc(pct(a.score))} (the mean over sources of the median share that follows the mapping); flagged at ${esc(pct(bound))} or more.${a.reason ? ` ${esc(a.reason)}.` : ''}</p><div class="wide"><table id="pair-heat-map"><thead><tr><th>source \\ target</th>${head}<th>follows</th></tr></thead><tbody>${rows}</tbody></table></div></section>`;
+}
+
 function shapleySection(report: ScanReport): string {
   if (report.shapley.length === 0) return '';
   const pruned = new Set((report.repair?.pruned ?? []).map(playerKey));
@@ -220,7 +251,9 @@ function budgetSection(report: ScanReport): string {
 /** Plain words for the reviewer: what the verdict means and what to do with the model now. */
 function adviceBox(report: ScanReport): string {
   const targets = report.detection?.flagged.join(', ') ?? '';
-  const sends = `A backdoor sends images carrying a trigger to class ${esc(targets)}.`;
+  const sends = report.allToAll?.flagged
+    ? `An all-to-all backdoor sends images carrying one trigger each to a class of its own (mapping ${esc(report.allToAll.mapping.map((t, s) => `${s}→${t}`).join(' '))}).`
+    : `A backdoor sends images carrying a trigger to class ${esc(targets)}.`;
   const ship = shipOf(report);
   const body =
     ship === 'original'
@@ -290,8 +323,9 @@ pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:12px}.row{display:fl
 <div class="verdict" id="verdict">${esc(report.verdict)}</div>
 ${warningsBox(report)}${adviceBox(report)}
 <dl>${row('May ship', SHIP_WORDS[shipOf(report)])}${row('Reason', report.reason)}${row('Model file', input)}
-${row('Flagged targets', report.detection?.flagged.join(', ') || 'none')}${row('Repair', repair)}${row('Coverage', coverage)}${row('Mode', modeText(report), 'mode')}</dl></header>
+${row('Flagged targets', report.allToAll?.flagged ? 'all-to-all (every class; see the all-to-all check)' : report.detection?.flagged.join(', ') || 'none')}${row('Repair', repair)}${row('Coverage', coverage)}${row('Mode', modeText(report), 'mode')}</dl></header>
 ${anomalySection(report)}
+${allToAllSection(report)}
 ${await triggerSection(options.evidence ?? [])}
 ${shapleySection(report)}
 ${checkSection(report)}

@@ -1,12 +1,13 @@
 import type { ModelDigest } from '../util/digest.ts';
 import type { InputRangeSource } from '../model/input-range.ts';
 import type { DetectConfig } from '../stages/detection/detect.ts';
+import type { AllToAllConfig } from '../stages/detection/pairs.ts';
 import type { PruneConfig, PruneStep } from '../stages/repair/prune.ts';
 import type { ShapleyConfig } from '../stages/shapley/shapley.ts';
 import type { SynthConfig } from '../stages/synthesis/synth.ts';
 import type { TriggerConfig } from '../stages/trigger/reverse.ts';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export type Verdict = 'clean' | 'backdoor' | 'incomplete' | 'error' | 'unsupported';
 
@@ -40,8 +41,31 @@ export interface ScanConfigReport {
   synthesis: SynthConfig;
   triggerReverse: TriggerConfig;
   detection: DetectConfig;
+  allToAll: AllToAllConfig;
   shapley: ShapleyConfig;
   pruning: PruneConfig;
+}
+
+/**
+ * The all-to-all check (stages/detection/pairs.ts): a trigger per ordered source → target pair on trusted
+ * images, the cheapest mapping over them, and how far each mapped pair's trigger carries that mapping.
+ */
+export interface AllToAllReport {
+  /** Whether it ran: few-shot mode, and only when no all-to-one target was flagged first. */
+  checked: boolean;
+  /** Why it did not run, or what cut it short (null: it ran to the end). */
+  reason: string | null;
+  /** Trusted (real) images among each source class's bases; the rest are synthetic. */
+  realPerSource: number[];
+  /** norms[s][t]: the L1 norm of the pair's mask (null on the diagonal and where it never reached success). */
+  norms: (number | null)[][];
+  /** The cheapest mapping: source s → mapping[s]. */
+  mapping: number[];
+  /** Per source: the median over the other classes of the share its mapped trigger sends to their own target. */
+  follows: number[];
+  /** The mean of `follows`; flagged at config.allToAll.minScore or more. */
+  score: number;
+  flagged: boolean;
 }
 
 export interface ClassReport {
@@ -217,6 +241,8 @@ export interface ScanReport {
     /** Each synthesis start: its background, and every class's comparable norm from it and their median. */
     starts: { background: number; median: number; comparableNorms: number[] }[];
   } | null;
+  /** The all-to-all check; null until detection ran. */
+  allToAll: AllToAllReport | null;
   shapley: ShapleyReport[];
   repair: {
     status: 'repaired' | 'not-repaired' | 'not-needed';

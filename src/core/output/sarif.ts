@@ -96,7 +96,17 @@ export function toSarif(report: ScanReport, artifactUri: string): SarifLog {
     };
   };
   const results: SarifResult[] = [];
-  if (report.verdict === 'backdoor') {
+  if (report.verdict === 'backdoor' && report.allToAll?.flagged) {
+    const a = report.allToAll;
+    results.push(
+      result(
+        'SG001',
+        `All-to-all backdoor detected: one trigger sends each class to a target of its own (mapping ${a.mapping.map((t, s) => `${s}→${t}`).join(' ')}; score ${a.score}). Repair: ${report.repair?.status ?? 'none'}.`,
+        'all-to-all',
+        { mapping: a.mapping, score: a.score, repairStatus: report.repair?.status ?? null },
+      ),
+    );
+  } else if (report.verdict === 'backdoor') {
     for (const target of report.detection?.flagged ?? []) {
       const cls = report.detection!.classes.find((c) => c.class === target);
       const repair = report.repair ? `${report.repair.status}${report.repair.reason ? ` (${report.repair.reason})` : ''}` : 'none';

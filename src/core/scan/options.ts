@@ -1,5 +1,6 @@
 import type { ProgressFn } from '../progress.ts';
 import { DETECT_DEFAULTS, type DetectConfig } from '../stages/detection/detect.ts';
+import { ALL_TO_ALL_DEFAULTS, type AllToAllConfig } from '../stages/detection/pairs.ts';
 import { PRUNE_DEFAULTS, type PruneConfig } from '../stages/repair/prune.ts';
 import { SHAPLEY_DEFAULTS, type ShapleyConfig } from '../stages/shapley/shapley.ts';
 import { SYNTH_DEFAULTS, type SynthConfig } from '../stages/synthesis/synth.ts';
@@ -35,6 +36,7 @@ export interface ScanOptions {
   synthesis?: Partial<SynthConfig>;
   triggerReverse?: Partial<TriggerConfig>;
   detection?: Partial<DetectConfig>;
+  allToAll?: Partial<AllToAllConfig>;
   shapley?: Partial<ShapleyConfig>;
   pruning?: Partial<PruneConfig>;
 }
@@ -44,6 +46,7 @@ export interface StageConfigs {
   synthesis: SynthConfig;
   triggerReverse: TriggerConfig;
   detection: DetectConfig;
+  allToAll: AllToAllConfig;
   shapley: ShapleyConfig;
   pruning: PruneConfig;
 }
@@ -53,6 +56,7 @@ export function stageConfigs(options: Omit<ScanOptions, 'toolVersion'>): StageCo
     synthesis: { ...SYNTH_DEFAULTS, ...options.synthesis },
     triggerReverse: { ...TRIGGER_DEFAULTS, ...options.triggerReverse },
     detection: { ...DETECT_DEFAULTS, ...options.detection },
+    allToAll: { ...ALL_TO_ALL_DEFAULTS, ...options.allToAll },
     shapley: { ...SHAPLEY_DEFAULTS, ...options.shapley },
     pruning: { ...PRUNE_DEFAULTS, ...options.pruning },
   };
@@ -61,9 +65,18 @@ export function stageConfigs(options: Omit<ScanOptions, 'toolVersion'>): StageCo
 /**
  * Shares of what is left of the budget when each stage starts: synthesis 20% of the whole, trigger reverse
  * 50% (0.625 of the 80% left), then per prune round Shapley, pruning and the recheck split the rest
- * (the last round's Shapley may take 80% of what remains).
+ * (the last round's Shapley may take 80% of what remains). The all-to-all check runs only when nothing was
+ * flagged, so no repair follows it: it may take 90% of what is left.
  */
-export const STAGE_SHARES = { synthesis: 0.2, triggerReverse: 0.625, shapleyRound: 0.6, shapleyLastRound: 0.8, pruning: 0.5, recheck: 0.5 };
+export const STAGE_SHARES = {
+  synthesis: 0.2,
+  triggerReverse: 0.625,
+  allToAll: 0.9,
+  shapleyRound: 0.6,
+  shapleyLastRound: 0.8,
+  pruning: 0.5,
+  recheck: 0.5,
+};
 
 /** A class counts as scanned once its trigger was optimised for this many steps. */
 export const MIN_STEPS_PER_CLASS = 10;

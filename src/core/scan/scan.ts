@@ -5,7 +5,17 @@ import { prepare } from './context.ts';
 import { stageConfigs, type ScanOptions } from './options.ts';
 import { repairRounds } from './repair.ts';
 import { ReportBuilder, round6 } from './report-builder.ts';
-import { detectStep, repairImages, startRuns, writeRepaired } from './steps.ts';
+import type { ScanContext } from './context.ts';
+import {
+  allToAllNotRun,
+  allToAllStep,
+  DATA_FREE_NO_ALL_TO_ALL,
+  detectStep,
+  repairImages,
+  startRuns,
+  writeRepaired,
+  type Findings,
+} from './steps.ts';
 
 export type { ScanOptions } from './options.ts';
 export { emptyReport } from './report-builder.ts';
@@ -36,23 +46,19 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     const findings = detectStep(ctx, startRuns(ctx));
     const synth = findings.run.synth;
     evidence = findings.evidence;
+    const allToAllFlagged = allToAllFor(ctx, findings);
     if (findings.incomplete !== null && findings.flagged.length === 0) {
       report.verdict = 'incomplete';
       report.reason = findings.incomplete;
+    } else if (allToAllFlagged) {
+      report.verdict = 'backdoor';
+      report.repair = { ...NO_REPAIR, status: 'not-repaired', reason: ALL_TO_ALL_UNREPAIRED };
     } else if (findings.flagged.length === 0) {
       report.verdict = 'clean';
-      report.repair = { status: 'not-needed', reason: null, pruned: [], curve: [], rounds: [], check: null, output: null };
+      report.repair = { ...NO_REPAIR, status: 'not-needed' };
     } else if (findings.unrepairable !== null) {
       report.verdict = 'backdoor';
-      report.repair = {
-        status: 'not-repaired',
-        reason: findings.unrepairable,
-        pruned: [],
-        curve: [],
-        rounds: [],
-        check: null,
-        output: null,
-      };
+      report.repair = { ...NO_REPAIR, status: 'not-repaired', reason: findings.unrepairable };
     } else {
       report.verdict = 'backdoor';
       const { choice, rounds, valueOf } = repairRounds(ctx, repairImages(ctx, synth), findings);
@@ -77,6 +83,26 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     loaded?.model.dispose();
   }
   return { report: out.finish(), repaired, evidence };
+}
+
+const NO_REPAIR = { reason: null, pruned: [], curve: [], rounds: [], check: null, output: null };
+
+/**
+ * Why a found all-to-all backdoor is not repaired: pruning for it (Shapley values over the mapped pairs'
+ * players) is not built yet, and a repair the scan cannot check is never written.
+ */
+export const ALL_TO_ALL_UNREPAIRED =
+  'an all-to-all backdoor (each class sent to its own target by one trigger; see allToAll) cannot be repaired by this version: ship nothing from this upload';
+
+/**
+ * The all-to-all check where it applies (few-shot, nothing flagged all-to-one, the search complete); true
+ * when it flags. Elsewhere its report says why it did not run.
+ */
+function allToAllFor(ctx: ScanContext, findings: Findings): boolean {
+  if (ctx.fewShot === null) return allToAllNotRun(ctx, DATA_FREE_NO_ALL_TO_ALL);
+  if (findings.flagged.length > 0) return allToAllNotRun(ctx, 'an all-to-one target was flagged; the scan repairs that backdoor first');
+  if (findings.incomplete !== null) return allToAllNotRun(ctx, 'the all-to-one search did not cover every class');
+  return allToAllStep(ctx, findings.run.synth);
 }
 
 function roundStep(x: PruneStep): PruneStep {

@@ -1,0 +1,108 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { SarifLog } from '../../src/core/output/sarif.ts';
+import { allToAllSuccessRate } from '../data/evaluate.ts';
+import { loadModelFromDisk } from '../data/load-dir.ts';
+import { loadMnist } from '../data/mnist.ts';
+import { runCli, type CliRun } from '../helpers/cli.ts';
+import { sampleDir } from '../helpers/sample.ts';
+import type { AllToAllZooEntry } from '../../tools/fixtures/zoo.ts';
+
+// The all-to-all check (issue 16) through the real CLI, few-shot with 10 real test digits per class (rows from
+// 5000 on). The planted model is the zoo's tuning-half pixel all-to-all LeNet (class y → y+1); the clean
+// one is the zoo's LeNet trained on the same recipe without a trigger.
+const ZOO = 'test/fixtures/zoo';
+const a2a = (JSON.parse(readFileSync(join(ZOO, 'all-to-all.json'), 'utf8')) as AllToAllZooEntry[]).find(
+  (m) => m.name === 'mnist-lenet-a2a-next-pixel-br',
+)!;
+const scan = async (path: string, extra: string[] = []) =>
+  runCli(['scan', join(ZOO, path), '--out', '$OUT', '--seed', '1', '--clean-samples', await sampleDir('mnist'), ...extra]);
+
+describe('the all-to-all check (few-shot)', () => {
+  let planted: CliRun;
+  let clean: CliRun;
+  let sarif: string;
+  beforeAll(async () => {
+    sarif = join(mkdtempSync(join(tmpdir(), 'shapguard-sarif-')), 'scan.sarif');
+    planted = await scan(a2a.path, ['--sarif', sarif]);
+    clean = await scan('mnist-lenet-clean/model.json');
+  });
+
+  it('the planted model really is all-to-all: its trigger sends real test digits to their mapped classes', async () => {
+    const model = await loadModelFromDisk(join(ZOO, a2a.path));
+    expect(allToAllSuccessRate(model, loadMnist('test', 2000), a2a.attack.trigger, a2a.attack.mapping, 1)).toBeGreaterThan(0.9);
+  });
+
+  it('flags an all-to-all backdoor no class reveals alone, finds its mapping, and writes nothing (exit 1)', () => {
+    const r = planted.report!;
+    expect(r.verdict, planted.stderr).toBe('backdoor');
+    expect(planted.code).toBe(1);
+    // No single class is an outlier: the all-to-one search flags nothing; the pair check does.
+    expect(r.detection!.flagged).toEqual([]);
+    expect(r.allToAll!.checked).toBe(true);
+    expect(r.allToAll!.flagged).toBe(true);
+    expect(r.allToAll!.score).toBeGreaterThanOrEqual(r.config.allToAll.minScore);
+    const hits = r.allToAll!.mapping.filter((t, s) => t === a2a.attack.mapping[s]).length;
+    expect(hits).toBeGreaterThanOrEqual(8);
+    expect(r.repair!.status).toBe('not-repaired');
+    expect(r.repair!.reason).toMatch(/all-to-all backdoor .* cannot be repaired by this version/);
+    expect(planted.repairedDir).toBeNull();
+    expect(r.sample!.stages).toContain('all-to-all');
+    // Every pair was searched to the end: the verdict is not a budget cut's.
+    expect(r.allToAll!.reason).toBeNull();
+    expect(r.allToAll!.norms.flat().filter((v) => v !== null).length).toBeGreaterThan(80);
+  });
+
+  it('says so in report.html (mapping, score, heat map) and in SARIF (one all-to-all result)', () => {
+    const html = readFileSync(join(planted.out, 'report.html'), 'utf8');
+    expect(html).toMatch(/<h2>All-to-all check: flagged<\/h2>/);
+    expect(html).toContain('<table id="pair-heat-map">');
+    expect(html).toContain('source \\ target');
+    expect(html).toContain(planted.report!.allToAll!.mapping.map((t, s) => `${s}→${t}`).join(' '));
+    const log = JSON.parse(readFileSync(sarif, 'utf8')) as SarifLog;
+    const results = log.runs[0]!.results;
+    expect(results.map((x) => [x.ruleId, x.level])).toEqual([['SG001', 'error']]);
+    expect(results[0]!.message.text).toMatch(/^All-to-all backdoor detected/);
+  });
+
+  it('leaves a clean model alone: checked, nothing follows a mapping, clean (exit 0)', () => {
+    const r = clean.report!;
+    expect(r.verdict, clean.stderr).toBe('clean');
+    expect(clean.code).toBe(0);
+    expect(r.allToAll!.checked).toBe(true);
+    expect(r.allToAll!.reason).toBeNull();
+    expect(r.allToAll!.flagged).toBe(false);
+    expect(r.allToAll!.score).toBeLessThan(r.config.allToAll.minScore);
+    expect(clean.repairedDir).toBeNull();
+    const html = readFileSync(join(clean.out, 'report.html'), 'utf8');
+    expect(html).toMatch(/<h2>All-to-all check: nothing found<\/h2>/);
+  });
+
+  it('not run where the budget cannot hold it: the all-to-one verdict stands, and the report says what was left out', async () => {
+    // Enough for synthesis and the all-to-one search of this model (about 58k evaluations), not for its 90
+    // pairs (forecast at 54k or more; they took 56k above).
+    const r = await scan('mnist-lenet-clean/model.json', ['--max-evals', '100000']);
+    expect(r.report!.verdict, r.stderr).toBe('clean');
+    expect(r.code).toBe(0);
+    expect(r.report!.budget.evaluationsUsed).toBeLessThan(100_000);
+    expect(r.report!.allToAll).toMatchObject({ checked: false, flagged: false });
+    expect(r.report!.allToAll!.reason).toMatch(
+      /^its 90 source → target pairs need at least 54000 evaluations .* raise --budget or --max-evals/,
+    );
+    expect(r.report!.coverage!.notes).toContain(`the all-to-all check did not run: ${r.report!.allToAll!.reason}`);
+    expect(r.report!.sample!.stages).not.toContain('all-to-all');
+    expect(readFileSync(join(r.out, 'report.html'), 'utf8')).toContain('the all-to-all check did not run: its 90 source');
+  });
+});
+
+describe('data-free scans', () => {
+  it('say in the report why the all-to-all check did not run', async () => {
+    const r = await runCli(['scan', join(ZOO, 'mnist-lenet-clean/model.json'), '--out', '$OUT', '--seed', '1']);
+    expect(r.report!.verdict, r.stderr).toBe('clean');
+    expect(r.report!.allToAll).toMatchObject({ checked: false, flagged: false });
+    expect(r.report!.allToAll!.reason).toMatch(/^data-free scans do not check for all-to-all backdoors/);
+    expect(readFileSync(join(r.out, 'report.html'), 'utf8')).toMatch(/<h2>All-to-all check: not run<\/h2>/);
+  });
+});
