@@ -54,7 +54,7 @@ export async function benchShapleySaving(fixtures: ManifestEntry[]): Promise<str
     const rev = reverseTriggers(info, synth.rev, [0, 1], TRIGGER_DEFAULTS, rng.fork(2), unbounded(), { targets: [target] });
     const trig = rev.triggers[0]!;
     const tail = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, target));
-    const game = new BackdoorGame(tail, target);
+    const game = new BackdoorGame([{ tail, target }]);
     const plain: ShapleyConfig = { ...SHAPLEY_DEFAULTS, useThreshold: false, useGreedy: false, stableFor: Infinity, minPermutations: 0 };
 
     const parts = Array.from(

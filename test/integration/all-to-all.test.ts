@@ -3,19 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SarifLog } from '../../src/core/output/sarif.ts';
-import { allToAllSuccessRate } from '../data/evaluate.ts';
+import { playerKey } from '../../src/core/stages/players.ts';
+import { accuracy, allToAllSuccessRate } from '../data/evaluate.ts';
 import { loadModelFromDisk } from '../data/load-dir.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { runCli, type CliRun } from '../helpers/cli.ts';
 import { sampleDir } from '../helpers/sample.ts';
 import type { AllToAllZooEntry } from '../../tools/fixtures/zoo.ts';
 
-// The all-to-all check (issue 16) through the real CLI, few-shot with 10 real test digits per class (rows from
-// 5000 on). The planted model is the zoo's tuning-half pixel all-to-all LeNet (class y → y+1); the clean
-// one is the zoo's LeNet trained on the same recipe without a trigger.
+// The all-to-all check and repair (issue 16) through the real CLI, few-shot with 10 real test digits per
+// class (rows from 5000 on; the judgement below uses rows up to 2000). The planted model is the zoo's
+// tuning-half 4×4-patch all-to-all LeNet (class y → y+1); the clean one is the zoo's LeNet trained on the
+// same recipe without a trigger.
 const ZOO = 'test/fixtures/zoo';
 const a2a = (JSON.parse(readFileSync(join(ZOO, 'all-to-all.json'), 'utf8')) as AllToAllZooEntry[]).find(
-  (m) => m.name === 'mnist-lenet-a2a-next-pixel-br',
+  (m) => m.name === 'mnist-lenet-a2a-next-patch4-tr',
 )!;
 const scan = async (path: string, extra: string[] = []) =>
   runCli(['scan', join(ZOO, path), '--out', '$OUT', '--seed', '1', '--clean-samples', await sampleDir('mnist'), ...extra]);
@@ -35,7 +37,7 @@ describe('the all-to-all check (few-shot)', () => {
     expect(allToAllSuccessRate(model, loadMnist('test', 2000), a2a.attack.trigger, a2a.attack.mapping, 1)).toBeGreaterThan(0.9);
   });
 
-  it('flags an all-to-all backdoor no class reveals alone, finds its mapping, and writes nothing (exit 1)', () => {
+  it('flags an all-to-all backdoor no class reveals alone, and finds its mapping (exit 1)', () => {
     const r = planted.report!;
     expect(r.verdict, planted.stderr).toBe('backdoor');
     expect(planted.code).toBe(1);
@@ -45,14 +47,35 @@ describe('the all-to-all check (few-shot)', () => {
     expect(r.allToAll!.flagged).toBe(true);
     expect(r.allToAll!.score).toBeGreaterThanOrEqual(r.config.allToAll.minScore);
     const hits = r.allToAll!.mapping.filter((t, s) => t === a2a.attack.mapping[s]).length;
-    expect(hits).toBeGreaterThanOrEqual(8);
-    expect(r.repair!.status).toBe('not-repaired');
-    expect(r.repair!.reason).toMatch(/all-to-all backdoor .* cannot be repaired by this version/);
-    expect(planted.repairedDir).toBeNull();
+    expect(hits).toBeGreaterThanOrEqual(5);
     expect(r.sample!.stages).toContain('all-to-all');
     // Every pair was searched to the end: the verdict is not a budget cut's.
     expect(r.allToAll!.reason).toBeNull();
     expect(r.allToAll!.norms.flat().filter((v) => v !== null).length).toBeGreaterThan(80);
+  });
+
+  it('repairs it: the planted trigger no longer works on real test digits, accuracy kept, the check on held-back images passed', async () => {
+    const r = planted.report!;
+    expect(r.repair!.status, r.repair!.reason ?? '').toBe('repaired');
+    expect(planted.repairedDir).not.toBeNull();
+    // One game over the pairs whose triggers carry the mapping, pruned in its order.
+    const game = r.shapley.find((s) => s.target === null)!;
+    expect(game.pairs!.length).toBeGreaterThan(0);
+    expect(game.pairs!.every(([s, t]) => r.allToAll!.mapping[s] === t)).toBe(true);
+    expect(r.repair!.pruned.map(playerKey)).toEqual(game.players.slice(0, r.repair!.pruned.length).map(playerKey));
+    // The check: the whole pair check again on the pruned model, over held-back real images only.
+    const check = r.allToAll!.repairCheck!;
+    expect(check.passed).toBe(true);
+    expect(check.images).toBeGreaterThan(0);
+    expect(check.images).toBeLessThanOrEqual(r.sample!.heldBack);
+    expect(check.score).toBeLessThan(r.config.allToAll.minScore);
+    expect(r.sample!.stages).toContain('check');
+    // The judgement: the really planted trigger on real test digits the scan never saw.
+    const digits = loadMnist('test', 2000);
+    const before = await loadModelFromDisk(join(ZOO, a2a.path));
+    const after = await loadModelFromDisk(join(planted.repairedDir!, 'model.json'));
+    expect(allToAllSuccessRate(after, digits, a2a.attack.trigger, a2a.attack.mapping, 1)).toBeLessThanOrEqual(0.1);
+    expect(accuracy(before, digits) - accuracy(after, digits)).toBeLessThanOrEqual(0.01);
   });
 
   it('says so in report.html (mapping, score, heat map) and in SARIF (one all-to-all result)', () => {
@@ -64,7 +87,9 @@ describe('the all-to-all check (few-shot)', () => {
     const log = JSON.parse(readFileSync(sarif, 'utf8')) as SarifLog;
     const results = log.runs[0]!.results;
     expect(results.map((x) => [x.ruleId, x.level])).toEqual([['SG001', 'error']]);
-    expect(results[0]!.message.text).toMatch(/^All-to-all backdoor detected/);
+    expect(results[0]!.message.text).toMatch(/^All-to-all backdoor detected.*Repair: repaired\.$/);
+    expect(html).toMatch(/<h3 id="all-to-all-check">Check of the repair: passed: no mapping is left<\/h3>/);
+    expect(html).toMatch(/<h3>All-to-all: every mapped pair \(/);
   });
 
   it('leaves a clean model alone: checked, nothing follows a mapping, clean (exit 0)', () => {

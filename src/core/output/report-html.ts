@@ -4,6 +4,7 @@ import { encodePng } from './png.ts';
 import {
   shipOf,
   type Ship,
+  type AllToAllRepairCheck,
   type ClassReport,
   type HeldBackCheck,
   type ScanReport,
@@ -154,7 +155,18 @@ function allToAllSection(report: ScanReport): string {
     })
     .join('');
   const verdict = a.flagged ? 'flagged' : a.reason === null ? 'nothing found' : 'cut short';
-  return `<section id="all-to-all"><h2>All-to-all check: ${verdict}</h2><p>An all-to-all backdoor sends every class to a target of its own with one trigger, so no class is an outlier above. With the trusted sample (${esc(a.realPerSource.reduce((x, y) => x + y, 0))} real images as bases), a trigger was reverse-engineered for every source → target pair; the cheapest mapping over them (one target per source, outlined) was chosen, and each mapped pair's trigger stamped on the other classes' images. A clean model's pair trigger is fitted to its source and moves other classes nowhere; a planted all-to-all trigger sends them to their own mapped targets. Score ${esc(pct(a.score))} (the mean over sources of the median share that follows the mapping); flagged at ${esc(pct(bound))} or more.${a.reason ? ` ${esc(a.reason)}.` : ''}</p><div class="wide"><table id="pair-heat-map"><thead><tr><th>source \\ target</th>${head}<th>follows</th></tr></thead><tbody>${rows}</tbody></table></div></section>`;
+  return `<section id="all-to-all"><h2>All-to-all check: ${verdict}</h2><p>An all-to-all backdoor sends every class to a target of its own with one trigger, so no class is an outlier above. With the trusted sample (${esc(a.realPerSource.reduce((x, y) => x + y, 0))} real images as bases), a trigger was reverse-engineered for every source → target pair; the cheapest mapping over them (one target per source, outlined) was chosen, and each mapped pair's trigger stamped on the other classes' images. A clean model's pair trigger is fitted to its source and moves other classes nowhere; a planted all-to-all trigger sends them to their own mapped targets. Score ${esc(pct(a.score))} (the mean over sources of the median share that follows the mapping); flagged at ${esc(pct(bound))} or more.${a.reason ? ` ${esc(a.reason)}.` : ''}</p><div class="wide"><table id="pair-heat-map"><thead><tr><th>source \\ target</th>${head}<th>follows</th></tr></thead><tbody>${rows}</tbody></table></div>${allToAllCheckText(a.repairCheck ?? null, bound)}</section>`;
+}
+
+/** The all-to-all repair's check in words: the pair check again on the pruned model, over held-back images. */
+function allToAllCheckText(c: AllToAllRepairCheck | null, bound: number): string {
+  if (c === null) return '';
+  const result = c.passed ? 'passed: no mapping is left' : `failed: ${c.reason ?? ''}`;
+  const score =
+    c.mapping.length > 0
+      ? ` Score ${pct(c.score)} against the bound ${pct(bound)} (mapping found ${c.mapping.map((t, s) => `${s}→${t}`).join(' ')}).`
+      : '';
+  return `<h3 id="all-to-all-check">Check of the repair: ${esc(result)}</h3><p>The same pair check, from fresh starts, on the pruned model over ${esc(c.images)} held-back real images the repair never saw.${esc(score)} Held-back accuracy ${esc(pct(c.accuracyBefore))} before, ${esc(pct(c.accuracyAfter))} after (95% interval ${esc(pct(c.intervalAfter[0]))}–${esc(pct(c.intervalAfter[1]))}).</p>`;
 }
 
 function shapleySection(report: ScanReport): string {
@@ -169,7 +181,11 @@ function shapleySection(report: ScanReport): string {
         highlight: pruned.has(playerKey(p)),
         title: `${playerWords(p)}: ${num(p.value, 4)}${pruned.has(playerKey(p)) ? ' — pruned' : ''}`,
       }));
-      return `<h3>Target ${esc(s.target)}, round ${esc(s.round)}</h3><p>${esc(s.permutations)} permutations, ${esc(Math.round(s.evaluations))} evaluations, ${s.converged ? 'converged' : `stopped by ${esc(s.stoppedBy)}`}. Top ${top.length} of ${s.players.length} players (layer:channel, or layer@row,column for a position of the map a Flatten feeds into the layer); pruned in red.</p>${barChart(items, { id: `shapley-${s.target}-${s.round}` })}`;
+      const game =
+        s.target === null
+          ? `All-to-all: every mapped pair (${(s.pairs ?? []).map(([a, b]) => `${a}→${b}`).join(' ')})`
+          : `Target ${s.target}`;
+      return `<h3>${esc(game)}, round ${esc(s.round)}</h3><p>${esc(s.permutations)} permutations, ${esc(Math.round(s.evaluations))} evaluations, ${s.converged ? 'converged' : `stopped by ${esc(s.stoppedBy)}`}. Top ${top.length} of ${s.players.length} players (layer:channel, or layer@row,column for a position of the map a Flatten feeds into the layer); pruned in red.</p>${barChart(items, { id: `shapley-${s.target ?? 'all-to-all'}-${s.round}` })}`;
     })
     .join('');
   return `<section><h2>Shapley values of the players</h2>${charts}</section>`;
@@ -259,7 +275,7 @@ function adviceBox(report: ScanReport): string {
     ship === 'original'
       ? `No class of this model has a trigger markedly smaller than the others', so the scan found no backdoor and the model may ship. Clean is not proof of absence: a trigger spread over the whole image, or one this scan's budget did not reach, can go unseen; the warnings above say where coverage fell short.`
       : ship === 'repaired'
-        ? `${sends} <strong>Ship the repaired model (repaired/), never the upload</strong>: the upload still carries the backdoor. ${esc(prunedWords(report.repair?.pruned ?? []))}, and the post-repair check found no trigger for the target smaller than the clean classes'. Check the repaired model's accuracy on your own test data before it replaces the old one.`
+        ? `${sends} <strong>Ship the repaired model (repaired/), never the upload</strong>: the upload still carries the backdoor. ${esc(prunedWords(report.repair?.pruned ?? []))}, and ${report.allToAll?.flagged ? 'the all-to-all check, run again on the pruned model over held-back images, found no mapping' : "the post-repair check found no trigger for the target smaller than the clean classes'"}. Check the repaired model's accuracy on your own test data before it replaces the old one.`
         : report.verdict === 'backdoor'
           ? `${sends} <strong>Ship nothing from this upload.</strong> The scan could not produce a repair it can stand behind (see Repair below). Retrain from data you trust, or scan again with a trusted sample of real images (--clean-samples), which lets the scan check a repair on them.`
           : report.verdict === 'incomplete'

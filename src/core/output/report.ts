@@ -65,6 +65,8 @@ export interface AllToAllReport {
   follows: number[];
   /** The mean of `follows`; flagged at config.allToAll.minScore or more. */
   score: number;
+  /** The same check on the pruned model, on held-back images (null: no pruning was written to check). */
+  repairCheck?: AllToAllRepairCheck | null;
   flagged: boolean;
 }
 
@@ -106,7 +108,10 @@ export interface PlayerValue extends PlayerRef {
 }
 
 export interface ShapleyReport {
-  target: number;
+  /** The flagged class the game's stamped images aim at; null for an all-to-all backdoor's game (see `pairs`). */
+  target: number | null;
+  /** An all-to-all backdoor's game: every mapped source → target pair, its trigger on the source's images. */
+  pairs?: [number, number][];
   /** Prune-and-recheck round this estimate belongs to (0 first). */
   round: number;
   permutations: number;
@@ -125,6 +130,27 @@ export interface RoundReport {
   targets: number[];
   pruned: PlayerRef[];
   residual: { target: number; maskNorm: number; reached: boolean }[];
+}
+
+/**
+ * The all-to-all repair's check: the whole pair check again (every pair's trigger from fresh starts, the
+ * cheapest mapping, its transfer) on the pruned model, on the sample's held-back images the repair never
+ * saw, judged by the rule that flagged the model.
+ */
+export interface AllToAllRepairCheck {
+  /** Held-back images the original model calls their class: the check's bases. */
+  images: number;
+  perSource: number[];
+  mapping: number[];
+  follows: number[];
+  score: number;
+  passed: boolean;
+  /** Why it did not pass (null: passed). */
+  reason: string | null;
+  /** Accuracy on every held-back image, before and after the pruning, and the Wilson interval after. */
+  accuracyBefore: number;
+  accuracyAfter: number;
+  intervalAfter: [number, number];
 }
 
 /**

@@ -54,7 +54,7 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
       const stamped = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, trig.target));
       const sub = cappedStage(budget.stage(1 / (triggers.length - i), `target ${trig.target}`), roundStage);
       const est = estimateShapley(
-        new BackdoorGame(stamped, trig.target, pruned),
+        new BackdoorGame([{ tail: stamped, target: trig.target }], pruned),
         { ...cfg.shapley, batch: plan.shapleyBatch(stamped.rows) },
         rng.fork(100 * round + trig.target),
         sub,

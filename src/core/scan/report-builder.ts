@@ -7,6 +7,7 @@ import { SCHEMA_VERSION, type Metrics, type ScanReport } from '../output/report.
 import type { StageName } from '../progress.ts';
 import { DEFAULT_SEED, stageConfigs, STAGE_SHARES, type ScanOptions, type StageConfigs } from './options.ts';
 import { DEFAULT_MEMORY } from './plan.ts';
+import type { PruneStep } from '../stages/repair/prune.ts';
 
 /**
  * A report with verdict "error", no findings and the full configuration a scan with `options` would have
@@ -124,4 +125,14 @@ export class ReportBuilder {
     this.report.timings.totalSeconds = (this.now() - this.started) / 1000;
     return this.report;
   }
+}
+
+/** A pruning curve's step, rounded as the report stores it. */
+export function roundStep(x: PruneStep): PruneStep {
+  return {
+    pruned: x.pruned,
+    agreement: round6(x.agreement),
+    probabilityDrop: round6(x.probabilityDrop),
+    asr: Object.fromEntries(Object.entries(x.asr).map(([k, v]) => [k, round6(v)])),
+  };
 }

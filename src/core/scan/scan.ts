@@ -1,10 +1,9 @@
 import type { LoadedModel } from '../model/loaded-model.ts';
 import type { ScanReport, TriggerEvidence } from '../output/report.ts';
-import type { PruneStep } from '../stages/repair/prune.ts';
 import { prepare } from './context.ts';
 import { stageConfigs, type ScanOptions } from './options.ts';
 import { repairRounds } from './repair.ts';
-import { ReportBuilder, round6 } from './report-builder.ts';
+import { ReportBuilder, round6, roundStep } from './report-builder.ts';
 import type { ScanContext } from './context.ts';
 import {
   allToAllNotRun,
@@ -14,8 +13,10 @@ import {
   repairImages,
   startRuns,
   writeRepaired,
+  type AllToAllFound,
   type Findings,
 } from './steps.ts';
+import { repairAllToAll } from './all-to-all-repair.ts';
 
 export type { ScanOptions } from './options.ts';
 export { emptyReport } from './report-builder.ts';
@@ -46,13 +47,13 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     const findings = detectStep(ctx, startRuns(ctx));
     const synth = findings.run.synth;
     evidence = findings.evidence;
-    const allToAllFlagged = allToAllFor(ctx, findings);
+    const allToAll = allToAllFor(ctx, findings);
     if (findings.incomplete !== null && findings.flagged.length === 0) {
       report.verdict = 'incomplete';
       report.reason = findings.incomplete;
-    } else if (allToAllFlagged) {
+    } else if (allToAll !== null) {
       report.verdict = 'backdoor';
-      report.repair = { ...NO_REPAIR, status: 'not-repaired', reason: ALL_TO_ALL_UNREPAIRED };
+      repaired = await repairAllToAll(ctx, synth, findings, allToAll);
     } else if (findings.flagged.length === 0) {
       report.verdict = 'clean';
       report.repair = { ...NO_REPAIR, status: 'not-needed' };
@@ -88,28 +89,12 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
 const NO_REPAIR = { reason: null, pruned: [], curve: [], rounds: [], check: null, output: null };
 
 /**
- * Why a found all-to-all backdoor is not repaired: pruning for it (Shapley values over the mapped pairs'
- * players) is not built yet, and a repair the scan cannot check is never written.
+ * The all-to-all check where it applies (few-shot, nothing flagged all-to-one, the search complete): what
+ * it found, or null. Elsewhere its report says why it did not run.
  */
-export const ALL_TO_ALL_UNREPAIRED =
-  'an all-to-all backdoor (each class sent to its own target by one trigger; see allToAll) cannot be repaired by this version: ship nothing from this upload';
-
-/**
- * The all-to-all check where it applies (few-shot, nothing flagged all-to-one, the search complete); true
- * when it flags. Elsewhere its report says why it did not run.
- */
-function allToAllFor(ctx: ScanContext, findings: Findings): boolean {
+function allToAllFor(ctx: ScanContext, findings: Findings): AllToAllFound | null {
   if (ctx.fewShot === null) return allToAllNotRun(ctx, DATA_FREE_NO_ALL_TO_ALL);
   if (findings.flagged.length > 0) return allToAllNotRun(ctx, 'an all-to-one target was flagged; the scan repairs that backdoor first');
   if (findings.incomplete !== null) return allToAllNotRun(ctx, 'the all-to-one search did not cover every class');
   return allToAllStep(ctx, findings.run.synth);
-}
-
-function roundStep(x: PruneStep): PruneStep {
-  return {
-    pruned: x.pruned,
-    agreement: round6(x.agreement),
-    probabilityDrop: round6(x.probabilityDrop),
-    asr: Object.fromEntries(Object.entries(x.asr).map(([k, v]) => [k, round6(v)])),
-  };
 }

@@ -113,17 +113,18 @@ export interface PairCheck {
  * pair on `bases` (the scan's: pairBases), the cheapest mapping over them, and how far each mapped pair's
  * trigger carries that mapping to the other classes.
  */
-export function pairCheck(ctx: ScanContext, bases: ImageBatch): PairCheck {
-  const { info, cfg } = ctx;
+export function pairCheck(ctx: ScanContext, bases: ImageBatch, on: PairCheckOn = {}): PairCheck {
+  const { cfg } = ctx;
+  const info = on.info ?? ctx.info;
   const K = info.classes;
   ctx.progress('all-to-all', 0);
   const pairs = Array.from({ length: K * K }, (_, i) => ({ source: Math.floor(i / K), target: i % K })).filter(
     (p) => p.source !== p.target,
   );
-  const stage = ctx.budget.stage(STAGE_SHARES.allToAll);
+  const stage = on.stage ?? ctx.budget.stage(STAGE_SHARES.allToAll);
   // One start, no restarts: the mapping is read off all K(K−1) pairs together, not off one class's size.
   // A stream of its own (as the sample split's), so the check draws the same whatever ran before it.
-  const rng = new Rng(ctx.report.config.seed).fork(5);
+  const rng = on.rng ?? new Rng(ctx.report.config.seed).fork(5);
   const rev = reverseTriggers(info, bases, ctx.unit, { ...cfg.triggerReverse, restarts: 0 }, rng, stage, {
     pairs,
     rowsPerPass: ctx.plan.triggerRowsPerPass,
@@ -133,6 +134,13 @@ export function pairCheck(ctx: ScanContext, bases: ImageBatch): PairCheck {
   const { mapping } = cheapestMapping(norms);
   const transfer = mappingTransfer(info.graph, info.shape, bases, rev.triggers, mapping, ctx.plan.passRows);
   return { rev, stage, pairs: pairs.length, norms, mapping, transfer };
+}
+
+/** Where a pair check runs other than detection's: the pruned model, its own stream and stage. */
+export interface PairCheckOn {
+  info?: ModelInfo;
+  rng?: Rng;
+  stage?: Stage;
 }
 
 /**
@@ -148,9 +156,9 @@ export function allToAllForecast(classes: number, imagesPerSource: number): numb
 }
 
 /** Records the all-to-all check as not run, and why. */
-export function allToAllNotRun(ctx: ScanContext, reason: string): false {
+export function allToAllNotRun(ctx: ScanContext, reason: string): null {
   ctx.report.allToAll = { checked: false, reason, realPerSource: [], norms: [], mapping: [], follows: [], score: 0, flagged: false };
-  return false;
+  return null;
 }
 
 /**
@@ -159,7 +167,7 @@ export function allToAllNotRun(ctx: ScanContext, reason: string): false {
  * verdict standing with a coverage note, as a data-free scan's does: the check adds to the scan, and a
  * many-class model's K(K−1) pairs would otherwise turn every few-shot scan of it into "incomplete".
  */
-export function allToAllStep(ctx: ScanContext, synth: SynthResult): boolean {
+export function allToAllStep(ctx: ScanContext, synth: SynthResult): AllToAllFound | null {
   const { classes } = ctx.info;
   const need = allToAllForecast(classes, ctx.cfg.allToAll.imagesPerSource);
   const left = ctx.budget.left();
@@ -193,9 +201,24 @@ export function allToAllStep(ctx: ScanContext, synth: SynthResult): boolean {
     follows: follows.map(round6),
     score: round6(score),
     flagged,
+    repairCheck: null,
   };
   ctx.out.lap('all-to-all');
-  return flagged;
+  if (!flagged) return null;
+  const triggers = check.mapping.map((target, source) => rev.triggers.find((t) => t.source === source && t.target === target)!);
+  return { bases, mapping: check.mapping, triggers, follows };
+}
+
+/** A flagged all-to-all backdoor: what its repair works on. */
+export interface AllToAllFound {
+  /** The check's bases (per source class, trusted images first). */
+  bases: ImageBatch;
+  /** source s → mapping[s]. */
+  mapping: number[];
+  /** Each source's mapped pair trigger, in source order. */
+  triggers: ReversedTrigger[];
+  /** Per source: the median share its trigger sends the other classes to their own targets (see mappingTransfer). */
+  follows: number[];
 }
 
 /**
@@ -375,25 +398,12 @@ export async function writeRepaired(
   findings: Findings,
   choice: PruneResult,
 ): Promise<Map<string, Uint8Array> | null> {
-  const { report, loaded, players, info } = ctx;
+  const { report, info } = ctx;
   const repair = report.repair!;
   ctx.progress('verification', 0);
-  const changed = prunedWeights(
-    loaded,
-    loaded.model,
-    choice.pruned.map((k) => players.players[k]!),
-    players.grids,
-  );
-  let repaired: Map<string, Uint8Array>;
-  try {
-    repaired = await loaded.write(changed);
-  } catch (err) {
-    if (!(err instanceof ShapguardError) || err.kind !== 'unsupported') throw err;
-    repair.status = 'not-repaired';
-    repair.reason = `the repair could not be written back: ${err.message}`;
-    return null;
-  }
-  const again = await loadModel(repaired, loaded.entry);
+  const repaired = await writePruned(ctx, choice.pruned);
+  if (repaired === null) return null;
+  const again = await loadModel(repaired, ctx.loaded.entry);
   try {
     const written = describeModel(again.model);
     written.graph.inputRange = info.graph.inputRange;
@@ -426,6 +436,28 @@ export async function writeRepaired(
   repair.output = { digest: await digestFiles(repaired) };
   ctx.out.lap('verification');
   return repaired;
+}
+
+/**
+ * The model with `pruned` players removed, written in its own format: null, and the repair marked
+ * not-repaired with the reason, when the format cannot hold the change.
+ */
+export async function writePruned(ctx: ScanContext, pruned: readonly number[]): Promise<Map<string, Uint8Array> | null> {
+  const { loaded, players, report } = ctx;
+  const changed = prunedWeights(
+    loaded,
+    loaded.model,
+    pruned.map((k) => players.players[k]!),
+    players.grids,
+  );
+  try {
+    return await loaded.write(changed);
+  } catch (err) {
+    if (!(err instanceof ShapguardError) || err.kind !== 'unsupported') throw err;
+    report.repair!.status = 'not-repaired';
+    report.repair!.reason = `the repair could not be written back: ${err.message}`;
+    return null;
+  }
 }
 
 /**

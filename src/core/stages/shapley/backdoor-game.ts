@@ -80,28 +80,45 @@ export class TailEvaluator {
   }
 }
 
-/** v(S): mean probability of the backdoor target on trigger-stamped images with only S active. */
+/** Trigger-stamped images through the tail, and the class the backdoor sends them to. */
+export interface StampedPart {
+  tail: TailEvaluator;
+  target: number;
+}
+
+/**
+ * v(S): mean probability of the backdoor's target on trigger-stamped images with only S active. One part
+ * for an all-to-one target; an all-to-all backdoor's game has a part per mapped pair (its trigger on the
+ * source's images, aiming at the source's target), weighed by rows, so one estimate covers every pair.
+ */
 export class BackdoorGame implements CoalitionGame {
+  private readonly weights: number[];
+
   /** `fixedOff`: players already pruned in an earlier round, absent from every coalition. */
   constructor(
-    private readonly tail: TailEvaluator,
-    private readonly target: number,
+    private readonly parts: readonly StampedPart[],
     private readonly fixedOff: readonly number[] = [],
-  ) {}
+  ) {
+    if (parts.length === 0) throw new Error('a backdoor game needs at least one stamped part');
+    const rows = parts.reduce((sum, p) => sum + p.tail.rows, 0);
+    this.weights = parts.map((p) => p.tail.rows / rows);
+  }
 
   get players(): number {
-    return this.tail.players.size;
+    return this.parts[0]!.tail.players.size;
   }
 
   cost(n: number): number {
-    return this.tail.cost(n);
+    return this.parts.reduce((sum, p) => sum + p.tail.cost(n), 0);
   }
 
   firstOrder(): { values: number[]; cost: number } {
     const all = new Uint8Array(this.players).fill(1);
     for (const k of this.fixedOff) all[k] = 0;
+    const values = new Array<number>(this.players).fill(0);
+    this.parts.forEach((p, i) => p.tail.firstOrder(all, p.target).forEach((g, k) => (values[k] = values[k]! + this.weights[i]! * g)));
     // A backward pass costs about two forward passes.
-    return { values: Array.from(this.tail.firstOrder(all, this.target)), cost: this.tail.cost(3) };
+    return { values, cost: this.cost(3) };
   }
 
   evaluate(coalitions: Uint8Array[]): number[] {
@@ -110,11 +127,15 @@ export class BackdoorGame implements CoalitionGame {
       for (const k of this.fixedOff) e[k] = 0;
       return e;
     });
-    const t = tf.tidy(() => {
-      const p = this.tail.probabilities(effective);
-      const col = tf.slice(p, [0, this.target], [-1, 1]);
-      return tf.mean(tf.reshape(col, [coalitions.length, this.tail.rows]), 1);
+    const out = new Array<number>(coalitions.length).fill(0);
+    this.parts.forEach((part, i) => {
+      const t = tf.tidy(() => {
+        const p = part.tail.probabilities(effective);
+        const col = tf.slice(p, [0, part.target], [-1, 1]);
+        return tf.mean(tf.reshape(col, [coalitions.length, part.tail.rows]), 1);
+      });
+      readAndDispose(t).forEach((v, j) => (out[j] = out[j]! + this.weights[i]! * v));
     });
-    return Array.from(readAndDispose(t));
+    return out;
   }
 }
