@@ -1,4 +1,4 @@
-// `npm run bench:pairs -- [--seeds 1,2] [--half tuning|held-out] [--only name,...] [--few-shot n] [--all-to-one]
+// `npm run bench:pairs -- [--seeds 1,2] [--half tuning|held-out] [--only name,...] [--datasets mnist,...] [--few-shot n] [--all-to-one]
 // [--json out.json]`: the pairwise trigger reverse (issue 16) measured offline of the scan. Per model, the
 // images of the scan's first start (synthetic, or with --few-shot the trusted sample's real images where the
 // model calls them their class), then a trigger reversed for every ordered source → target pair on the
@@ -20,6 +20,8 @@ import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
 import type { AllToAllZooEntry, Half } from '../tools/fixtures/zoo.ts';
 import { predict } from '../src/core/stages/verification/verify.ts';
+import { rowsOf } from '../src/core/sample/sample.ts';
+import { stampReversed } from '../src/core/stages/trigger/stamp.ts';
 import { stamp, type Trigger } from '../test/data/triggers.ts';
 import { benchModels, benchScanOptions, cliArg, parseOverrides, trustedSample, ZOO_DIR, type BenchModel, type Overrides } from './zoo.ts';
 
@@ -51,6 +53,13 @@ export interface PairRun {
   transfer: PairTransfer[];
   /** The all-to-all check's score over `transfer` (allToAllScore), against ALL_TO_ALL_DEFAULTS.minScore. */
   score: number;
+  /**
+   * into[s][t]: pair s → t's trigger stamped on the bases of every class but s and t, the share sent to t.
+   * A planted all-to-one trigger works on any class; a clean pair trigger is fitted to its source.
+   */
+  into: number[][];
+  /** Per target: the median over sources of `into[s][t]` (how universally the pair triggers into it carry). */
+  universal: number[];
   evaluations: number;
   steps: number;
   stoppedBy: string;
@@ -118,11 +127,31 @@ async function pairModel(
     }
     const kind = attack === null ? 'clean' : 'mapping' in attack ? 'all-to-all' : 'all-to-one';
     const base = { model: name, seed, half, kind, mapping, plantedOnSynth, plantedAway } as const;
-    const none = { norms: [], cheapest: [], assigned: { mapping: [], meanLogRatio: NaN }, transfer: [], score: NaN };
+    const none = {
+      norms: [],
+      cheapest: [],
+      assigned: { mapping: [], meanLogRatio: NaN },
+      transfer: [],
+      score: NaN,
+      into: [],
+      universal: [],
+    };
     if (plantedOnly) return { ...base, ...none, evaluations: ctx.budget.evaluations, steps: 0, stoppedBy: 'none' };
     // The scan's own search (steps.ts pairCheck), so the rule is chosen on what the scan will measure.
     const { rev, norms, mapping: assignedMapping, transfer } = pairCheck(ctx, synth.rev);
     const assigned = { mapping: assignedMapping, meanLogRatio: cheapestMapping(norms).meanLogRatio };
+    const into = Array.from({ length: K }, () => new Array<number>(K).fill(NaN));
+    for (const t of rev.triggers) {
+      const keep = Array.from(synth.rev.labels.keys()).filter((r) => synth.rev.labels[r] !== t.source && synth.rev.labels[r] !== t.target);
+      const got = predict(
+        ctx.info.graph,
+        stampReversed(rowsOf(synth.rev, keep), ctx.info.shape, t.mask, t.pattern, t.target),
+        ctx.info.shape,
+        ctx.plan.passRows,
+      );
+      into[t.source!]![t.target] = got.filter((p) => p === t.target).length / Math.max(1, got.length);
+    }
+    const universal = Array.from({ length: K }, (_, t) => median(into.flatMap((row, s) => (s === t ? [] : [row[t]!]))));
     return {
       ...base,
       norms,
@@ -130,6 +159,8 @@ async function pairModel(
       assigned,
       transfer,
       score: allToAllScore(transfer.map((x) => x.followsMedian)),
+      into,
+      universal,
       evaluations: ctx.budget.evaluations,
       steps: rev.steps,
       stoppedBy: rev.stoppedBy ?? 'none',
@@ -143,6 +174,7 @@ if (process.argv[1]?.endsWith('pairwise.ts')) {
   const seeds = (cliArg('seeds') ?? '1,2').split(',').map(Number);
   const half = cliArg('half');
   const only = cliArg('only')?.split(',');
+  const datasets = cliArg('datasets')?.split(',');
   const maxEvals = Number(cliArg('max-evals') ?? 1_500_000);
   const a2aPath = join(ZOO_DIR, 'all-to-all.json');
   const a2a = existsSync(a2aPath) ? (JSON.parse(readFileSync(a2aPath, 'utf8')) as AllToAllZooEntry[]) : [];
@@ -151,7 +183,9 @@ if (process.argv[1]?.endsWith('pairwise.ts')) {
     ...benchModels()
       .filter((m) => m.attack === null || process.argv.includes('--all-to-one'))
       .map((m) => ({ ...m, attack: m.attack && { trigger: m.attack.trigger, target: m.attack.target } })),
-  ].filter((m) => (half === undefined || m.half === half) && (only === undefined || only.includes(m.name)));
+  ]
+    .filter((m) => (half === undefined || m.half === half) && (only === undefined || only.includes(m.name)))
+    .filter((m) => datasets === undefined || datasets.includes(m.dataset));
   const settings: PairSettings = {
     maxEvals,
     overrides: parseOverrides(cliArg('set')),
@@ -168,7 +202,7 @@ if (process.argv[1]?.endsWith('pairwise.ts')) {
       const hits = r.mapping === null ? '–' : `${r.cheapest.filter((c, s) => c.target === r.mapping![s]).length}/${r.cheapest.length}`;
       const ofRow = r.cheapest.map((c) => c.ofRow).sort((a, b) => a - b);
       console.error(
-        `${r.model} s${seed} ${r.mapping === null ? 'clean' : `${r.kind} planted-on-synth ${f(r.plantedOnSynth!)} away ${f(r.plantedAway!)}`} mapping hits ${hits}; cheapest/row median ${ofRow.map(f).join(' ')}; cheapest/next ${r.cheapest.map((c) => f(c.ofNext)).join(' ')}; /all ${r.cheapest.map((c) => f(c.ofAll)).join(' ')} score ${f(r.score)}; assigned ${f(r.assigned.meanLogRatio)} hits ${r.mapping === null ? '–' : r.assigned.mapping.filter((t, i) => t === r.mapping![i]).length}; follows ${r.transfer.map((x) => f(x.follows)).join(' ')} toTarget ${r.transfer.map((x) => f(x.toTarget)).join(' ')} (${Math.round(r.evaluations)} evaluations, ${r.steps} steps, ${r.stoppedBy})`,
+        `${r.model} s${seed} ${r.mapping === null ? 'clean' : `${r.kind} planted-on-synth ${f(r.plantedOnSynth!)} away ${f(r.plantedAway!)}`} mapping hits ${hits}; cheapest/row median ${ofRow.map(f).join(' ')}; cheapest/next ${r.cheapest.map((c) => f(c.ofNext)).join(' ')}; /all ${r.cheapest.map((c) => f(c.ofAll)).join(' ')} score ${f(r.score)}; assigned ${f(r.assigned.meanLogRatio)} hits ${r.mapping === null ? '–' : r.assigned.mapping.filter((t, i) => t === r.mapping![i]).length}; follows ${r.transfer.map((x) => f(x.follows)).join(' ')} toTarget ${r.transfer.map((x) => f(x.toTarget)).join(' ')} universal ${r.universal.map(f).join(' ')} (${Math.round(r.evaluations)} evaluations, ${r.steps} steps, ${r.stoppedBy})`,
       );
       if (cliArg('json'))
         writeFileSync(
