@@ -1,5 +1,4 @@
-import { describeModel, type ModelInfo } from '../model/model-info.ts';
-import { loadModel } from '../model/load.ts';
+import type { ModelInfo } from '../model/model-info.ts';
 import type { AllToAllRepairCheck } from '../output/report.ts';
 import { rowsOf } from '../sample/sample.ts';
 import { allToAllScore } from '../stages/detection/pairs.ts';
@@ -14,8 +13,9 @@ import { Rng } from '../util/rng.ts';
 import { wilson } from '../util/wilson.ts';
 import type { ScanContext } from './context.ts';
 import { STAGE_SHARES } from './options.ts';
-import { round6, roundMetrics, roundStep } from './report-builder.ts';
-import { allToAllForecast, pairCheck, repairImages, writePruned, type AllToAllFound, type Findings } from './steps.ts';
+import { recordShapley } from './repair.ts';
+import { round6, roundStep } from './report-builder.ts';
+import { allToAllForecast, pairCheck, repairImages, writeAndMeasure, type AllToAllFound, type Findings } from './steps.ts';
 
 /**
  * 4–6 for an all-to-all backdoor (few-shot only; the check that found it needs the sample): one Shapley
@@ -53,19 +53,7 @@ export async function repairAllToAll(
   const reserve = allToAllForecast(info.classes, Math.ceil(held / info.classes));
   const shapleyStage = budget.stage(shareLeaving(ctx, reserve, STAGE_SHARES.shapleyLastRound));
   const est = estimateShapley(new BackdoorGame(parts), { ...cfg.shapley, batch: plan.shapleyBatch(rows) }, rng.fork(100), shapleyStage);
-  const order = est.values.map((_, k) => k).sort((a, b) => est.values[b]! - est.values[a]! || a - b);
-  report.shapley.push({
-    target: null,
-    pairs: carried.map(({ source, target }) => [source, target]),
-    round: 0,
-    permutations: est.permutations,
-    coalitions: est.coalitions,
-    evaluations: round6(est.evaluations),
-    converged: est.converged,
-    stoppedBy: est.stoppedBy ?? 'none',
-    fullValue: round6(est.fullValue),
-    players: order.map((k) => ({ ...players.players[k]!, value: round6(est.values[k]!) })),
-  });
+  const order = recordShapley(ctx, est, { target: null, pairs: carried.map(({ source, target }) => [source, target]), round: 0 });
   out.stage('shapley-all-to-all', shapleyStage, est.permutations, est.stoppedBy);
   out.lap('shapley');
   report.budget.shapleyStoppedBy = est.stoppedBy ?? 'none';
@@ -87,16 +75,11 @@ export async function repairAllToAll(
     output: null,
   };
   if (choice.status !== 'repaired') return null;
-  ctx.progress('verification', 0);
-  const repaired = await writePruned(ctx, choice.pruned);
-  if (repaired === null) return null;
-  const again = await loadModel(repaired, ctx.loaded.entry);
+  // No flagged all-to-one triggers to measure on D_ver: only the accuracy after.
+  const pruned = await writeAndMeasure(ctx, synth, choice.pruned, { flagged: [], before: findings.before });
+  if (pruned === null) return null;
   try {
-    const written = describeModel(again.model);
-    written.graph.inputRange = info.graph.inputRange;
-    const after = measure(written.graph, synth.ver, info.shape, [], findings.before.predictions, plan.passRows);
-    report.verification!.after = roundMetrics(after.metrics);
-    const check = checkAllToAll(ctx, written);
+    const check = checkAllToAll(ctx, pruned.model);
     report.allToAll!.repairCheck = check;
     if (!check.passed) {
       report.repair.status = 'not-repaired';
@@ -104,11 +87,11 @@ export async function repairAllToAll(
       return null;
     }
   } finally {
-    again.model.dispose();
+    pruned.dispose();
   }
-  report.repair.output = { digest: await digestFiles(repaired) };
+  report.repair.output = { digest: await digestFiles(pruned.files) };
   out.lap('verification');
-  return repaired;
+  return pruned.files;
 }
 
 /** `share` of what is left, or less, so that `reserve` evaluations (and their time at this scan's rate) stay over. */

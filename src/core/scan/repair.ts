@@ -1,9 +1,9 @@
 import type { Stage } from '../budget.ts';
-import type { RoundReport } from '../output/report.ts';
+import type { RoundReport, ShapleyReport } from '../output/report.ts';
 import { disposeMasks } from '../stages/players.ts';
 import { choosePrune, type PruneResult, type TargetProbe } from '../stages/repair/prune.ts';
 import { BackdoorGame, TailEvaluator } from '../stages/shapley/backdoor-game.ts';
-import { estimateShapley } from '../stages/shapley/shapley.ts';
+import { estimateShapley, type ShapleyResult } from '../stages/shapley/shapley.ts';
 import type { ImageBatch, SynthResult } from '../stages/synthesis/synth.ts';
 import type { ReversedTrigger } from '../stages/trigger/reverse.ts';
 import { stampReversed } from '../stages/trigger/stamp.ts';
@@ -20,6 +20,26 @@ export interface RepairOutcome {
   valueOf: (k: number) => number;
 }
 
+/**
+ * One Shapley estimate into the report (every player, by decreasing value; ties by index) for the game
+ * `about` names; returns that order, which the prune follows.
+ */
+export function recordShapley(ctx: ScanContext, est: ShapleyResult, about: Pick<ShapleyReport, 'target' | 'round' | 'pairs'>): number[] {
+  const { players } = ctx;
+  const order = est.values.map((_, k) => k).sort((a, b) => est.values[b]! - est.values[a]! || a - b);
+  ctx.report.shapley.push({
+    ...about,
+    permutations: est.permutations,
+    coalitions: est.coalitions,
+    evaluations: round6(est.evaluations),
+    converged: est.converged,
+    stoppedBy: est.stoppedBy ?? 'none',
+    fullValue: round6(est.fullValue),
+    players: order.map((k) => ({ ...players.players[k]!, value: round6(est.values[k]!) })),
+  });
+  return order;
+}
+
 /** A stage bounded by both its own share and an enclosing stage's limits. */
 function cappedStage(inner: Stage, outer: Stage): Stage {
   return inner.deadline <= outer.deadline && inner.evalLimit <= outer.evalLimit ? inner : outer;
@@ -32,7 +52,7 @@ function cappedStage(inner: Stage, outer: Stage): Stage {
  * survives its removal (e.g. a blended, image-wide one) shows itself to the next reverse.
  */
 export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Findings): RepairOutcome {
-  const { info, players, cfg, budget, rng, out, report, plan } = ctx;
+  const { info, players, cfg, budget, rng, out, plan } = ctx;
   const checkCfg = { ...cfg.triggerReverse, imagesPerTarget: plan.recheckImagesPerTarget };
   // The rechecks between rounds look for a residual trigger on images of their own, from the start the
   // repair works on (made once, when the first recheck needs them); the final check uses fresh ones again.
@@ -59,19 +79,8 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
         rng.fork(100 * round + trig.target),
         sub,
       );
-      const order = est.values.map((_, k) => k).sort((a, b) => est.values[b]! - est.values[a]! || a - b);
+      const order = recordShapley(ctx, est, { target: trig.target, round });
       for (const [k, v] of est.values.entries()) best.set(k, Math.max(best.get(k) ?? -Infinity, v));
-      report.shapley.push({
-        target: trig.target,
-        round,
-        permutations: est.permutations,
-        coalitions: est.coalitions,
-        evaluations: round6(est.evaluations),
-        converged: est.converged,
-        stoppedBy: est.stoppedBy ?? 'none',
-        fullValue: round6(est.fullValue),
-        players: order.map((k) => ({ ...players.players[k]!, value: round6(est.values[k]!) })),
-      });
       out.stage(`shapley-round-${round}-target-${trig.target}`, sub, est.permutations, est.stoppedBy);
       probes.push({ target: trig.target, order, values: est.values, fullValue: est.fullValue, stamped });
     }

@@ -398,17 +398,11 @@ export async function writeRepaired(
   findings: Findings,
   choice: PruneResult,
 ): Promise<Map<string, Uint8Array> | null> {
-  const { report, info } = ctx;
-  const repair = report.repair!;
-  ctx.progress('verification', 0);
-  const repaired = await writePruned(ctx, choice.pruned);
-  if (repaired === null) return null;
-  const again = await loadModel(repaired, ctx.loaded.entry);
+  const repair = ctx.report.repair!;
+  const out = await writeAndMeasure(ctx, synth, choice.pruned, findings);
+  if (out === null) return null;
+  const { files: repaired, model: written } = out;
   try {
-    const written = describeModel(again.model);
-    written.graph.inputRange = info.graph.inputRange;
-    const after = measure(written.graph, synth.ver, info.shape, findings.flagged, findings.before.predictions, ctx.plan.passRows);
-    report.verification!.after = roundMetrics(after.metrics);
     const check = certify(ctx, written, findings);
     repair.check = check;
     if (!check.passed) {
@@ -431,7 +425,7 @@ export async function writeRepaired(
       return null;
     }
   } finally {
-    again.model.dispose();
+    out.dispose();
   }
   repair.output = { digest: await digestFiles(repaired) };
   ctx.out.lap('verification');
@@ -458,6 +452,29 @@ export async function writePruned(ctx: ScanContext, pruned: readonly number[]): 
     report.repair!.reason = `the repair could not be written back: ${err.message}`;
     return null;
   }
+}
+
+/**
+ * The pruned model written (writePruned), reloaded from its own bytes as a user would load it, and measured
+ * on D_ver beside the original's predictions (report.verification.after): what every repair's check then
+ * judges. Null when the format cannot hold the change; the caller disposes the reloaded model.
+ */
+export async function writeAndMeasure(
+  ctx: ScanContext,
+  synth: SynthResult,
+  pruned: readonly number[],
+  findings: Pick<Findings, 'flagged' | 'before'>,
+): Promise<{ files: Map<string, Uint8Array>; model: ModelInfo; dispose: () => void } | null> {
+  const { info, plan } = ctx;
+  ctx.progress('verification', 0);
+  const files = await writePruned(ctx, pruned);
+  if (files === null) return null;
+  const again = await loadModel(files, ctx.loaded.entry);
+  const written = describeModel(again.model);
+  written.graph.inputRange = info.graph.inputRange;
+  const after = measure(written.graph, synth.ver, info.shape, findings.flagged, findings.before.predictions, plan.passRows);
+  ctx.report.verification!.after = roundMetrics(after.metrics);
+  return { files, model: written, dispose: () => again.model.dispose() };
 }
 
 /**
