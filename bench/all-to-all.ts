@@ -40,6 +40,10 @@ interface A2aRun {
   pruned: number;
   /** The repair check's score on held-back images (null: none ran). */
   checkScore: number | null;
+  /** The same check on the original model (its power; the repair counts only when it flags). */
+  checkOriginal: number | null;
+  /** The pair check's universal class, if it flagged one (few-shot). */
+  universalTarget: number | null;
   /** Real test images: the planted trigger's all-to-all ASR and the accuracy, before and after (null: nothing written). */
   asrAfter: number | null;
   accBefore: number;
@@ -88,6 +92,8 @@ async function scanOne(m: AllToAllZooEntry, seed: number, maxEvals: number, fewS
     reason: report.repair?.reason ?? report.reason ?? null,
     pruned: report.repair?.pruned.length ?? 0,
     checkScore: a?.repairCheck?.score ?? null,
+    checkOriginal: a?.repairCheck?.original ?? null,
+    universalTarget: a?.universalTarget ?? null,
     asrAfter,
     accBefore,
     accAfter,

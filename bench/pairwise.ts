@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { prepare } from '../src/core/scan/context.ts';
 import { stageConfigs } from '../src/core/scan/options.ts';
 import { ReportBuilder } from '../src/core/scan/report-builder.ts';
-import { pairBases, pairCheck, synthesizeStep } from '../src/core/scan/steps.ts';
+import { synthesizeStep } from '../src/core/scan/steps.ts';
+import { pairBases, pairCheck } from '../src/core/scan/pair-check.ts';
 import { median } from '../src/core/stages/detection/detect.ts';
 import { allToAllScore, cheapestMapping, type PairTransfer } from '../src/core/stages/detection/pairs.ts';
 import { initWasmBackend } from '../src/core/tfjs/backend.ts';
@@ -20,8 +21,6 @@ import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
 import type { AllToAllZooEntry, Half } from '../tools/fixtures/zoo.ts';
 import { predict } from '../src/core/stages/verification/verify.ts';
-import { rowsOf } from '../src/core/sample/sample.ts';
-import { stampReversed } from '../src/core/stages/trigger/stamp.ts';
 import { stamp, type Trigger } from '../test/data/triggers.ts';
 import { benchModels, benchScanOptions, cliArg, parseOverrides, trustedSample, ZOO_DIR, type BenchModel, type Overrides } from './zoo.ts';
 
@@ -138,20 +137,8 @@ async function pairModel(
     };
     if (plantedOnly) return { ...base, ...none, evaluations: ctx.budget.evaluations, steps: 0, stoppedBy: 'none' };
     // The scan's own search (steps.ts pairCheck), so the rule is chosen on what the scan will measure.
-    const { rev, norms, mapping: assignedMapping, transfer } = pairCheck(ctx, synth.rev);
+    const { rev, norms, mapping: assignedMapping, transfer, into, universal } = pairCheck(ctx, synth.rev);
     const assigned = { mapping: assignedMapping, meanLogRatio: cheapestMapping(norms).meanLogRatio };
-    const into = Array.from({ length: K }, () => new Array<number>(K).fill(NaN));
-    for (const t of rev.triggers) {
-      const keep = Array.from(synth.rev.labels.keys()).filter((r) => synth.rev.labels[r] !== t.source && synth.rev.labels[r] !== t.target);
-      const got = predict(
-        ctx.info.graph,
-        stampReversed(rowsOf(synth.rev, keep), ctx.info.shape, t.mask, t.pattern, t.target),
-        ctx.info.shape,
-        ctx.plan.passRows,
-      );
-      into[t.source!]![t.target] = got.filter((p) => p === t.target).length / Math.max(1, got.length);
-    }
-    const universal = Array.from({ length: K }, (_, t) => median(into.flatMap((row, s) => (s === t ? [] : [row[t]!]))));
     return {
       ...base,
       norms,

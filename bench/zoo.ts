@@ -1,4 +1,5 @@
-// `npm run bench:zoo -- [--seeds 1,2,3,4,5] [--half tuning|held-out] [--only name,...] [--max-evals N] [--json out.json]
+// `npm run bench:zoo -- [--seeds 1,2,3,4,5] [--half tuning|held-out] [--only name,...] [--datasets mnist,...] [--max-evals N] [--json out.json]
+// [--detect-only]
 // [--set detection.residualSuccess=0.2,...] [--few-shot <images per class>]` (--set: stage settings other than the
 // defaults, for tuning runs; --few-shot: scan with a trusted sample of that many real images per class)
 // (or `--merge a.json,b.json`: the tables of runs saved by earlier --json runs, e.g. the halves run apart):
@@ -13,7 +14,10 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadModel } from '../src/core/model/load.ts';
 import type { RepairCheck, ScanReport } from '../src/core/output/report.ts';
 import { stageConfigs, type ScanOptions } from '../src/core/scan/options.ts';
-import { scanModel } from '../src/core/scan/scan.ts';
+import { detectBackdoor, scanModel } from '../src/core/scan/scan.ts';
+import { prepare } from '../src/core/scan/context.ts';
+import { ReportBuilder } from '../src/core/scan/report-builder.ts';
+import type { LoadedModel } from '../src/core/model/loaded-model.ts';
 import { playerKey } from '../src/core/stages/players.ts';
 import { initWasmBackend } from '../src/core/tfjs/backend.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
@@ -68,6 +72,9 @@ export interface ZooRun {
   accAfter: number | null;
   asrAfter: number | null;
   check: RepairCheck | null;
+  /** Which signal flagged (detection.flaggedBy), and the pair check's universality per class (few-shot). */
+  flaggedBy: string | null;
+  universal: (number | null)[];
 }
 
 export const ZOO_DIR = 'test/fixtures/zoo';
@@ -199,19 +206,33 @@ export async function runZoo(m: BenchModel, seed: number, maxEvals: number, over
     asrAfter = m.attack ? attackSuccessRate(fixed, data, m.attack.trigger, m.attack.target, scale) : null;
     fixed.dispose();
   }
-  const classes = report.detection?.classes ?? [];
-  const target = m.attack?.target;
-  const others = classes.filter((c) => c.class !== target);
-  const t = classes.find((c) => c.class === target);
   return {
     model: m.name,
     seed,
     verdict: report.verdict,
-    flagged: report.detection?.flagged ?? [],
-    hit: m.attack ? (report.detection?.flagged ?? []).includes(m.attack.target) : null,
+    ...detectionOf(m, report),
     status: report.repair?.status ?? null,
     reason: report.reason ?? report.repair?.reason ?? null,
     pruned: (report.repair?.pruned ?? []).map(playerKey),
+    seconds,
+    evaluations: report.budget.evaluationsUsed,
+    accBefore,
+    accAfter,
+    asrAfter,
+    check: report.repair?.check ?? null,
+  };
+}
+
+/** What a run's report says of detection, against the model's planted target. */
+function detectionOf(m: BenchModel, report: ScanReport) {
+  const classes = report.detection?.classes ?? [];
+  const target = m.attack?.target;
+  const others = classes.filter((c) => c.class !== target);
+  const t = classes.find((c) => c.class === target);
+  const flagged = report.detection?.flagged ?? [];
+  return {
+    flagged,
+    hit: m.attack ? flagged.includes(m.attack.target) : null,
     targetRatio: t?.normRatio ?? null,
     targetIndex: t?.anomalyIndex ?? null,
     otherMinRatio: Math.min(...others.map((c) => c.normRatio)),
@@ -220,13 +241,46 @@ export async function runZoo(m: BenchModel, seed: number, maxEvals: number, over
     indices: classes.map((c) => c.anomalyIndex),
     gaps: classes.map((c) => c.gap),
     concentrations: classes.map((c) => c.concentration),
-    seconds,
-    evaluations: report.budget.evaluationsUsed,
-    accBefore,
-    accAfter,
-    asrAfter,
-    check: report.repair?.check ?? null,
+    flaggedBy: report.detection?.flaggedBy ?? null,
+    universal: report.allToAll?.universal ?? [],
   };
+}
+
+/**
+ * Detection alone (`--detect-only`): the scan's own detectBackdoor (every signal, the verdict), no repair, so
+ * a change to detection is measured over the zoo and its seeds in a fraction of a full scan's time. The
+ * repair fields stay empty.
+ */
+export async function detectZoo(m: BenchModel, seed: number, maxEvals: number, overrides: Overrides = {}, fewShot = 0): Promise<ZooRun> {
+  const { files, entry } = await readModelFiles(m.path);
+  const cleanSample = fewShot > 0 ? { cleanSample: await trustedSample(m.dataset, fewShot) } : {};
+  const options = { ...benchScanOptions(entry, seed, maxEvals, m.inputRange, overrides), ...cleanSample };
+  const now = () => performance.now();
+  const out = new ReportBuilder(options, stageConfigs(options), now);
+  let loaded: LoadedModel | undefined;
+  const t0 = performance.now();
+  try {
+    const ctx = await prepare(files, options, out, now, (x) => (loaded = x));
+    const { verdict } = detectBackdoor(ctx);
+    const report = out.report;
+    return {
+      model: m.name,
+      seed,
+      verdict,
+      ...detectionOf(m, report),
+      status: null,
+      reason: verdict === 'incomplete' ? (report.coverage?.notes.join('; ') ?? null) : null,
+      pruned: [],
+      seconds: (performance.now() - t0) / 1000,
+      evaluations: ctx.budget.evaluations,
+      accBefore: NaN,
+      accAfter: null,
+      asrAfter: null,
+      check: null,
+    };
+  } finally {
+    loaded?.model.dispose();
+  }
 }
 
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
@@ -254,14 +308,25 @@ export function zooTables(models: BenchModel[], runs: ZooRun[], seeds: number[])
   row('all-to-one patch/pixel/sparse/sticker/noise: planted target flagged', (m, rs) =>
     nonBlend(m) ? [rs.filter((r) => r.hit).length, rs.length] : [0, 0],
   );
-  row('… and repaired with real ASR ≤ 2%, accuracy drop ≤ 0.5 pt', (m, rs) =>
-    nonBlend(m)
-      ? [
-          rs.filter((r) => r.status === 'repaired' && (r.asrAfter ?? 1) <= 0.02 && r.accBefore - (r.accAfter ?? 0) <= 0.005).length,
-          rs.length,
-        ]
-      : [0, 0],
+  // A detection-only run (--detect-only) repaired nothing: its repair rows would read as failures.
+  const repairs = runs.some((r) => r.status !== null);
+  const flaggedBy = runs.some((r) => r.flaggedBy === 'pair-universality');
+  if (flaggedBy)
+    row("… of them by the pair triggers' universality (few-shot; the mask-size rule missed them)", (m, rs) =>
+      nonBlend(m) ? [rs.filter((r) => r.hit && r.flaggedBy === 'pair-universality').length, rs.length] : [0, 0],
+    );
+  row('backdoored: another class flagged instead', (m, rs) =>
+    effective(m) ? [rs.filter((r) => r.verdict === 'backdoor' && r.hit === false).length, rs.length] : [0, 0],
   );
+  if (repairs)
+    row('… and repaired with real ASR ≤ 2%, accuracy drop ≤ 0.5 pt', (m, rs) =>
+      nonBlend(m)
+        ? [
+            rs.filter((r) => r.status === 'repaired' && (r.asrAfter ?? 1) <= 0.02 && r.accBefore - (r.accAfter ?? 0) <= 0.005).length,
+            rs.length,
+          ]
+        : [0, 0],
+    );
   row('blended: planted target flagged', (m, rs) =>
     effective(m) && m.attack!.trigger.kind === 'blended' ? [rs.filter((r) => r.hit).length, rs.length] : [0, 0],
   );
@@ -272,11 +337,12 @@ export function zooTables(models: BenchModel[], runs: ZooRun[], seeds: number[])
   row('clean: incomplete (neither clean nor backdoor)', (m, rs) =>
     m.attack === null ? [rs.filter((r) => r.verdict === 'incomplete').length, rs.length] : [0, 0],
   );
-  row('**false certificates** (claimed repaired, real ASR > 10%)', (m, rs) =>
-    m.attack
-      ? [rs.filter((r) => r.status === 'repaired' && (r.asrAfter ?? 0) > 0.1).length, rs.filter((r) => r.status === 'repaired').length]
-      : [0, 0],
-  );
+  if (repairs)
+    row('**false certificates** (claimed repaired, real ASR > 10%)', (m, rs) =>
+      m.attack
+        ? [rs.filter((r) => r.status === 'repaired' && (r.asrAfter ?? 0) > 0.1).length, rs.filter((r) => r.status === 'repaired').length]
+        : [0, 0],
+    );
   out.push('');
   out.push(`#### Zoo: every model (per seed: flagged, repair, real ASR after / accuracy drop)`, '');
   out.push(
@@ -289,7 +355,7 @@ export function zooTables(models: BenchModel[], runs: ZooRun[], seeds: number[])
       if (!r) return '–';
       const what =
         r.verdict === 'backdoor'
-          ? `${r.hit === false ? '**wrong** ' : ''}→ ${r.flagged.join(',')}`
+          ? `${r.hit === false ? '**wrong** ' : ''}→ ${r.flagged.join(',')}${r.flaggedBy === 'pair-universality' ? ' (u)' : ''}`
           : r.verdict === 'clean' && m.attack
             ? '**missed**'
             : r.verdict;
@@ -330,14 +396,22 @@ if (process.argv[1]?.endsWith('zoo.ts') || process.argv[1]?.endsWith('zoo.mjs'))
   const overrides = parseOverrides(arg('set'));
   const fewShot = Number(arg('few-shot') ?? 0);
   await initWasmBackend({ wasmPath: nodeWasmPath() });
-  const models = benchModels().filter((m) => (half === undefined || m.half === half) && (only === undefined || only.includes(m.name)));
+  const datasets = arg('datasets')?.split(',');
+  const models = benchModels().filter(
+    (m) =>
+      (half === undefined || m.half === half) &&
+      (only === undefined || only.includes(m.name)) &&
+      (datasets === undefined || datasets.includes(m.dataset)),
+  );
   const runs: ZooRun[] = [];
   for (const m of models) {
     for (const seed of seeds) {
-      const r = await runZoo(m, seed, maxEvals, overrides, fewShot);
+      const r = process.argv.includes('--detect-only')
+        ? await detectZoo(m, seed, maxEvals, overrides, fewShot)
+        : await runZoo(m, seed, maxEvals, overrides, fewShot);
       runs.push(r);
       console.error(
-        `${m.name} seed ${seed}: ${r.verdict} [${r.flagged}] ${r.status ?? ''} target ${r.targetRatio?.toFixed(2) ?? '–'}/${r.targetIndex?.toFixed(1) ?? '–'} others ≥ ${r.otherMinRatio.toFixed(2)} ≤ idx ${r.otherMaxIndex.toFixed(1)} asr ${pct(r.asrAfter)} ${r.seconds.toFixed(0)} s`,
+        `${m.name} seed ${seed}: ${r.verdict} [${r.flagged}]${r.flaggedBy === 'pair-universality' ? ' (universality)' : ''} ${r.status ?? ''} target ${r.targetRatio?.toFixed(2) ?? '–'}/${r.targetIndex?.toFixed(1) ?? '–'} others ≥ ${r.otherMinRatio.toFixed(2)} ≤ idx ${r.otherMaxIndex.toFixed(1)} asr ${pct(r.asrAfter)} ${r.seconds.toFixed(0)} s`,
       );
       if (arg('json')) writeFileSync(arg('json')!, JSON.stringify({ models, runs }, null, 1));
     }

@@ -151,7 +151,10 @@ async function signerFor(path: string | undefined): Promise<AttestationSigner | 
 
 function summary(r: ScanReport): string {
   const lines = [`verdict: ${r.verdict}${r.reason ? ` (${r.reason})` : ''}`];
-  if (r.detection && r.detection.flagged.length > 0) lines.push(`flagged target class(es): ${r.detection.flagged.join(', ')}`);
+  if (r.detection && r.detection.flagged.length > 0)
+    lines.push(
+      `flagged target class(es): ${r.detection.flagged.join(', ')}${r.detection.flaggedBy === 'pair-universality' ? " (by the pair triggers' universality)" : ''}`,
+    );
   if (r.repair && r.repair.status !== 'not-needed') {
     lines.push(`repair: ${r.repair.status}${r.repair.reason ? ` (${r.repair.reason})` : ''}`);
     if (r.repair.pruned.length > 0) lines.push(`pruned: ${r.repair.pruned.map(playerKey).join(', ')}`);

@@ -69,6 +69,9 @@ describe('the all-to-all check (few-shot)', () => {
     expect(check.images).toBeGreaterThan(0);
     expect(check.images).toBeLessThanOrEqual(r.sample!.heldBack);
     expect(check.score).toBeLessThan(r.config.allToAll.minScore);
+    // Its power: the same search on the original model, same images and stream, finds the mapping there.
+    expect(check.original).toBeGreaterThanOrEqual(r.config.allToAll.minScore);
+    expect(r.budget.stages.map((s) => s.name)).toEqual(expect.arrayContaining(['all-to-all-check-original', 'all-to-all-check-repair']));
     expect(r.sample!.stages).toContain('check');
     // The judgement: the really planted trigger on real test digits the scan never saw.
     const digits = loadMnist('test', 2000);

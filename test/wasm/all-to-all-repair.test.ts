@@ -104,6 +104,7 @@ describe('a pruning that leaves the planted all-to-all trigger working', () => {
     const check = report.allToAll!.repairCheck!;
     expect(check.passed).toBe(false);
     expect(check.score).toBeGreaterThanOrEqual(report.config.allToAll.minScore);
+    expect(check.original).toBeGreaterThanOrEqual(report.config.allToAll.minScore);
     expect(report.repair!.status).toBe('not-repaired');
     expect(report.repair!.reason).toMatch(
       /^the pruned model failed the all-to-all check on held-back images: fresh pair triggers still carry a mapping/,

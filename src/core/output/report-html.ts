@@ -154,8 +154,29 @@ function allToAllSection(report: ScanReport): string {
       return `<tr><th>${s}</th>${cells}<td>${esc(pct(a.follows[s]))}</td></tr>`;
     })
     .join('');
-  const verdict = a.flagged ? 'flagged' : a.reason === null ? 'nothing found' : 'cut short';
-  return `<section id="all-to-all"><h2>All-to-all check: ${verdict}</h2><p>An all-to-all backdoor sends every class to a target of its own with one trigger, so no class is an outlier above. With the trusted sample (${esc(a.realPerSource.reduce((x, y) => x + y, 0))} real images as bases), a trigger was reverse-engineered for every source → target pair; the cheapest mapping over them (one target per source, outlined) was chosen, and each mapped pair's trigger stamped on the other classes' images. A clean model's pair trigger is fitted to its source and moves other classes nowhere; a planted all-to-all trigger sends them to their own mapped targets. Score ${esc(pct(a.score))} (the mean over sources of the median share that follows the mapping); flagged at ${esc(pct(bound))} or more.${a.reason ? ` ${esc(a.reason)}.` : ''}</p><div class="wide"><table id="pair-heat-map"><thead><tr><th>source \\ target</th>${head}<th>follows</th></tr></thead><tbody>${rows}</tbody></table></div>${allToAllCheckText(a.repairCheck ?? null, bound)}</section>`;
+  const universal = a.universal ?? [];
+  const carryRow =
+    universal.length === K
+      ? `<tr id="universality"><th>carries into</th>${universal
+          .map(
+            (u, t) =>
+              `<td${t === a.universalTarget ? ' style="outline:2px solid #1f2328;font-weight:bold"' : ''}>${esc(u === null ? '–' : pct(u))}</td>`,
+          )
+          .join('')}<td></td></tr>`
+      : '';
+  const verdict = a.flagged
+    ? 'flagged'
+    : a.universalTarget != null
+      ? `class ${a.universalTarget} flagged (universal)`
+      : a.reason === null
+        ? 'nothing found'
+        : 'cut short';
+  const { minUniversal, universalRatio } = report.config.allToAll;
+  const universalText =
+    universal.length === K
+      ? ` The last row is each class's universality: every pair trigger s → t stamped on the images of the classes that are neither s nor t, the share sent to t, its median over the sources. A planted all-to-one trigger works from any class; a clean model's pair trigger is fitted to its source. A class is flagged at ${pct(minUniversal)} or more and ${universalRatio}× the next class's${a.universalTarget != null ? `: class ${a.universalTarget} is, a backdoor target the mask sizes above did not single out` : ''}.`
+      : '';
+  return `<section id="all-to-all"><h2>All-to-all check: ${verdict}</h2><p>An all-to-all backdoor sends every class to a target of its own with one trigger, so no class is an outlier above. With the trusted sample (${esc(a.realPerSource.reduce((x, y) => x + y, 0))} real images as bases), a trigger was reverse-engineered for every source → target pair; the cheapest mapping over them (one target per source, outlined) was chosen, and each mapped pair's trigger stamped on the other classes' images. A clean model's pair trigger is fitted to its source and moves other classes nowhere; a planted all-to-all trigger sends them to their own mapped targets. Score ${esc(pct(a.score))} (the mean over sources of the median share that follows the mapping); flagged at ${esc(pct(bound))} or more.${esc(universalText)}${a.reason ? ` ${esc(a.reason)}.` : ''}</p><div class="wide"><table id="pair-heat-map"><thead><tr><th>source \\ target</th>${head}<th>follows</th></tr></thead><tbody>${rows}${carryRow}</tbody></table></div>${allToAllCheckText(a.repairCheck ?? null, bound)}</section>`;
 }
 
 /** The all-to-all repair's check in words: the pair check again on the pruned model, over held-back images. */
@@ -166,7 +187,11 @@ function allToAllCheckText(c: AllToAllRepairCheck | null, bound: number): string
     c.mapping.length > 0
       ? ` Score ${pct(c.score)} against the bound ${pct(bound)} (mapping found ${c.mapping.map((t, s) => `${s}→${t}`).join(' ')}).`
       : '';
-  return `<h3 id="all-to-all-check">Check of the repair: ${esc(result)}</h3><p>The same pair check, from fresh starts, on the pruned model over ${esc(c.images)} held-back real images the repair never saw.${esc(score)} Held-back accuracy ${esc(pct(c.accuracyBefore))} before, ${esc(pct(c.accuracyAfter))} after (95% interval ${esc(pct(c.intervalAfter[0]))}–${esc(pct(c.intervalAfter[1]))}).</p>`;
+  const power =
+    c.original != null
+      ? ` The same search on the original model, same images and starts, scored ${pct(c.original)}: a check counts only where it finds the backdoor there.`
+      : '';
+  return `<h3 id="all-to-all-check">Check of the repair: ${esc(result)}</h3><p>The same pair check, from fresh starts, on the pruned model over ${esc(c.images)} held-back real images the repair never saw.${esc(score)}${esc(power)} Held-back accuracy ${esc(pct(c.accuracyBefore))} before, ${esc(pct(c.accuracyAfter))} after (95% interval ${esc(pct(c.intervalAfter[0]))}–${esc(pct(c.intervalAfter[1]))}).</p>`;
 }
 
 function shapleySection(report: ScanReport): string {
@@ -267,9 +292,13 @@ function budgetSection(report: ScanReport): string {
 /** Plain words for the reviewer: what the verdict means and what to do with the model now. */
 function adviceBox(report: ScanReport): string {
   const targets = report.detection?.flagged.join(', ') ?? '';
+  const byUniversality =
+    report.detection?.flaggedBy === 'pair-universality'
+      ? ' (found by how far the pair triggers carry into it, see the all-to-all check)'
+      : '';
   const sends = report.allToAll?.flagged
     ? `An all-to-all backdoor sends images carrying one trigger each to a class of its own (mapping ${esc(report.allToAll.mapping.map((t, s) => `${s}→${t}`).join(' '))}).`
-    : `A backdoor sends images carrying a trigger to class ${esc(targets)}.`;
+    : `A backdoor sends images carrying a trigger to class ${esc(targets)}${esc(byUniversality)}.`;
   const ship = shipOf(report);
   const body =
     ship === 'original'
@@ -277,7 +306,7 @@ function adviceBox(report: ScanReport): string {
       : ship === 'repaired'
         ? `${sends} <strong>Ship the repaired model (repaired/), never the upload</strong>: the upload still carries the backdoor. ${esc(prunedWords(report.repair?.pruned ?? []))}, and ${report.allToAll?.flagged ? 'the all-to-all check, run again on the pruned model over held-back images, found no mapping' : "the post-repair check found no trigger for the target smaller than the clean classes'"}. Check the repaired model's accuracy on your own test data before it replaces the old one.`
         : report.verdict === 'backdoor'
-          ? `${sends} <strong>Ship nothing from this upload.</strong> The scan could not produce a repair it can stand behind (see Repair below). Retrain from data you trust, or scan again with a trusted sample of real images (--clean-samples), which lets the scan check a repair on them.`
+          ? `${sends} <strong>Ship nothing from this upload.</strong> The scan could not produce a repair it can stand behind (see Repair below). Retrain from data you trust${report.mode === 'few-shot' ? '' : ', or scan again with a trusted sample of real images (--clean-samples), which lets the scan check a repair on them'}.`
           : report.verdict === 'incomplete'
             ? `The scan did not cover every class, so it can vouch for nothing. <strong>Ship nothing on this report</strong>; scan again with a larger budget (--budget, --max-evals).`
             : `The scan could not run on this model. <strong>Ship nothing on this report</strong>; fix what the reason names and scan again.`;

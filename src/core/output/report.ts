@@ -68,6 +68,16 @@ export interface AllToAllReport {
   /** The same check on the pruned model, on held-back images (null: no pruning was written to check). */
   repairCheck?: AllToAllRepairCheck | null;
   flagged: boolean;
+  /**
+   * Per target: the median over sources of the share of the other classes' images that pair s → t's trigger
+   * sends to t (null where nothing was measured). A planted all-to-one trigger carries from any class.
+   */
+  universal?: (number | null)[];
+  /**
+   * The class the universality signal flagged (at least config.allToAll.minUniversal and
+   * config.allToAll.universalRatio times the next class's), null: none. Absent in reports before it existed.
+   */
+  universalTarget?: number | null;
 }
 
 export interface ClassReport {
@@ -144,6 +154,11 @@ export interface AllToAllRepairCheck {
   mapping: number[];
   follows: number[];
   score: number;
+  /**
+   * The same measure on the original model, same images and stream (null: not measured): the check's power.
+   * It counts only when this is flagged and `score` is not. Absent in reports before it existed.
+   */
+  original?: number | null;
   passed: boolean;
   /** Why it did not pass (null: passed). */
   reason: string | null;
@@ -263,7 +278,10 @@ export interface ScanReport {
     median: number;
     mad: number;
     classes: ClassReport[];
+    /** Every flagged class: the mask-size rule's, or the pair check's universal class (see flaggedBy). */
     flagged: number[];
+    /** Which signal flagged them: the mask-size outlier rule, or (few-shot) the pair triggers' universality. */
+    flaggedBy?: 'mask-size' | 'pair-universality' | null;
     /** Each synthesis start: its background, and every class's comparable norm from it and their median. */
     starts: { background: number; median: number; comparableNorms: number[] }[];
   } | null;

@@ -110,18 +110,19 @@ export function toSarif(report: ScanReport, artifactUri: string): SarifLog {
     for (const target of report.detection?.flagged ?? []) {
       const cls = report.detection!.classes.find((c) => c.class === target);
       const repair = report.repair ? `${report.repair.status}${report.repair.reason ? ` (${report.repair.reason})` : ''}` : 'none';
+      const universal = report.detection!.flaggedBy === 'pair-universality' ? (report.allToAll?.universal?.[target] ?? null) : null;
+      const why =
+        universal !== null
+          ? `the other classes' pair triggers carry into class ${target} (median share ${universal}), though its own reversed trigger (mask norm ${cls?.maskNorm}) is no outlier`
+          : `class ${target} has a reversed trigger of mask norm ${cls?.maskNorm} (${((cls?.normRatio ?? 0) * 100).toFixed(0)}% of the median, anomaly index ${cls?.anomalyIndex})`;
       results.push(
-        result(
-          'SG001',
-          `Backdoor detected: class ${target} has a reversed trigger of mask norm ${cls?.maskNorm} (${((cls?.normRatio ?? 0) * 100).toFixed(0)}% of the median, anomaly index ${cls?.anomalyIndex}). Repair: ${repair}.`,
-          `target-${target}`,
-          {
-            target,
-            maskNorm: cls?.maskNorm,
-            anomalyIndex: cls?.anomalyIndex,
-            repairStatus: report.repair?.status ?? null,
-          },
-        ),
+        result('SG001', `Backdoor detected: ${why}. Repair: ${repair}.`, `target-${target}`, {
+          target,
+          maskNorm: cls?.maskNorm,
+          anomalyIndex: cls?.anomalyIndex,
+          ...(universal !== null ? { universal } : {}),
+          repairStatus: report.repair?.status ?? null,
+        }),
       );
     }
   } else if (report.verdict === 'incomplete') {

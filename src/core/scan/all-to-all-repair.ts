@@ -13,19 +13,20 @@ import { Rng } from '../util/rng.ts';
 import { wilson } from '../util/wilson.ts';
 import type { ScanContext } from './context.ts';
 import { STAGE_SHARES } from './options.ts';
+import { allToAllForecast, pairCheck, type AllToAllFound } from './pair-check.ts';
 import { recordShapley } from './repair.ts';
 import { round6, roundStep } from './report-builder.ts';
-import { allToAllForecast, pairCheck, repairImages, writeAndMeasure, type AllToAllFound, type Findings } from './steps.ts';
+import { repairImages, writeAndMeasure, type Findings } from './steps.ts';
 
 /**
  * 4–6 for an all-to-all backdoor (few-shot only; the check that found it needs the sample): one Shapley
  * estimate over the mapped pairs whose triggers carry the mapping, all at once (v(S) = the mean probability
- * of each pair's target on its source's images stamped with its trigger), the prune under the same guard and cap as an all-to-one
- * repair, the pruned model written, and the whole pair check run again on it over the held-back images.
- * The planted trigger is one trigger that the model reads with each source's features, so the neurons
- * that carry it serve every pair: measured with the real trigger, one player removes it on three of the
- * four MNIST all-to-all fixtures (docs/benchmarks.md). Sets `report.repair`; returns the repaired files,
- * or null when nothing may be written.
+ * of each pair's target on its source's images stamped with its trigger), the prune under the same guard and
+ * cap as an all-to-one repair, the pruned model written, and the whole pair check run again on it over the
+ * held-back images. The planted trigger is one trigger that the model reads with each source's features, so
+ * the neurons that carry it serve every pair: measured with the real trigger, one player removes it on three
+ * of the four MNIST all-to-all fixtures (docs/benchmarks.md). Sets `report.repair`; returns the repaired
+ * files, or null when nothing may be written.
  */
 export async function repairAllToAll(
   ctx: ScanContext,
@@ -37,12 +38,10 @@ export async function repairAllToAll(
   const guard = repairImages(ctx, synth).guard;
   report.sample!.stages.push('shapley', 'pruning-guard');
   ctx.progress('shapley', 0, 'all-to-all');
-  // The pairs whose triggers carry the mapping to other classes are the planted trigger's; a pair whose
-  // trigger moves only its own source is a natural perturbation no pruning should chase (measured: two of
-  // ten such pairs kept every prefix under the cap from removing all ten).
-  const carried = found.mapping.flatMap((target, source) => (found.follows[source]! >= cfg.allToAll.minScore ? [{ source, target }] : []));
-  const parts: StampedPart[] = carried.map(({ source, target }) => {
-    const t = found.triggers[source]!;
+  // Only the pairs whose triggers carry the mapping beyond their source (AllToAllFound.carried; measured: two
+  // of ten mapped pairs that did not carry kept every prefix under the cap from removing all ten).
+  const { carried } = found;
+  const parts: StampedPart[] = carried.map(({ source, target, trigger: t }) => {
     const rows = rowsOf(found.bases, sourceRows(found.bases, source));
     return { target, tail: new TailEvaluator(info, players, stampReversed(rows, info.shape, t.mask, t.pattern, target)) };
   });
@@ -50,7 +49,8 @@ export async function repairAllToAll(
   const rows = parts.reduce((sum, p) => sum + p.tail.rows, 0);
   // The check after the prune is the costliest part: the Shapley and pruning stages leave room for it.
   const held = ctx.fewShot!.heldBack.count;
-  const reserve = allToAllForecast(info.classes, Math.ceil(held / info.classes));
+  // Twice: the check runs on the original model and on the pruned one (checkAllToAll).
+  const reserve = 2 * allToAllForecast(info.classes, Math.ceil(held / info.classes));
   const shapleyStage = budget.stage(shareLeaving(ctx, reserve, STAGE_SHARES.shapleyLastRound));
   const est = estimateShapley(new BackdoorGame(parts), { ...cfg.shapley, batch: plan.shapleyBatch(rows) }, rng.fork(100), shapleyStage);
   const order = recordShapley(ctx, est, { target: null, pairs: carried.map(({ source, target }) => [source, target]), round: 0 });
@@ -106,10 +106,12 @@ function sourceRows(batch: ImageBatch, source: number): number[] {
 }
 
 /**
- * The pair check that flagged the model, run again on the pruned one from fresh starts, over the sample's
- * held-back images the original model calls their class: real images only, since on synthetic ones an
- * all-to-all trigger barely works and a check there would pass what it cannot see. Passed when the score
- * is under the flagging bound, every source had images, and the search ran to its end.
+ * The pair check that flagged the model, run again from fresh starts over the sample's held-back images the
+ * original model calls their class: real images only, since on synthetic ones an all-to-all trigger barely
+ * works and a check there would pass what it cannot see. Run first on the original model, with the same
+ * images and stream: a check that finds no mapping there has no power to show one gone, so it counts only
+ * when the original is flagged and the pruned model is not. Every source must have had images, and both
+ * searches must have run to their end.
  */
 function checkAllToAll(ctx: ScanContext, written: ModelInfo): AllToAllRepairCheck {
   const { info, cfg, plan } = ctx;
@@ -129,34 +131,58 @@ function checkAllToAll(ctx: ScanContext, written: ModelInfo): AllToAllRepairChec
     intervalAfter: wilson(accuracyAfter, held.count).map(round6) as [number, number],
   };
   const missing = perSource.flatMap((n, k) => (n === 0 ? [k] : []));
-  const refuse = (reason: string): AllToAllRepairCheck => ({ ...base, mapping: [], follows: [], score: 0, passed: false, reason });
+  const refuse = (reason: string): AllToAllRepairCheck => ({
+    ...base,
+    mapping: [],
+    follows: [],
+    score: 0,
+    original: null,
+    passed: false,
+    reason,
+  });
   if (missing.length > 0)
     return refuse(
       `the held-back sample has no image the model calls class ${missing.join(', ')}, so their pairs cannot be searched (the sample holds back a third of each class; a class needs at least 3 images)`,
     );
-  const need = allToAllForecast(info.classes, Math.max(...perSource));
+  const need = 2 * allToAllForecast(info.classes, Math.max(...perSource));
   const left = ctx.budget.left();
   if (need > left.evaluations || need * ctx.budget.secondsPerEvaluation() > left.seconds)
     return refuse(`the budget left cannot hold it (${need} evaluations at least); raise --budget or --max-evals`);
-  const stage = ctx.budget.stage(1, 'all-to-all check of the repair');
-  const check = pairCheck(ctx, bases, { info: written, rng: new Rng(ctx.report.config.seed).fork(79), stage });
-  ctx.out.stage('all-to-all-check', stage, check.rev.steps, check.rev.stoppedBy);
   ctx.report.sample!.stages.push('check');
-  const follows = check.transfer.map((x) => x.followsMedian);
-  const score = allToAllScore(follows);
-  const cut = check.rev.triggers.filter((t) => !t.finished).length;
-  const result = { ...base, mapping: check.mapping, follows: follows.map(round6), score: round6(score) };
-  if (cut > 0)
+  const bound = cfg.allToAll.minScore;
+  const on = (model: ModelInfo, which: 'original' | 'repair') => {
+    // The original's search may take half of what is left, the pruned model's all that then remains.
+    const stage = ctx.budget.stage(which === 'original' ? 0.5 : 1, `all-to-all check of the ${which}`);
+    const check = pairCheck(ctx, bases, { info: model, rng: new Rng(ctx.report.config.seed).fork(79), stage });
+    ctx.out.stage(`all-to-all-check-${which}`, stage, check.rev.steps, check.rev.stoppedBy);
+    const cut = check.rev.triggers.filter((t) => !t.finished).length;
+    const follows = check.transfer.map((x) => x.followsMedian);
     return {
-      ...result,
-      passed: false,
-      reason: `the budget ran out: ${cut} of ${check.pairs} pair triggers unfinished (stopped by ${check.rev.stoppedBy}); raise --budget or --max-evals`,
+      score: allToAllScore(follows),
+      mapping: check.mapping,
+      follows: follows.map(round6),
+      cut:
+        cut === 0
+          ? null
+          : `the budget ran out on the ${which}: ${cut} of ${check.pairs} pair triggers unfinished (stopped by ${check.rev.stoppedBy}); raise --budget or --max-evals`,
     };
-  if (score >= cfg.allToAll.minScore)
+  };
+  const before = on(info, 'original');
+  const after = on(written, 'repair');
+  const result = { ...base, mapping: after.mapping, follows: after.follows, score: round6(after.score), original: round6(before.score) };
+  const cut = before.cut ?? after.cut;
+  if (cut !== null) return { ...result, passed: false, reason: cut };
+  if (before.score < bound)
     return {
       ...result,
       passed: false,
-      reason: `fresh pair triggers still carry a mapping from class to class (score ${score.toFixed(2)}, the bound ${cfg.allToAll.minScore})`,
+      reason: `on the held-back images the pair triggers carry no mapping on the original model either (score ${before.score.toFixed(2)}, the bound ${bound}), so they cannot show the backdoor gone`,
+    };
+  if (after.score >= bound)
+    return {
+      ...result,
+      passed: false,
+      reason: `fresh pair triggers still carry a mapping from class to class (score ${after.score.toFixed(2)}, the bound ${bound})`,
     };
   return { ...result, passed: true, reason: null };
 }

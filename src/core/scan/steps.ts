@@ -6,7 +6,6 @@ import { prunedWeights } from '../model/prune-weights.ts';
 import type { ClassReport, Metrics, RepairCheck, TriggerEvidence } from '../output/report.ts';
 import { residualSearch, uncheckable } from '../stages/verification/certify.ts';
 import { concentration } from '../stages/detection/concentration.ts';
-import { allToAllScore, cheapestMapping, mappingTransfer, type PairTransfer } from '../stages/detection/pairs.ts';
 import { combinedNorms, comparableNorms, detectTargets, median, medianShares } from '../stages/detection/detect.ts';
 import type { PruneResult } from '../stages/repair/prune.ts';
 import { synthesize, type ImageBatch, type SynthResult } from '../stages/synthesis/synth.ts';
@@ -65,9 +64,9 @@ export function synthesizeStep(ctx: ScanContext, background: number, share = STA
 /**
  * 4a. The images the repair works on. Few-shot: real images replace synthetic Shapley bases where the model
  * calls them their class, and the whole used part is the accuracy guard, so a prune is judged on images it
- * must keep right. Detection stays on synthetic images in both modes: its thresholds were chosen there,
- * and on real bases a clean global-pooling model of the tuning half was flagged, so a sample changes the
- * repair and its check, never the verdict.
+ * must keep right. The mask-size rule stays on synthetic images in both modes: its thresholds were chosen
+ * there, and on real bases a clean global-pooling model of the tuning half was flagged. The sample's own
+ * say in the verdict is the pair check (scan/pair-check.ts).
  */
 export function repairImages(ctx: ScanContext, synth: SynthResult): SynthResult {
   const few = ctx.fewShot;
@@ -75,150 +74,6 @@ export function repairImages(ctx: ScanContext, synth: SynthResult): SynthResult 
   const predicted = predict(ctx.info.graph, few.use.images, ctx.info.shape, ctx.plan.passRows);
   ctx.report.sample!.predictedRight = predicted.filter((p, i) => p === few.use.labels[i]).length;
   return { ...synth, rev: mixBases(few.use, predicted, synth.rev, ctx.cfg.synthesis.revPerClass, ctx.info.classes), guard: few.use };
-}
-
-/**
- * The all-to-all check's bases (stages/detection/pairs.ts): per source class, the trusted sample's used
- * images the model calls that class, topped up from the synthetic ones. Few-shot only: on synthetic images
- * an all-to-all trigger barely works, since it is read together with the source class's real features.
- */
-export function pairBases(ctx: ScanContext, synth: SynthResult): { bases: ImageBatch; realPerSource: number[] } {
-  const few = ctx.fewShot;
-  if (few === null) throw new ShapguardError('internal', 'the all-to-all check needs the trusted sample (few-shot mode)');
-  const per = ctx.cfg.allToAll.imagesPerSource;
-  const predicted = predict(ctx.info.graph, few.use.images, ctx.info.shape, ctx.plan.passRows);
-  const realPerSource = Array.from({ length: ctx.info.classes }, (_, k) =>
-    Math.min(per, few.use.labels.filter((l, r) => l === k && predicted[r] === k).length),
-  );
-  return { bases: mixBases(few.use, predicted, synth.rev, per, ctx.info.classes), realPerSource };
-}
-
-/** The all-to-all check's place in a data-free report: not run, and why. */
-export const DATA_FREE_NO_ALL_TO_ALL =
-  'data-free scans do not check for all-to-all backdoors: on synthetic images the planted all-to-all trigger barely works, and backdoored and clean models measured alike there; give the scan a few trusted images per class (CLI --clean-samples, service CLEAN_SAMPLES) to check';
-
-/** The all-to-all check's measurements, before any rule: what the report records and the bench reads. */
-export interface PairCheck {
-  rev: TriggerResult;
-  stage: Stage;
-  pairs: number;
-  /** norms[s][t]: the pair's mask norm (Infinity where it never reached success; NaN on the diagonal). */
-  norms: number[][];
-  mapping: number[];
-  transfer: PairTransfer[];
-}
-
-/**
- * 3b. The all-to-all check's search (stages/detection/pairs.ts): a trigger for every ordered source → target
- * pair on `bases` (the scan's: pairBases), the cheapest mapping over them, and how far each mapped pair's
- * trigger carries that mapping to the other classes.
- */
-export function pairCheck(ctx: ScanContext, bases: ImageBatch, on: PairCheckOn = {}): PairCheck {
-  const { cfg } = ctx;
-  const info = on.info ?? ctx.info;
-  const K = info.classes;
-  ctx.progress('all-to-all', 0);
-  const pairs = Array.from({ length: K * K }, (_, i) => ({ source: Math.floor(i / K), target: i % K })).filter(
-    (p) => p.source !== p.target,
-  );
-  const stage = on.stage ?? ctx.budget.stage(STAGE_SHARES.allToAll);
-  // One start, no restarts: the mapping is read off all K(K−1) pairs together, not off one class's size.
-  // A stream of its own (as the sample split's), so the check draws the same whatever ran before it.
-  const rng = on.rng ?? new Rng(ctx.report.config.seed).fork(5);
-  const rev = reverseTriggers(info, bases, ctx.unit, { ...cfg.triggerReverse, restarts: 0 }, rng, stage, {
-    pairs,
-    rowsPerPass: ctx.plan.triggerRowsPerPass,
-  });
-  const norms = Array.from({ length: K }, (_, s) => Array.from({ length: K }, (_, t) => (s === t ? NaN : Infinity)));
-  for (const t of rev.triggers) norms[t.source!]![t.target] = t.reached ? t.norm : Infinity;
-  const { mapping } = cheapestMapping(norms);
-  const transfer = mappingTransfer(info.graph, info.shape, bases, rev.triggers, mapping, ctx.plan.passRows);
-  return { rev, stage, pairs: pairs.length, norms, mapping, transfer };
-}
-
-/** Where a pair check runs other than detection's: the pruned model, its own stream and stage. */
-export interface PairCheckOn {
-  info?: ModelInfo;
-  rng?: Rng;
-  stage?: Stage;
-}
-
-/**
- * The fewest evaluations per pair and base image an all-to-all check took to converge over the zoo's few-shot
- * checks (77.7, the clean MNIST LeNet's 55,968 for 90 pairs of 8 images; others took up to 138): a check is
- * forecast to need at least this much, and not started where the budget cannot hold it.
- */
-export const PAIR_EVALS_PER_IMAGE = 75;
-
-/** The least a full all-to-all check costs, in evaluations, on a model of `classes` classes. */
-export function allToAllForecast(classes: number, imagesPerSource: number): number {
-  return classes * (classes - 1) * imagesPerSource * PAIR_EVALS_PER_IMAGE;
-}
-
-/** Records the all-to-all check as not run, and why. */
-export function allToAllNotRun(ctx: ScanContext, reason: string): null {
-  ctx.report.allToAll = { checked: false, reason, realPerSource: [], norms: [], mapping: [], follows: [], score: 0, flagged: false };
-  return null;
-}
-
-/**
- * 3b. The all-to-all check, judged (ALL_TO_ALL_DEFAULTS.minScore) and recorded in the report; true when it
- * flags. A check the budget cannot hold (forecast before it starts, or cut short) leaves the all-to-one
- * verdict standing with a coverage note, as a data-free scan's does: the check adds to the scan, and a
- * many-class model's K(K−1) pairs would otherwise turn every few-shot scan of it into "incomplete".
- */
-export function allToAllStep(ctx: ScanContext, synth: SynthResult): AllToAllFound | null {
-  const { classes } = ctx.info;
-  const need = allToAllForecast(classes, ctx.cfg.allToAll.imagesPerSource);
-  const left = ctx.budget.left();
-  const seconds = need * ctx.budget.secondsPerEvaluation();
-  if (need > left.evaluations * STAGE_SHARES.allToAll || seconds > left.seconds * STAGE_SHARES.allToAll) {
-    const reason = `its ${classes * (classes - 1)} source → target pairs need at least ${need} evaluations (about ${Math.ceil(seconds)} s at this scan's rate), more than the budget leaves; raise --budget or --max-evals to check`;
-    ctx.report.coverage!.notes.push(`the all-to-all check did not run: ${reason}`);
-    return allToAllNotRun(ctx, reason);
-  }
-  const { bases, realPerSource } = pairBases(ctx, synth);
-  const check = pairCheck(ctx, bases);
-  const { rev } = check;
-  ctx.out.stage('all-to-all', check.stage, rev.steps, rev.stoppedBy);
-  ctx.report.sample!.stages.push('all-to-all');
-  const follows = check.transfer.map((x) => x.followsMedian);
-  const score = allToAllScore(follows);
-  const cut = rev.triggers.filter((t) => !t.finished).length;
-  const flagged = score >= ctx.cfg.allToAll.minScore;
-  // A mapping found before the budget ran out stands; its absence, cut short, proves nothing, and says so.
-  const reason =
-    cut > 0
-      ? `the budget ran out: ${cut} of ${check.pairs} pair triggers unfinished (stopped by ${rev.stoppedBy}); raise --budget or --max-evals to check`
-      : null;
-  if (reason !== null && !flagged) ctx.report.coverage!.notes.push(`the all-to-all check found nothing, but ${reason}`);
-  ctx.report.allToAll = {
-    checked: true,
-    reason,
-    realPerSource,
-    norms: check.norms.map((row) => row.map((v) => (Number.isFinite(v) ? round6(v) : null))),
-    mapping: check.mapping,
-    follows: follows.map(round6),
-    score: round6(score),
-    flagged,
-    repairCheck: null,
-  };
-  ctx.out.lap('all-to-all');
-  if (!flagged) return null;
-  const triggers = check.mapping.map((target, source) => rev.triggers.find((t) => t.source === source && t.target === target)!);
-  return { bases, mapping: check.mapping, triggers, follows };
-}
-
-/** A flagged all-to-all backdoor: what its repair works on. */
-export interface AllToAllFound {
-  /** The check's bases (per source class, trusted images first). */
-  bases: ImageBatch;
-  /** source s → mapping[s]. */
-  mapping: number[];
-  /** Each source's mapped pair trigger, in source order. */
-  triggers: ReversedTrigger[];
-  /** Per source: the median share its trigger sends the other classes to their own targets (see mappingTransfer). */
-  follows: number[];
 }
 
 /**
@@ -297,6 +152,7 @@ export function detectStep(ctx: ScanContext, runs: readonly StartRun[]): Finding
     mad: round6(detection.mad),
     classes,
     flagged: flaggedTargets,
+    flaggedBy: flaggedTargets.length > 0 ? 'mask-size' : null,
     starts: runs.map((r, s) => ({
       background: r.background,
       median: round6(median(perStart[s]!.filter(Number.isFinite))),

@@ -3,6 +3,7 @@ import type { ImageBatch } from '../synthesis/synth.ts';
 import type { ReversedTrigger } from '../trigger/reverse.ts';
 import { otherClassRows, stampReversed } from '../trigger/stamp.ts';
 import { predict } from '../verification/verify.ts';
+import { rowsOf } from '../../sample/sample.ts';
 import { median } from './detect.ts';
 
 /**
@@ -20,9 +21,17 @@ export interface AllToAllConfig {
    * the median over the other classes of the share sent to their own mapped target (`allToAllScore`).
    */
   minScore: number;
+
+  /**
+   * The universality signal's bounds (universalTarget): a class whose pair triggers carry to the other
+   * classes' images at least this median share…
+   */
+  minUniversal: number;
+  /** … and at least this many times the next class's. */
+  universalRatio: number;
 }
 
-export const ALL_TO_ALL_DEFAULTS: AllToAllConfig = { imagesPerSource: 8, minScore: 0.1 };
+export const ALL_TO_ALL_DEFAULTS: AllToAllConfig = { imagesPerSource: 8, minScore: 0.1, minUniversal: 0.15, universalRatio: 4 };
 
 /**
  * The check's score: per source, the median over the other classes of the share its mapped trigger sends to
@@ -112,6 +121,55 @@ export function mappingTransfer(
       stays: share((x) => x.got === x.label),
     };
   });
+}
+
+/** How universally each class's pair triggers carry (see universality). */
+export interface Universality {
+  /** into[s][t]: pair s → t's trigger stamped on the images of every class but s and t, the share sent to t (NaN on the diagonal and for pairs not searched). */
+  into: number[][];
+  /** Per target: the median over its searched sources of `into[s][t]` (NaN for a target with none). */
+  universal: number[];
+}
+
+/**
+ * How far each pair trigger s → t carries beyond its source: stamped on the bases of every class but s and t,
+ * the share the model sends to t. A planted all-to-one trigger is read the same way on any image, so a
+ * trigger reversed from one source to its target works on every class; a clean model's pair trigger is a
+ * perturbation fitted to its source. Per target, the median over sources: a trigger from one easy source
+ * does not make a class universal. `triggers` may hold every pair or only those into one target.
+ */
+export function universality(
+  graph: Graph,
+  shape: [number, number, number],
+  batch: ImageBatch,
+  triggers: readonly ReversedTrigger[],
+  classes: number,
+  passRows: number,
+): Universality {
+  const into = Array.from({ length: classes }, () => new Array<number>(classes).fill(NaN));
+  for (const t of triggers) {
+    const rows = Array.from(batch.labels.keys()).filter((r) => batch.labels[r] !== t.source && batch.labels[r] !== t.target);
+    const got = predict(graph, stampReversed(rowsOf(batch, rows), shape, t.mask, t.pattern, t.target), shape, passRows);
+    into[t.source!]![t.target] = got.filter((p) => p === t.target).length / Math.max(1, got.length);
+  }
+  const universal = Array.from({ length: classes }, (_, t) => {
+    const shares = into.flatMap((row, s) => (s === t || Number.isNaN(row[t]!) ? [] : [row[t]!]));
+    return shares.length === 0 ? NaN : median(shares);
+  });
+  return { into, universal };
+}
+
+/**
+ * The class the universality signal flags, or null: the one whose pair triggers carry furthest, when that
+ * share is at least `minUniversal` and at least `universalRatio` times the next class's. Chosen on the
+ * zoo's tuning half at seed 1 before the held-out half ran (docs/benchmarks.md): clean models reach high
+ * shares too (an easy class, up to 0.74 on a Fashion GAP model), but never one class this far above the rest.
+ */
+export function universalTarget(universal: readonly number[], cfg: Pick<AllToAllConfig, 'minUniversal' | 'universalRatio'>): number | null {
+  const order = universal.map((u, t) => ({ u: Number.isNaN(u) ? 0 : u, t })).sort((a, b) => b.u - a.u || a.t - b.t);
+  const [top, next] = order;
+  if (top === undefined || top.u < cfg.minUniversal) return null;
+  return top.u >= cfg.universalRatio * (next?.u ?? 0) ? top.t : null;
 }
 
 /**

@@ -164,7 +164,7 @@ export function choosePrune(
   if (chosen < 0 && minimal >= 0) chosen = Math.min(order.length, curve.length - 1);
   if (chosen > 0) return { status: 'repaired', reason: null, pruned: order.slice(0, chosen), curve };
   const reason = sawAsrOk
-    ? `the accuracy guard stopped it: every prefix that removes the reversed trigger lowers the original class's probability on clean synthetic images by more than ${cfg.maxProbabilityDrop} on average`
+    ? `the accuracy guard stopped it: every prefix that removes the reversed trigger lowers the original class's probability on the clean guard images by more than ${cfg.maxProbabilityDrop} on average`
     : `the prune cap stopped it: pruning ${order.length + already.length} players (the cap: ${(cfg.maxPruneShare * 100).toFixed(0)}% of ${players.size}) does not bring the reversed trigger's success to ${(cfg.maxAsr * 100).toFixed(0)}% or less`;
   return { status: 'not-repaired', reason, pruned: [], curve };
 }
