@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cheapestMapping, minCostAssignment, universalTarget } from '../../src/core/stages/detection/pairs.ts';
+import { ALL_TO_ALL_DEFAULTS, cheapestMapping, minCostAssignment, universalTarget } from '../../src/core/stages/detection/pairs.ts';
 import { Rng } from '../../src/core/util/rng.ts';
 
 /** Every permutation of 0..n-1: the brute force the solver is checked against. */
@@ -73,10 +73,11 @@ describe('cheapest mapping of pair triggers', () => {
 });
 
 describe('the universality rule (universalTarget)', () => {
-  const cfg = { minUniversal: 0.15, universalRatio: 4 };
+  const cfg = ALL_TO_ALL_DEFAULTS;
 
   it('flags the class whose pair triggers carry furthest, when it clears both bounds', () => {
-    expect(universalTarget([0, 0.02, 0.2, 0.05, 0], cfg)).toBe(2);
+    expect(cfg).toMatchObject({ minUniversal: 0.15, universalRatio: 5 });
+    expect(universalTarget([0, 0.02, 0.3, 0.05, 0], cfg)).toBe(2);
     // Nothing else carries at all: any share over the floor stands out.
     expect(universalTarget([0, 0, 0.15, 0], cfg)).toBe(2);
   });
@@ -85,11 +86,13 @@ describe('the universality rule (universalTarget)', () => {
     expect(universalTarget([0, 0.14, 0, 0], cfg)).toBeNull();
   });
 
-  it('flags nothing when the next class carries a quarter as far or more: an easy class is not a planted one', () => {
+  it('flags nothing when the next class carries a fifth as far or more: an easy class is not a planted one', () => {
     // The clean Fashion GAP model's kind: high shares, but two classes close together.
     expect(universalTarget([0.74, 0.3, 0.1, 0], cfg)).toBeNull();
-    expect(universalTarget([0.4, 0.1, 0], cfg)).toBe(0);
-    expect(universalTarget([0.4, 0.1000001, 0], cfg)).toBeNull();
+    expect(universalTarget([0.5, 0.1, 0], cfg)).toBe(0);
+    expect(universalTarget([0.5, 0.1000001, 0], cfg)).toBeNull();
+    // The tuning half's one clean run over the floor at 4.0 times its next class.
+    expect(universalTarget([0.1875, 0.046875], cfg)).toBeNull();
   });
 
   it('reads an unmeasured class as carrying nothing, and ties to the lower class', () => {
