@@ -14,7 +14,7 @@ import { ReportBuilder } from '../src/core/scan/report-builder.ts';
 import { synthesizeStep } from '../src/core/scan/steps.ts';
 import { pairBases, pairCheck } from '../src/core/scan/pair-check.ts';
 import { median } from '../src/core/stages/detection/detect.ts';
-import { allToAllScore, cheapestMapping, type PairTransfer } from '../src/core/stages/detection/pairs.ts';
+import { allToAllScore, cheapestMapping, universality, type PairTransfer } from '../src/core/stages/detection/pairs.ts';
 import { initWasmBackend } from '../src/core/tfjs/backend.ts';
 import type { LoadedModel } from '../src/core/model/loaded-model.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
@@ -137,7 +137,8 @@ async function pairModel(
     };
     if (plantedOnly) return { ...base, ...none, evaluations: ctx.budget.evaluations, steps: 0, stoppedBy: 'none' };
     // The scan's own search (steps.ts pairCheck), so the rule is chosen on what the scan will measure.
-    const { rev, norms, mapping: assignedMapping, transfer, into, universal } = pairCheck(ctx, synth.rev);
+    const { rev, norms, mapping: assignedMapping, transfer } = pairCheck(ctx, synth.rev);
+    const { into, universal } = universality(ctx.info.graph, ctx.info.shape, synth.rev, rev.triggers, K, ctx.plan.passRows);
     const assigned = { mapping: assignedMapping, meanLogRatio: cheapestMapping(norms).meanLogRatio };
     return {
       ...base,

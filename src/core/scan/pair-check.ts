@@ -9,7 +9,6 @@ import {
   universalTarget,
   universality,
   type PairTransfer,
-  type Universality,
 } from '../stages/detection/pairs.ts';
 import type { ImageBatch, SynthResult } from '../stages/synthesis/synth.ts';
 import { reverseTriggers, type ReversedTrigger, type TriggerResult } from '../stages/trigger/reverse.ts';
@@ -39,50 +38,15 @@ export function pairBases(ctx: ScanContext, synth: SynthResult): { bases: ImageB
 export const DATA_FREE_NO_ALL_TO_ALL =
   'data-free scans do not check for all-to-all backdoors: on synthetic images the planted all-to-all trigger barely works, and backdoored and clean models measured alike there; give the scan a few trusted images per class (CLI --clean-samples, service CLEAN_SAMPLES) to check';
 
-/** A source → target pair of the pairwise trigger reverse. */
-export interface Pair {
-  source: number;
-  target: number;
-}
-
-/** Where a pair search runs other than detection's: the pruned model, its own stream and stage. */
+/** Where a pair check runs other than detection's: the pruned model, its own stream and stage. */
 export interface PairCheckOn {
   info?: ModelInfo;
   rng?: Rng;
   stage?: Stage;
 }
 
-/** Every ordered pair of distinct classes (K(K−1)), source-major. */
-export function allPairs(classes: number): Pair[] {
-  return Array.from({ length: classes * classes }, (_, i) => ({ source: Math.floor(i / classes), target: i % classes })).filter(
-    (p) => p.source !== p.target,
-  );
-}
-
-/**
- * A trigger for each of `pairs`, each optimised on the bases of its source class alone, batched as the
- * per-target search batches its targets. One start, no restarts: what is read off the pairs is a pattern over
- * many of them, not one class's size. A stream of its own by default (as the sample split's), so the search
- * draws the same whatever ran before it.
- */
-export function reversePairs(
-  ctx: ScanContext,
-  bases: ImageBatch,
-  pairs: readonly Pair[],
-  on: PairCheckOn = {},
-): { rev: TriggerResult; stage: Stage } {
-  const info = on.info ?? ctx.info;
-  const stage = on.stage ?? ctx.budget.stage(STAGE_SHARES.allToAll);
-  const rng = on.rng ?? new Rng(ctx.report.config.seed).fork(5);
-  const rev = reverseTriggers(info, bases, ctx.unit, { ...ctx.cfg.triggerReverse, restarts: 0 }, rng, stage, {
-    pairs: [...pairs],
-    rowsPerPass: ctx.plan.triggerRowsPerPass,
-  });
-  return { rev, stage };
-}
-
 /** The pair check's measurements, before any rule: what the report records and the bench reads. */
-export interface PairCheck extends Universality {
+export interface PairCheck {
   rev: TriggerResult;
   stage: Stage;
   pairs: number;
@@ -94,21 +58,29 @@ export interface PairCheck extends Universality {
 
 /**
  * 3b. The pair check's search (stages/detection/pairs.ts): a trigger for every ordered source → target pair
- * on `bases` (the scan's: pairBases), the cheapest mapping over them, how far each mapped pair's trigger
- * carries that mapping to the other classes, and how universally each class's pair triggers carry into it.
+ * on `bases` (the scan's: pairBases), the cheapest mapping over them, and how far each mapped pair's trigger
+ * carries that mapping to the other classes.
  */
 export function pairCheck(ctx: ScanContext, bases: ImageBatch, on: PairCheckOn = {}): PairCheck {
   const info = on.info ?? ctx.info;
   const K = info.classes;
   ctx.progress('all-to-all', 0);
-  const pairs = allPairs(K);
-  const { rev, stage } = reversePairs(ctx, bases, pairs, on);
+  const pairs = Array.from({ length: K * K }, (_, i) => ({ source: Math.floor(i / K), target: i % K })).filter(
+    (p) => p.source !== p.target,
+  );
+  const stage = on.stage ?? ctx.budget.stage(STAGE_SHARES.allToAll);
+  // One start, no restarts: the mapping is read off all K(K−1) pairs together, not off one class's size.
+  // A stream of its own (as the sample split's), so the check draws the same whatever ran before it.
+  const rng = on.rng ?? new Rng(ctx.report.config.seed).fork(5);
+  const rev = reverseTriggers(info, bases, ctx.unit, { ...ctx.cfg.triggerReverse, restarts: 0 }, rng, stage, {
+    pairs,
+    rowsPerPass: ctx.plan.triggerRowsPerPass,
+  });
   const norms = Array.from({ length: K }, (_, s) => Array.from({ length: K }, (_, t) => (s === t ? NaN : Infinity)));
   for (const t of rev.triggers) norms[t.source!]![t.target] = t.reached ? t.norm : Infinity;
   const { mapping } = cheapestMapping(norms);
   const transfer = mappingTransfer(info.graph, info.shape, bases, rev.triggers, mapping, ctx.plan.passRows);
-  const carry = universality(info.graph, info.shape, bases, rev.triggers, K, ctx.plan.passRows);
-  return { rev, stage, pairs: pairs.length, norms, mapping, transfer, ...carry };
+  return { rev, stage, pairs: pairs.length, norms, mapping, transfer };
 }
 
 /**
@@ -118,14 +90,9 @@ export function pairCheck(ctx: ScanContext, bases: ImageBatch, on: PairCheckOn =
  */
 export const PAIR_EVALS_PER_IMAGE = 75;
 
-/** The least a search over `pairs` pairs costs, in evaluations. */
-export function pairForecast(pairs: number, imagesPerSource: number): number {
-  return pairs * imagesPerSource * PAIR_EVALS_PER_IMAGE;
-}
-
 /** The least a full all-to-all check costs, in evaluations, on a model of `classes` classes. */
 export function allToAllForecast(classes: number, imagesPerSource: number): number {
-  return pairForecast(classes * (classes - 1), imagesPerSource);
+  return classes * (classes - 1) * imagesPerSource * PAIR_EVALS_PER_IMAGE;
 }
 
 /** Records the pair check as not run, and why. */
@@ -155,7 +122,7 @@ export interface AllToAllFound {
    * repair's game is played on them (a pair whose trigger moves only its own source is a natural
    * perturbation no pruning should chase).
    */
-  carried: (Pair & { trigger: ReversedTrigger })[];
+  carried: { source: number; target: number; trigger: ReversedTrigger }[];
 }
 
 /** A class every other class's pair trigger carries into: an all-to-one target the mask-size rule missed. */
@@ -195,8 +162,10 @@ export function pairCheckStep(ctx: ScanContext, synth: SynthResult): PairFound |
   const score = allToAllScore(follows);
   const cut = rev.triggers.filter((t) => !t.finished).length;
   const flagged = score >= cfg.minScore;
+  // Only detection reads how universally the pair triggers carry: the repair's checks search for a mapping.
+  const carry = universality(ctx.info.graph, ctx.info.shape, bases, rev.triggers, classes, ctx.plan.passRows);
   // An all-to-all mapping is the stronger finding: its pairs include the ones a universal class would show.
-  const universal = flagged ? null : universalTarget(check.universal, cfg);
+  const universal = flagged ? null : universalTarget(carry.universal, cfg);
   // A finding made before the budget ran out stands; its absence, cut short, proves nothing, and says so.
   const reason =
     cut > 0
@@ -213,7 +182,7 @@ export function pairCheckStep(ctx: ScanContext, synth: SynthResult): PairFound |
     follows: follows.map(round6),
     score: round6(score),
     flagged,
-    universal: check.universal.map((u) => (Number.isNaN(u) ? null : round6(u))),
+    universal: carry.universal.map((u) => (Number.isNaN(u) ? null : round6(u))),
     universalTarget: universal,
     repairCheck: null,
   };
