@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
@@ -6,8 +7,12 @@ import { encode as encodeJpeg } from 'jpeg-js';
 import { loadMnist } from './test/data/mnist.ts';
 import { sampleFromSet } from './test/helpers/sample.ts';
 import { runOnnx } from './test/helpers/onnx.ts';
+import { RUN_ID_VARIABLE } from './test/helpers/shared-run.ts';
 
 const fixture = 'test/fixtures/models/mnist-badnets';
+
+// Scans several test files read are run once per `npm test` (test/helpers/shared-run.ts), under this id.
+process.env[RUN_ID_VARIABLE] = randomUUID();
 
 /**
  * A trusted sample for the Worker's few-shot scan (workerd has no file system): three real MNIST test

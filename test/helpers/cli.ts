@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { ScanReport } from '../../src/core/output/report.ts';
 import { boundedScanArgs } from './scan-bounds.ts';
 import { reportSchemaErrors } from './schema.ts';
+import { sharedResult } from './shared-run.ts';
 
 const BIN = resolve('src/bin/shapguard.js');
 
@@ -18,7 +19,8 @@ export interface CliRun {
 }
 
 /**
- * Runs the real `shapguard` command (the bundle `npm test` builds) and reads what it wrote. A scan gets the
+ * Runs the real `shapguard` command (the bundle `npm test` builds) and reads what it wrote (`$OUT` in `args`,
+ * alone or as a path's start, is the output folder `out`). A scan gets the
  * suite's evaluation bound unless the test set one (scan-bounds.ts). Every report is checked against the
  * published schema here, so each CLI test also validates the report it produced.
  */
@@ -26,7 +28,7 @@ export function runCli(args: string[], out = mkdtempSync(join(tmpdir(), 'shapgua
   return new Promise((done, fail) => {
     execFile(
       process.execPath,
-      [BIN, ...boundedScanArgs(args).map((a) => (a === '$OUT' ? out : a))],
+      [BIN, ...boundedScanArgs(args).map((a) => a.replace(/^\$OUT(?=\/|$)/, () => out))],
       { maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
@@ -39,6 +41,22 @@ export function runCli(args: string[], out = mkdtempSync(join(tmpdir(), 'shapgua
       },
     );
   });
+}
+
+/**
+ * A scan several test files read and none changes (its output folder included), run once per test run
+ * (shared-run.ts): for the arguments only, so a test that must see a run of its own calls runCli.
+ */
+export function runCliShared(args: string[]): Promise<CliRun> {
+  return sharedResult(JSON.stringify(['shapguard', ...args]), () => runCli(args));
+}
+
+/**
+ * The data-free scan of a committed fixture that the end-to-end files judge and the output files (report.html,
+ * SARIF) read, shared between them (runCliShared): every output a scan writes, SARIF included.
+ */
+export function fixtureScanArgs(model: string): string[] {
+  return ['scan', model, '--out', '$OUT', '--seed', '1', '--sarif', '$OUT/scan.sarif'];
 }
 
 /** A report without what legitimately differs between identical runs (timings). */

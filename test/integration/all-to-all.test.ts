@@ -125,12 +125,4 @@ describe('the all-to-all check (few-shot)', () => {
   });
 });
 
-describe('data-free scans', () => {
-  it('say in the report why the all-to-all check did not run', async () => {
-    const r = await runCli(['scan', join(ZOO, 'mnist-lenet-clean/model.json'), '--out', '$OUT', '--seed', '1']);
-    expect(r.report!.verdict, r.stderr).toBe('clean');
-    expect(r.report!.allToAll).toMatchObject({ checked: false, flagged: false });
-    expect(r.report!.allToAll!.reason).toMatch(/^data-free scans do not check for all-to-all backdoors/);
-    expect(readFileSync(join(r.out, 'report.html'), 'utf8')).toMatch(/<h2>All-to-all check: not run<\/h2>/);
-  });
-});
+// A data-free scan says why the all-to-all check did not run: e2e-clean.test.ts, on its clean fixtures.

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { runCli, type CliRun } from '../helpers/cli.ts';
+import { fixtureScanArgs, runCliShared, type CliRun } from '../helpers/cli.ts';
 import { manifest, MODELS } from '../helpers/fixtures.ts';
 import { DATA_FREE_UNCERTIFIED } from '../../src/core/scan/steps.ts';
 import { playerKey } from '../../src/core/stages/players.ts';
@@ -21,7 +21,8 @@ const DETECTION_KNOWN_GAP = new Set(['mnist-patch4']);
 describe.each(backdoored)('backdoored fixture $name', (fx) => {
   let run: CliRun;
   beforeAll(async () => {
-    run = await runCli(['scan', join(MODELS, fx.path), '--out', '$OUT', '--seed', '1']);
+    // report-html, sarif and e2e-clean's determinism test read the same runs.
+    run = await runCliShared(fixtureScanArgs(join(MODELS, fx.path)));
   });
 
   const detectIt = DETECTION_KNOWN_GAP.has(fx.name) ? it.fails : it;

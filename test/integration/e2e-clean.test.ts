@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, withoutTimings } from '../helpers/cli.ts';
+import { fixtureScanArgs, runCli, runCliShared, withoutTimings } from '../helpers/cli.ts';
 import { manifest, MODELS } from '../helpers/fixtures.ts';
 
 const clean = manifest().filter((m) => m.attack === null);
 
 describe('clean fixtures', () => {
   it.each(clean)('$name is reported clean and nothing is written but the report', async (fx) => {
-    const run = await runCli(['scan', join(MODELS, fx.path), '--out', '$OUT', '--seed', '1']);
+    // sarif.test.ts reads the same run.
+    const run = await runCliShared(fixtureScanArgs(join(MODELS, fx.path)));
     expect(run.report?.verdict, run.stderr).toBe('clean');
     expect(run.code).toBe(0);
     expect(run.repairedDir).toBeNull();
@@ -22,14 +23,19 @@ describe('clean fixtures', () => {
     expect(html.match(/<img alt="(mask|pattern|synthesized input|with the trigger)"/g)).toHaveLength(4);
     expect(html).toMatch(/the model may ship\. Clean is not proof of absence/);
     expect(html).not.toContain('<dt>Reason</dt>');
+    // Data-free, the all-to-all check does not run, and both the report and the page say why.
+    expect(run.report!.allToAll).toMatchObject({ checked: false, flagged: false });
+    expect(run.report!.allToAll!.reason).toMatch(/^data-free scans do not check for all-to-all backdoors/);
+    expect(html).toMatch(/<h2>All-to-all check: not run<\/h2>/);
   });
 });
 
 describe('determinism', () => {
   it('same model, seed and --max-evals give the same report (timings aside) and the same pruned channels', async () => {
-    const args = (out: string) => ['scan', join(MODELS, 'mnist-badnets/model.json'), '--out', out, '--seed', '7'];
-    const a = await runCli(args('$OUT'));
-    const b = await runCli(args('$OUT'));
+    const args = fixtureScanArgs(join(MODELS, 'mnist-badnets/model.json'));
+    // One run is e2e-backdoor's (shared), whichever file starts it; the other is this test's own.
+    const a = await runCliShared(args);
+    const b = await runCli(args);
     expect(a.report?.verdict).toBe('backdoor');
     expect(withoutTimings(b.report!)).toEqual(withoutTimings(a.report!));
     expect(b.report!.repair!.pruned).toEqual(a.report!.repair!.pruned);

@@ -6,7 +6,7 @@ import { emptyReport } from '../../src/core/scan/scan.ts';
 import { renderReportHtml } from '../../src/core/output/report-html.ts';
 import { shipOf } from '../../src/core/output/report.ts';
 import { openInChromium, screenshotInChromium } from '../helpers/chromium.ts';
-import { runCli, type CliRun } from '../helpers/cli.ts';
+import { fixtureScanArgs, runCliShared, type CliRun } from '../helpers/cli.ts';
 import { MODELS } from '../helpers/fixtures.ts';
 
 // report.html as a reviewer sees it: opened in a real headless browser (Debian's chromium).
@@ -14,7 +14,8 @@ import { MODELS } from '../helpers/fixtures.ts';
 let run: CliRun;
 let html: string;
 beforeAll(async () => {
-  run = await runCli(['scan', join(MODELS, 'mnist-badnets/model.json'), '--out', '$OUT', '--seed', '1']);
+  // The run e2e-backdoor.test.ts judges (shared, as neither changes it).
+  run = await runCliShared(fixtureScanArgs(join(MODELS, 'mnist-badnets/model.json')));
   html = readFileSync(join(run.out, 'report.html'), 'utf8');
 });
 

@@ -2,14 +2,21 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { SarifLog } from '../../src/core/output/sarif.ts';
-import { runCli } from '../helpers/cli.ts';
+import type { ScanReport } from '../../src/core/output/report.ts';
+import { toSarif, type SarifLog } from '../../src/core/output/sarif.ts';
+import { fixtureScanArgs, runCli, runCliShared } from '../helpers/cli.ts';
 import { MODELS } from '../helpers/fixtures.ts';
 
 async function sarifOf(model: string, extra: string[] = []): Promise<{ log: SarifLog; code: number }> {
   const file = join(mkdtempSync(join(tmpdir(), 'shapguard-sarif-')), 'scan.sarif');
   const run = await runCli(['scan', model, '--out', '$OUT', '--sarif', file, ...extra]);
   return { log: JSON.parse(readFileSync(file, 'utf8')) as SarifLog, code: run.code };
+}
+
+/** The SARIF log of the fixture scan the end-to-end files judge (shared with them: fixtureScanArgs). */
+async function fixtureSarif(model: string): Promise<{ log: SarifLog; code: number; report: ScanReport | null }> {
+  const run = await runCliShared(fixtureScanArgs(join(MODELS, model)));
+  return { log: JSON.parse(readFileSync(join(run.out, 'scan.sarif'), 'utf8')) as SarifLog, code: run.code, report: run.report };
 }
 
 /** What GitHub code scanning relies on: the version, rules that results point to, and severities. */
@@ -26,20 +33,23 @@ function expectWellFormed(log: SarifLog): void {
 }
 
 describe('SARIF output (--sarif)', () => {
-  const args = ['--seed', '2'];
-
   it('a backdoor gives one error result per flagged target, with a stable fingerprint', async () => {
-    const a = await sarifOf(join(MODELS, 'mnist-badnets/model.json'), args);
-    const b = await sarifOf(join(MODELS, 'mnist-badnets/model.json'), args);
+    const a = await fixtureSarif('mnist-badnets/model.json');
     expectWellFormed(a.log);
     const results = a.log.runs[0]!.results;
     expect(results.map((r) => [r.ruleId, r.level, r.properties.target])).toEqual([['SG001', 'error', 6]]);
-    expect(b.log.runs[0]!.results[0]!.partialFingerprints).toEqual(results[0]!.partialFingerprints);
+    // Stable: what differs between two runs of the same model (timings, where the model lies and what its
+    // output folder is) leaves the fingerprint as it was; the model's content digest does not.
+    const report = a.report!;
+    const again = toSarif({ ...report, timings: { ...report.timings!, totalSeconds: report.timings!.totalSeconds + 9 } }, 'elsewhere/model.json');
+    expect(again.runs[0]!.results[0]!.partialFingerprints).toEqual(results[0]!.partialFingerprints);
+    const otherModel = { ...report, input: { ...report.input!, digest: { ...report.input!.digest, combined: 'f'.repeat(64) } } };
+    expect(toSarif(otherModel, 'model.json').runs[0]!.results[0]!.partialFingerprints).not.toEqual(results[0]!.partialFingerprints);
     expect(a.code).toBe(1);
   });
 
   it('a clean model gives no results', async () => {
-    const { log, code } = await sarifOf(join(MODELS, 'mnist-clean-1/model.json'), args);
+    const { log, code } = await fixtureSarif('mnist-clean-1/model.json');
     expectWellFormed(log);
     expect(log.runs[0]!.results).toEqual([]);
     expect(log.runs[0]!.properties.verdict).toBe('clean');

@@ -30,12 +30,11 @@ const scan = async (m: ZooEntry, seed: number, fewShot = false) =>
 
 describe('no false certificates (few-shot: the mode that can certify a repair)', () => {
   // A 5×5 patch the reverse finds only in part (pruning once removed the reversed trigger, 43% real ASR
-  // left); a blend (pruning once "repaired" it at 98% real ASR left); issue 19's measured case (wide Dense
-  // head, logits, raw 0–255 input, 4×4 patch).
+  // left); a blend (pruning once "repaired" it at 98% real ASR left). Issue 19's measured case (wide Dense
+  // head, logits, raw 0–255 input, 4×4 patch) is scanned few-shot in test/wasm/universality.test.ts.
   it.each([
     ['mnist-relubn-patch5-br', 2],
     ['fashion-relubn-blend10', 1],
-    ['mnist-widehead-logits255-patch4', 1],
   ] as const)('%s at seed %i: a claimed repair holds on real images; otherwise nothing is written', async (name, seed) => {
     const m = entry(name);
     const run = await scan(m, seed, true);
