@@ -150,7 +150,10 @@ describe('a backdoored fixture as model.json, .h5 (plain and gzip-chunked), .ker
     const set = new PlayerSet(describeModel(loaded.model), playerLayers(describeModel(loaded.model)));
     const chosen = run.report!.repair!.pruned.map((p) => set.players.find((q) => playerKey(q) === playerKey(p))!);
     const dir = mkdtempSync(join(tmpdir(), 'shapguard-raw-'));
-    writeFileSync(join(dir, 'model.h5'), (await loaded.write(prunedWeights(loaded, loaded.model, chosen, set.grids))).get('mnist-badnets-255.h5')!);
+    writeFileSync(
+      join(dir, 'model.h5'),
+      (await loaded.write(prunedWeights(loaded, loaded.model, chosen, set.grids))).get('mnist-badnets-255.h5')!,
+    );
     const mnist = heldOut('mnist');
     const raw = { ...mnist, images: mnist.images.map((v) => v * 255) };
     const trigger = { ...fx.attack!.trigger, value: 255 } as NonNullable<typeof fx.attack>['trigger'];

@@ -41,7 +41,10 @@ describe('SARIF output (--sarif)', () => {
     // Stable: what differs between two runs of the same model (timings, where the model lies and what its
     // output folder is) leaves the fingerprint as it was; the model's content digest does not.
     const report = a.report!;
-    const again = toSarif({ ...report, timings: { ...report.timings!, totalSeconds: report.timings!.totalSeconds + 9 } }, 'elsewhere/model.json');
+    const again = toSarif(
+      { ...report, timings: { ...report.timings!, totalSeconds: report.timings!.totalSeconds + 9 } },
+      'elsewhere/model.json',
+    );
     expect(again.runs[0]!.results[0]!.partialFingerprints).toEqual(results[0]!.partialFingerprints);
     const otherModel = { ...report, input: { ...report.input!, digest: { ...report.input!.digest, combined: 'f'.repeat(64) } } };
     expect(toSarif(otherModel, 'model.json').runs[0]!.results[0]!.partialFingerprints).not.toEqual(results[0]!.partialFingerprints);

@@ -92,7 +92,7 @@ describe("the universality signal in a few-shot scan (issue 19's measured case)"
   };
 
   it('flags the planted target the mask-size rule misses, and certifies no repair (exit 1, nothing written)', async () => {
-    const { m, files, entry, report, repaired } = await scanFewShot('mnist-widehead-logits255-patch4');
+    const { m, files, entry, report, repaired, evidence } = await scanFewShot('mnist-widehead-logits255-patch4');
     // The premise: a working backdoor (real ASR on real test digits), which no class's mask singles out.
     const original = (await loadModel(files, entry)).model;
     expect(attackSuccessRate(original, loadMnist('test', 1000), m.attack!.trigger, m.attack!.target, 255)).toBeGreaterThan(0.9);
@@ -115,8 +115,15 @@ describe("the universality signal in a few-shot scan (issue 19's measured case)"
     expect(report.repair!.reason).toBe(UNIVERSAL_NOT_REPAIRED);
     expect(report.repair!.output).toBeNull();
     expect(repaired).toBeNull();
-    // The reviewer's page and the code-scanning result say which signal found it.
-    const page = await renderReportHtml(report);
+    // The reviewer's page and the code-scanning result say which signal found it, and the page shows the
+    // pair trigger that found it (not the mask-size search's closest call).
+    expect(evidence.map((e) => [e.target, e.flagged])).toEqual([[m.attack!.target, true]]);
+    const source = evidence[0]!.source!;
+    const into = report.allToAll!.norms.map((_, s) => s).filter((s) => s !== m.attack!.target);
+    expect(into).toContain(source);
+    const page = await renderReportHtml(report, { evidence });
+    expect(page).toContain(`<h3>Target ${m.attack!.target}: the pair trigger from class ${source} that carries furthest</h3>`);
+    expect(page).not.toContain('the smallest trigger (not flagged)');
     expect(page).toContain(`<h2>All-to-all check: class ${m.attack!.target} flagged (universal)</h2>`);
     expect(page).toContain('<tr id="universality"><th>carries into</th>');
     expect(page).toMatch(/A backdoor sends images carrying a trigger to class 3 \(found by how far the pair triggers carry into it/);

@@ -230,7 +230,7 @@ async function triggerSection(evidence: readonly TriggerEvidence[]): Promise<str
     const img = async (alt: string, pixels: Float32Array, channels: 1 | 3) =>
       `<figure><img alt="${esc(alt)}" width="${w * 4}" height="${h * 4}" src="${await pngDataUrl(w, h, channels, pixels)}"><figcaption>${esc(alt)}</figcaption></figure>`;
     figures.push(
-      `<h3>${e.flagged ? `Target ${esc(e.target)}` : `Class ${esc(e.target)}, the smallest trigger (not flagged)`}</h3><div class="row">${await img('mask', e.mask, 1)}${await img('pattern', rgb(e.pattern), ch)}${await img('synthesized input', rgb(e.input), ch)}${await img('with the trigger', rgb(e.stamped), ch)}</div>`,
+      `<h3>${e.flagged ? `Target ${esc(e.target)}${e.source === null ? '' : `: the pair trigger from class ${esc(e.source)} that carries furthest`}` : `Class ${esc(e.target)}, the smallest trigger (not flagged)`}</h3><div class="row">${await img('mask', e.mask, 1)}${await img('pattern', rgb(e.pattern), ch)}${await img('synthesized input', rgb(e.input), ch)}${await img('with the trigger', rgb(e.stamped), ch)}</div>`,
     );
   }
   const flagged = evidence.some((e) => e.flagged);

@@ -319,6 +319,8 @@ export interface ScanReport {
  */
 export interface TriggerEvidence {
   target: number;
+  /** A pair trigger's source class (the one that found a universal target), null for a class's own trigger. */
+  source: number | null;
   flagged: boolean;
   /** [height, width, channels] of the model's input. */
   shape: [number, number, number];

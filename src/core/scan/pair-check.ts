@@ -129,6 +129,8 @@ export interface AllToAllFound {
 export interface UniversalFound {
   kind: 'all-to-one';
   target: number;
+  /** The pair trigger into it that carried furthest (the lowest source among equals): the report's evidence. */
+  trigger: ReversedTrigger;
 }
 
 /** What the pair check found. */
@@ -187,7 +189,12 @@ export function pairCheckStep(ctx: ScanContext, synth: SynthResult): PairFound |
     repairCheck: null,
   };
   ctx.out.lap('all-to-all');
-  if (universal !== null) return { kind: 'all-to-one', target: universal };
+  if (universal !== null) {
+    const into = rev.triggers.filter((t) => t.target === universal);
+    const share = (t: ReversedTrigger) => carry.into[t.source!]![universal]!;
+    const trigger = into.reduce((best, t) => (share(t) > share(best) ? t : best));
+    return { kind: 'all-to-one', target: universal, trigger };
+  }
   if (!flagged) return null;
   const triggerOf = (source: number, target: number) => rev.triggers.find((t) => t.source === source && t.target === target)!;
   return {

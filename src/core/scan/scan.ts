@@ -5,7 +5,7 @@ import { stageConfigs, type ScanOptions } from './options.ts';
 import { repairRounds } from './repair.ts';
 import { ReportBuilder, round6, roundStep } from './report-builder.ts';
 import type { ScanContext } from './context.ts';
-import { detectStep, repairImages, startRuns, writeRepaired, type Findings } from './steps.ts';
+import { detectStep, evidenceOf, repairImages, startRuns, writeRepaired, type Findings } from './steps.ts';
 import { allToAllNotRun, DATA_FREE_NO_ALL_TO_ALL, pairCheckStep, type PairFound } from './pair-check.ts';
 import { repairAllToAll } from './all-to-all-repair.ts';
 
@@ -85,10 +85,13 @@ export function detectBackdoor(ctx: ScanContext): {
   byPairs: PairFound | null;
   verdict: 'clean' | 'backdoor' | 'incomplete';
 } {
-  const findings = detectStep(ctx, startRuns(ctx));
+  let findings = detectStep(ctx, startRuns(ctx));
   const byPairs = pairCheckFor(ctx, findings);
-  if (byPairs?.kind === 'all-to-one')
+  if (byPairs?.kind === 'all-to-one') {
     ctx.report.detection = { ...ctx.report.detection!, flagged: [byPairs.target], flaggedBy: 'pair-universality' };
+    // The reviewer sees the trigger that found it, not the mask-size search's closest call.
+    findings = { ...findings, evidence: evidenceOf(ctx, findings.run.synth, [byPairs.trigger], true) };
+  }
   const verdict =
     findings.incomplete !== null && findings.flagged.length === 0
       ? 'incomplete'

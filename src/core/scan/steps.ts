@@ -212,17 +212,21 @@ export function detectStep(ctx: ScanContext, runs: readonly StartRun[]): Finding
   return { flagged, cleanOrder, incomplete, unrepairable, run, evidence: evidenceOf(ctx, run.synth, shown, flagged.length > 0), before };
 }
 
-/** Each shown trigger with a synthesized input of another class, before and after stamping. */
-function evidenceOf(ctx: ScanContext, synth: SynthResult, shown: ReversedTrigger[], flagged: boolean): TriggerEvidence[] {
+/**
+ * Each shown trigger with a synthesized input of another class (neither a pair trigger's source nor its
+ * target), before and after stamping: what report.html shows.
+ */
+export function evidenceOf(ctx: ScanContext, synth: SynthResult, shown: ReversedTrigger[], flagged: boolean): TriggerEvidence[] {
   const shape = ctx.info.shape;
   const px = shape[0] * shape[1] * shape[2];
   const evidence: TriggerEvidence[] = [];
   for (const t of shown) {
-    const i = Array.from(synth.ver.labels).findIndex((l) => l !== t.target);
+    const i = Array.from(synth.ver.labels).findIndex((l) => l !== t.target && l !== t.source);
     if (i < 0) continue;
     const one = { images: synth.ver.images.slice(i * px, (i + 1) * px), labels: Int32Array.of(synth.ver.labels[i]!), count: 1 };
     evidence.push({
       target: t.target,
+      source: t.source,
       flagged,
       shape,
       mask: t.mask.slice(),
