@@ -1,9 +1,10 @@
-// `npm run bench:guard -- [--half tuning|held-out] [--json out.json]`: calibrates the pruning guard. For every
-// model, candidate prunes (prefixes of the scan's Shapley order, and random player sets of growing size, so
-// that some cost real accuracy) are read by the guard on the model's own synthetic guard images and measured
-// on real test images. Prints each candidate's guard reading against its real accuracy drop (a scatter
-// plot), and how a threshold on the reading separates prunes costing ≤ 0.5 pt (must pass) from prunes
-// costing ≥ 2 pt (must be refused).
+// `npm run bench:guard -- [--half tuning|held-out] [--few-shot n] [--only name,...] [--json out.json]`: calibrates
+// the pruning guard. For every model, candidate prunes (prefixes of the scan's Shapley order, and random player
+// sets of growing size, so that some cost real accuracy) are read by the guard on the images the scan's guard
+// reads (data-free: the model's own synthetic guard images; with --few-shot n, the used part of a trusted
+// sample of n real images per class, as the few-shot scan splits it) and measured on real test images. Prints
+// each candidate's guard reading against its real accuracy drop (a scatter plot), and how a threshold on the
+// reading separates prunes costing ≤ 0.5 pt (must pass) from prunes costing ≥ 2 pt (must be refused).
 import { writeFileSync } from 'node:fs';
 import { Budget } from '../src/core/budget.ts';
 import { loadModel } from '../src/core/model/load.ts';
@@ -20,7 +21,11 @@ import { Rng } from '../src/core/util/rng.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
 import { accuracy } from '../test/data/evaluate.ts';
-import { benchModels, cliArg, testSet, type BenchModel } from './zoo.ts';
+import { benchModels, cliArg, testSet, trustedSample, type BenchModel } from './zoo.ts';
+import { prepare } from '../src/core/scan/context.ts';
+import { stageConfigs, type ScanOptions } from '../src/core/scan/options.ts';
+import { ReportBuilder } from '../src/core/scan/report-builder.ts';
+import type { LoadedModel } from '../src/core/model/loaded-model.ts';
 
 export interface GuardPoint {
   model: string;
@@ -51,23 +56,17 @@ function readings(tail: TailEvaluator, coalitions: Uint8Array[]): { probabilityD
   });
 }
 
-export async function calibrate(m: BenchModel): Promise<GuardPoint[]> {
+export async function calibrate(m: BenchModel, fewShot = 0): Promise<GuardPoint[]> {
   const { files, entry } = await readModelFiles(m.path);
   const inputRange = m.inputRange[1] === 255 ? { inputRange: m.inputRange } : {};
-  const { report } = await scanModel(files, {
-    entry,
-    seed: 1,
-    toolVersion: 'bench',
-    maxEvals: 400_000,
-    budgetSeconds: 100_000,
-    ...inputRange,
-  });
+  const sample = fewShot > 0 ? { cleanSample: await trustedSample(m.dataset, fewShot) } : {};
+  const options = { entry, seed: 1, toolVersion: 'bench', maxEvals: 400_000, budgetSeconds: 100_000, ...inputRange, ...sample };
+  const { report } = await scanModel(files, options);
   const loaded = await loadModel(files, entry);
   const info = describeModel(loaded.model);
   info.graph.inputRange = m.inputRange;
   const set = new PlayerSet(info, playerLayers(info));
-  const synth = synthesize(info, [0, 1], SYNTH_DEFAULTS, new Rng(1).fork(1), new Budget(1e6, 1e9).stage(1), 64);
-  const tail = new TailEvaluator(info, set, synth.guard.images);
+  const tail = new TailEvaluator(info, set, fewShot > 0 ? await sampleGuard(files, options) : syntheticGuard(info));
   const data = testSet(m.dataset);
   const scale = m.inputRange[1];
   const accBefore = accuracy(loaded.model, data, scale);
@@ -105,9 +104,27 @@ export async function calibrate(m: BenchModel): Promise<GuardPoint[]> {
   return points;
 }
 
+/** The data-free scan's guard images: synthesized from the model (its first start). */
+function syntheticGuard(info: ReturnType<typeof describeModel>): Float32Array {
+  return synthesize(info, [0, 1], SYNTH_DEFAULTS, new Rng(1).fork(1), new Budget(1e6, 1e9).stage(1), 64).guard.images;
+}
+
+/** The few-shot scan's guard images: the trusted sample's used part, split as the scan splits it (scan/context.ts). */
+async function sampleGuard(files: ReadonlyMap<string, Uint8Array>, options: ScanOptions): Promise<Float32Array> {
+  const now = () => performance.now();
+  const out = new ReportBuilder(options, stageConfigs(options), now);
+  let loaded: LoadedModel | undefined;
+  try {
+    const ctx = await prepare(files, options, out, now, (x) => (loaded = x));
+    return ctx.fewShot!.use.images.slice();
+  } finally {
+    loaded?.model.dispose();
+  }
+}
+
 /** The scatter plot and the separation a threshold on the probability drop achieves. */
 export function guardTables(points: GuardPoint[]): string {
-  const out: string[] = ['#### Pruning guard: its reading on synthetic guard images against the real accuracy drop', ''];
+  const out: string[] = ['#### Pruning guard: its reading on the guard images against the real accuracy drop', ''];
   const width = 60;
   const height = 16;
   const maxX = Math.max(0.05, ...points.map((p) => p.realDrop));
@@ -142,9 +159,11 @@ if (process.argv[1]?.endsWith('guard-calibration.ts')) {
   const arg = cliArg;
   await initWasmBackend({ wasmPath: nodeWasmPath() });
   const half = arg('half') ?? 'tuning';
+  const only = arg('only')?.split(',');
+  const fewShot = Number(arg('few-shot') ?? 0);
   const points: GuardPoint[] = [];
-  for (const m of benchModels().filter((x) => x.half === half && x.attack !== null)) {
-    const got = await calibrate(m);
+  for (const m of benchModels().filter((x) => x.half === half && x.attack !== null && (only === undefined || only.includes(x.name)))) {
+    const got = await calibrate(m, fewShot);
     points.push(...got);
     console.error(
       `${m.name}: ${got.map((p) => `${p.kind[0]}${p.pruned} ${(p.realDrop * 100).toFixed(1)}pt/${p.probabilityDrop.toFixed(3)}/${p.agreement.toFixed(2)}`).join('  ')}`,
