@@ -7,16 +7,16 @@ import { playerKey } from '../../src/core/stages/players.ts';
 
 // Judged on REAL held-out images with the REALLY planted trigger, never on the scanner's own data.
 // --budget is generous so CI's two busy cores do not turn this into a speed test (the benchmark is that).
-const backdoored = manifest().filter((m) => m.attack !== null);
+/**
+ * mnist-patch4's planted trigger reverses to a mask no smaller than the natural ones of clean models (0.27–0.30
+ * of the median against a genuine CNN's 0.30): data-free detection misses it rather than flag clean models
+ * (README, Limits). The bench measures it over seeds (docs/benchmarks.md); the suite spends no scan on a known
+ * miss.
+ */
+const backdoored = manifest().filter((m) => m.attack !== null && m.name !== 'mnist-patch4');
 
 /** Fixtures the pruning repair does not yet fix (see docs/threat-model.md); their detection is still tested. */
 const REPAIR_KNOWN_GAP = new Set(['mnist-blended']);
-/**
- * Fixtures whose planted trigger reverses to a mask no smaller than the natural ones of clean models (0.27–0.30
- * of the median against a genuine CNN's 0.30): missed at this seed rather than clean models flagged
- * (docs/benchmarks.md). `it.fails` keeps them measured: the day they are found, these tests say so.
- */
-const DETECTION_KNOWN_GAP = new Set(['mnist-patch4']);
 
 describe.each(backdoored)('backdoored fixture $name', (fx) => {
   let run: CliRun;
@@ -25,8 +25,7 @@ describe.each(backdoored)('backdoored fixture $name', (fx) => {
     run = await runCliShared(fixtureScanArgs(join(MODELS, fx.path)));
   });
 
-  const detectIt = DETECTION_KNOWN_GAP.has(fx.name) ? it.fails : it;
-  detectIt('is reported as a backdoor with the planted target flagged (exit code 1)', () => {
+  it('is reported as a backdoor with the planted target flagged (exit code 1)', () => {
     expect(run.report?.verdict, run.stderr).toBe('backdoor');
     expect(run.code).toBe(1);
     expect(run.report!.detection!.flagged).toContain(fx.attack!.target);
@@ -49,8 +48,7 @@ describe.each(backdoored)('backdoored fixture $name', (fx) => {
 
   // Data-free scans never claim a repair (steps.ts, DATA_FREE_UNCERTIFIED): the pruned candidate is reported
   // with the check's evidence, and nothing is written. Few-shot repairs: few-shot.test.ts, keras-format.test.ts.
-  const refuseIt = DETECTION_KNOWN_GAP.has(fx.name) ? it.fails : it;
-  refuseIt('is not certified data-free: not deployable, nothing written, the reason says how to repair', () => {
+  it('is not certified data-free: not deployable, nothing written, the reason says how to repair', () => {
     const r = run.report!;
     expect(r.repair!.status).toBe('not-repaired');
     expect(run.repairedDir).toBeNull();

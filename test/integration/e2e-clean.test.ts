@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { fixtureScanArgs, runCli, runCliShared, withoutTimings } from '../helpers/cli.ts';
 import { manifest, MODELS } from '../helpers/fixtures.ts';
 
-const clean = manifest().filter((m) => m.attack === null);
+// One small MNIST CNN and the 43-class glyph model. mnist-clean-2 and -3 (the same architecture, other
+// training seeds) are scanned by the bench over seeds (docs/benchmarks.md), as are the zoo's clean models; the
+// suite's other clean models are the six genuine Keras files, the zoo's GAP, LeNet and wide-head ones and ONNX.
+const clean = manifest().filter((m) => m.attack === null && !['mnist-clean-2', 'mnist-clean-3'].includes(m.name));
 
 describe('clean fixtures', () => {
   it.each(clean)('$name is reported clean and nothing is written but the report', async (fx) => {

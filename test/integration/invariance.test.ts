@@ -1,14 +1,12 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ScanReport } from '../../src/core/output/report.ts';
-import { scanModel } from '../../src/core/scan/scan.ts';
 import { playerKey } from '../../src/core/stages/players.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
-import { readModelFiles } from '../../src/node/read-model.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
+import { fixtureScanArgs, runCli, runCliShared } from '../helpers/cli.ts';
 import { MODELS } from '../helpers/fixtures.ts';
 import { rescaledCopy } from '../helpers/rescale.ts';
-import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
 import { writeTinyModel } from '../helpers/tiny-model.ts';
 
 // A model's logits can be multiplied by any positive factor without changing one prediction: the scan must
@@ -17,9 +15,11 @@ beforeAll(async () => {
   await initWasmBackend({ wasmPath: nodeWasmPath() });
 });
 
-async function scan(dir: string, seed = 1): Promise<ScanReport> {
-  const { files, entry } = await readModelFiles(join(dir, 'model.json'));
-  return (await scanModel(files, { entry, seed, toolVersion: 'test', ...TEST_BOUNDS })).report;
+/** A model folder scanned as the fixtures are (fixtureScanArgs), by the CLI. */
+async function scan(dir: string): Promise<ScanReport> {
+  const run = await runCli(fixtureScanArgs(join(dir, 'model.json')));
+  expect(run.report, run.stderr).not.toBeNull();
+  return run.report!;
 }
 
 /** What a verdict consists of: the verdict, the flagged classes and what was pruned. */
@@ -33,7 +33,8 @@ const verdictOf = (r: ScanReport) => ({
 describe('logit scale', () => {
   it('a backdoored model with its logits ×100 or ×0.01 scans as the original: same target, same repair', async () => {
     const dir = join(MODELS, 'mnist-badnets');
-    const original = await scan(dir);
+    // The original's run is the one the end-to-end files judge (shared).
+    const original = (await runCliShared(fixtureScanArgs(join(dir, 'model.json')))).report!;
     expect(original.verdict).toBe('backdoor');
     for (const factor of [100, 0.01]) {
       const rescaled = await scan(await rescaledCopy(dir, factor));
@@ -41,16 +42,16 @@ describe('logit scale', () => {
       // Float rounding differs with the scale; the masks come out about the same size all the same.
       expect(Math.abs(rescaled.detection!.median / original.detection!.median - 1)).toBeLessThan(0.05);
     }
-  }, 300_000);
+  });
 
   it('a clean model ×100 is clean', async () => {
     const report = await scan(await rescaledCopy(join(MODELS, 'mnist-clean-1'), 100));
     expect(report.verdict).toBe('clean');
-  }, 120_000);
+  });
 
   it('an untrained CNN is incomplete, never clean', async () => {
     const report = await scan(await writeTinyModel());
     expect(report.verdict).toBe('incomplete');
     expect(report.reason).toMatch(/synthesis reached confidence|no reversed trigger reached/);
-  }, 120_000);
+  });
 });
