@@ -40,12 +40,14 @@ async function loadAsCli(path: string): Promise<LoadedModel> {
 }
 
 /**
- * The files the CLI writes for a repair that pruned these channel players, without a scan of its own: the
- * scan is the same on every container of the same weights (the format test checks that on three), so a
- * second container is tested on what differs, its reading and writing.
+ * The files the CLI writes for a repair that pruned these players (channels, or positions of the scan's
+ * default player layers), without a scan of its own: the scan is the same on every container of the same
+ * weights (the format test checks that on three), so a second container is tested on what differs, its
+ * reading and writing.
  */
 async function writeWithPruned(loaded: LoadedModel, pruned: readonly Player[]): Promise<Map<string, Uint8Array>> {
-  return loaded.write(prunedWeights(loaded, loaded.model, [...pruned]));
+  const info = describeModel(loaded.model);
+  return loaded.write(prunedWeights(loaded, loaded.model, [...pruned], new PlayerSet(info, playerLayers(info)).grids));
 }
 
 function maxDiff(a: tfl.LayersModel, b: tfl.LayersModel, x: tf.Tensor): number {
@@ -105,8 +107,8 @@ describe('a backdoored fixture as model.json, .h5 (plain and gzip-chunked), .ker
     folder = await asFolder(join(KERAS, 'mnist-badnets.keras'));
     // The tfjs model.json and the .keras archive these files were written from are not scanned again: they
     // compute the same function (checked below on real digits), and the scan is deterministic in the model's
-    // function, seed and bounds; the .keras is tested on what differs, its reading and writing, and a clean
-    // .keras is scanned through the CLI below.
+    // function, seed and bounds; the .keras is tested on what differs, its reading and writing. Clean .h5 and
+    // .keras files are scanned through the CLI in keras-genuine.test.ts.
     runs.set('h5', await runCli(['scan', join(KERAS, 'mnist-badnets.h5'), ...args]));
     kerasRepairedDir = mkdtempSync(join(tmpdir(), 'shapguard-keras-repaired-'));
     const keras = await loadAsCli(join(KERAS, 'mnist-badnets.keras'));
@@ -147,13 +149,8 @@ describe('a backdoored fixture as model.json, .h5 (plain and gzip-chunked), .ker
     expect(players(run.report!).length).toBeGreaterThan(0);
     expect(players(run.report!)).toEqual(players(twin));
     const loaded = await loadAsCli(join(KERAS, 'mnist-badnets-255.h5'));
-    const set = new PlayerSet(describeModel(loaded.model), playerLayers(describeModel(loaded.model)));
-    const chosen = run.report!.repair!.pruned.map((p) => set.players.find((q) => playerKey(q) === playerKey(p))!);
     const dir = mkdtempSync(join(tmpdir(), 'shapguard-raw-'));
-    writeFileSync(
-      join(dir, 'model.h5'),
-      (await loaded.write(prunedWeights(loaded, loaded.model, chosen, set.grids))).get('mnist-badnets-255.h5')!,
-    );
+    writeFileSync(join(dir, 'model.h5'), (await writeWithPruned(loaded, run.report!.repair!.pruned)).get('mnist-badnets-255.h5')!);
     const mnist = heldOut('mnist');
     const raw = { ...mnist, images: mnist.images.map((v) => v * 255) };
     const trigger = { ...fx.attack!.trigger, value: 255 } as NonNullable<typeof fx.attack>['trigger'];
@@ -256,5 +253,4 @@ describe('deflated archives', () => {
     expect(diff.structure).toEqual([]);
     expect(diff.datasets).toEqual({ 'layers/conv2/vars/0': { channels: [5], zero: true } });
   });
-  // Clean .h5 and .keras files scanned through the CLI: the six genuine ones, keras-genuine.test.ts.
 });
