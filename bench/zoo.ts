@@ -135,13 +135,18 @@ export type Overrides = Pick<ScanOptions, 'synthesis' | 'triggerReverse' | 'dete
  */
 export function parseOverrides(text: string | undefined): Overrides {
   const defaults = stageConfigs({}) as unknown as Record<string, Record<string, unknown>>;
-  const out: Record<string, Record<string, number | number[]>> = {};
+  const out: Record<string, Record<string, number | number[] | boolean>> = {};
   for (const item of text ? text.split(',') : []) {
+    const flag = /^(synthesis|triggerReverse|detection|shapley|pruning)\.(\w+)=(true|false)$/.exec(item);
+    if (flag && typeof defaults[flag[1]!]?.[flag[2]!] === 'boolean') {
+      (out[flag[1]!] ??= {})[flag[2]!] = flag[3] === 'true';
+      continue;
+    }
     const m = /^(synthesis|triggerReverse|detection|shapley|pruning)\.(\w+)=(-?[\d.e]+(?:\/-?[\d.e]+)*)$/.exec(item);
     const values = m ? m[3]!.split('/').map(Number) : [];
     const known = m ? defaults[m[1]!]?.[m[2]!] : undefined;
     if (!m || !values.every(Number.isFinite) || known === undefined)
-      throw new Error(`--set ${item}: expected stage.key=number or stage.key=a/b/c for a known setting`);
+      throw new Error(`--set ${item}: expected stage.key=number, stage.key=a/b/c or stage.key=true|false for a known setting`);
     if (!Array.isArray(known) && values.length > 1) throw new Error(`--set ${item}: ${m[1]}.${m[2]} takes one number`);
     (out[m[1]!] ??= {})[m[2]!] = Array.isArray(known) ? values : values[0]!;
   }

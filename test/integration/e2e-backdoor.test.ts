@@ -31,13 +31,20 @@ describe.each(backdoored)('backdoored fixture $name', (fx) => {
     expect(run.report!.detection!.flagged).toContain(fx.attack!.target);
   });
 
-  it('prunes prefixes of the reported Shapley order', () => {
+  it("prunes prefixes of the reported Shapley order (a split position's cells, in their own order, where it stood)", () => {
     const r = run.report!;
     let before: string[] = [];
     for (const round of r.repair!.rounds) {
       for (const target of round.targets) {
-        const est = r.shapley.find((s) => s.round === round.round && s.target === target)!;
-        const order = est.players.map(playerKey).filter((k) => !before.includes(k));
+        const games = r.shapley.filter((s) => s.round === round.round && s.target === target);
+        const est = games.find((s) => !s.refines)!;
+        const cells = games.find((s) => s.refines);
+        const split = cells && round.pruned.some((p) => p.position !== null && p.channel !== null) ? cells.refines!.map(playerKey) : [];
+        const at = (p: { position: [number, number] | null }) => p.position?.join(',');
+        const order = est.players
+          .flatMap((p) => (split.includes(playerKey(p)) ? cells!.players.filter((c) => at(c) === at(p)) : [p]))
+          .map(playerKey)
+          .filter((k) => !before.includes(k));
         const pruned = round.pruned.map(playerKey);
         if (round.targets.length === 1) expect(order.slice(0, pruned.length)).toEqual(pruned);
       }

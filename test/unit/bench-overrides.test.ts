@@ -14,6 +14,11 @@ describe('bench --set', () => {
     expect(parseOverrides(undefined)).toEqual({});
   });
 
+  it('gives a switch a boolean, and refuses true or false for a number', () => {
+    expect(parseOverrides('pruning.refineCells=false,pruning.maxAsr=0.1')).toEqual({ pruning: { refineCells: false, maxAsr: 0.1 } });
+    expect(() => parseOverrides('pruning.maxAsr=true')).toThrow(/expected stage\.key=number/);
+  });
+
   it('refuses an unknown setting, a list for a number, and a value that is not a number', () => {
     expect(() => parseOverrides('detection.maxGapp=0.6')).toThrow(/detection\.maxGapp=0\.6: expected .* known setting/);
     expect(() => parseOverrides('detection.maxGap=0.5/0.6')).toThrow(/detection\.maxGap takes one number/);

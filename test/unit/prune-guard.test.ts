@@ -29,7 +29,7 @@ function fakeTail(row: (pruned: number, r: number) => number[]): TailEvaluator {
   return tail as unknown as TailEvaluator;
 }
 
-const players = { size: PLAYERS } as PlayerSet;
+const players = { size: PLAYERS, baseSize: PLAYERS, unitsOf: () => 1 } as unknown as PlayerSet;
 // The backdoor (target 2) is gone once one player is pruned.
 const probe = (): TargetProbe => ({
   target: 2,

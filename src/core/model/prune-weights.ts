@@ -8,7 +8,7 @@ import type { Player } from '../stages/players.ts';
  * New values for the weights that pruning touches: each pruned channel's kernel slice and bias set to 0,
  * which makes the layer's pre-activation output for that channel exactly 0, as the masks did; for each
  * pruned position, the Dense kernel's rows that read that position's features set to 0, as if its input
- * there were 0. `grids` gives each position layer's [height, width, channels] (PlayerSet.grids).
+ * there were 0 (for a pruned cell, the one row block of its channel there). `grids` gives each position layer's [height, width, channels] (PlayerSet.grids).
  */
 export function prunedWeights(
   loaded: LoadedModel,
@@ -28,12 +28,13 @@ export function prunedWeights(
     const [, w, c] = grid;
     const units = loc.shape.at(-1)!;
     const values = read(kernel!);
-    const first = (p.position![0] * w + p.position![1]) * c;
-    values.fill(0, first * units, (first + c) * units);
+    // A position reads all its channels' rows; a cell one channel's.
+    const first = (p.position![0] * w + p.position![1]) * c + (p.channel ?? 0);
+    values.fill(0, first * units, (first + (p.channel === null ? c : 1)) * units);
     changed.set(loc.name, values);
   }
   const byLayer = new Map<string, number[]>();
-  for (const p of pruned) if (p.channel !== null) byLayer.set(p.layer, [...(byLayer.get(p.layer) ?? []), p.channel]);
+  for (const p of pruned) if (p.channel !== null && p.position === null) byLayer.set(p.layer, [...(byLayer.get(p.layer) ?? []), p.channel]);
   for (const [layerName, channels] of byLayer) {
     const layer = model.getLayer(layerName);
     for (const v of layer.weights) {

@@ -79,17 +79,23 @@ function barChart(
 /** A 9 px label's width per character, generously: what decides whether labels must stand upright. */
 const CHAR_WIDTH = 5.6;
 
-/** A player in words, for people: "conv2 channel 5", "fc1 input position 4,4". */
+/** A player in words, for people: "conv2 channel 5", "fc1 input position 4,4", "fc1 input position 4,4 channel 13". */
 function playerWords(p: PlayerRef): string {
-  return p.position ? `${p.layer} input position ${p.position.join(',')}` : `${p.layer} channel ${p.channel}`;
+  if (p.position === null) return `${p.layer} channel ${p.channel}`;
+  return `${p.layer} input position ${p.position.join(',')}${p.channel === null ? '' : ` channel ${p.channel}`}`;
 }
 
 /** What was pruned, counted by kind and named: "1 position pruned (fc1 input position 4,4)"; the demo prints it too. */
 export function prunedWords(pruned: readonly PlayerRef[]): string {
   if (pruned.length === 0) return 'nothing pruned';
-  const count = (n: number, one: string) => (n === 0 ? [] : [`${n} ${one}${n === 1 ? '' : 's'}`]);
-  const positions = pruned.filter((p) => p.position !== null).length;
-  const kinds = [...count(pruned.length - positions, 'channel'), ...count(positions, 'position')].join(' and ');
+  const count = (n: number, one: string, many = `${one}s`) => (n === 0 ? [] : [`${n} ${n === 1 ? one : many}`]);
+  const positions = pruned.filter((p) => p.position !== null && p.channel === null).length;
+  const cells = pruned.filter((p) => p.position !== null && p.channel !== null).length;
+  const kinds = [
+    ...count(pruned.length - positions - cells, 'channel'),
+    ...count(positions, 'position'),
+    ...count(cells, "position's channel", "positions' channels"),
+  ].join(' and ');
   const names = pruned.slice(0, 8).map(playerWords).join(', ');
   return `${kinds} pruned (${names}${pruned.length > 8 ? `, and ${pruned.length - 8} more` : ''})`;
 }
@@ -210,7 +216,8 @@ function shapleySection(report: ScanReport): string {
         s.target === null
           ? `All-to-all: every mapped pair (${(s.pairs ?? []).map(([a, b]) => `${a}→${b}`).join(' ')})`
           : `Target ${s.target}`;
-      return `<h3>${esc(game)}, round ${esc(s.round)}</h3><p>${esc(s.permutations)} permutations, ${esc(Math.round(s.evaluations))} evaluations, ${s.converged ? 'converged' : `stopped by ${esc(s.stoppedBy)}`}. Top ${top.length} of ${s.players.length} players (layer:channel, or layer@row,column for a position of the map a Flatten feeds into the layer); pruned in red.</p>${barChart(items, { id: `shapley-${s.target ?? 'all-to-all'}-${s.round}` })}`;
+      const cells = s.refines ? `, the channels of ${s.refines.map(playerKey).join(', ')}` : '';
+      return `<h3>${esc(game)}, round ${esc(s.round)}${esc(cells)}</h3><p>${esc(s.permutations)} permutations, ${esc(Math.round(s.evaluations))} evaluations, ${s.converged ? 'converged' : `stopped by ${esc(s.stoppedBy)}`}. Top ${top.length} of ${s.players.length} players (layer:channel, layer@row,column for a position of the map a Flatten feeds into the layer, layer@row,column:channel for one channel there); pruned in red.</p>${barChart(items, { id: `shapley-${s.target ?? 'all-to-all'}-${s.round}${s.refines ? '-cells' : ''}` })}`;
     })
     .join('');
   return `<section><h2>Shapley values of the players</h2>${charts}</section>`;

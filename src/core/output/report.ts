@@ -106,7 +106,7 @@ export interface ClassReport {
   flagged: boolean;
 }
 
-/** A player (see players.ts): a layer's output channel, or a position of the map a Flatten feeds into it. */
+/** A player (see players.ts): a layer's output channel, a position of the map a Flatten feeds into it, or one channel of such a position (a cell). */
 export interface PlayerRef {
   layer: string;
   channel: number | null;
@@ -122,6 +122,8 @@ export interface ShapleyReport {
   target: number | null;
   /** An all-to-all backdoor's game: every mapped source → target pair, its trigger on the source's images. */
   pairs?: [number, number][];
+  /** A game over cells: the position players split into them (`players` lists only those cells). */
+  refines?: PlayerRef[];
   /** Prune-and-recheck round this estimate belongs to (0 first). */
   round: number;
   permutations: number;

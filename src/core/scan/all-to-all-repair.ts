@@ -14,7 +14,7 @@ import { wilson } from '../util/wilson.ts';
 import type { ScanContext } from './context.ts';
 import { STAGE_SHARES } from './options.ts';
 import { allToAllForecast, pairCheck, type AllToAllFound } from './pair-check.ts';
-import { recordShapley } from './repair.ts';
+import { recordShapley } from './shapley-step.ts';
 import { round6, roundStep } from './report-builder.ts';
 import { repairImages, writeAndMeasure, type Findings } from './steps.ts';
 
@@ -53,7 +53,7 @@ export async function repairAllToAll(
   const reserve = 2 * allToAllForecast(info.classes, Math.ceil(held / info.classes));
   const shapleyStage = budget.stage(shareLeaving(ctx, reserve, STAGE_SHARES.shapleyLastRound));
   const est = estimateShapley(new BackdoorGame(parts), { ...cfg.shapley, batch: plan.shapleyBatch(rows) }, rng.fork(100), shapleyStage);
-  const order = recordShapley(ctx, est, { target: null, pairs: carried.map(({ source, target }) => [source, target]), round: 0 });
+  const order = recordShapley(ctx, players, est, { target: null, pairs: carried.map(({ source, target }) => [source, target]), round: 0 });
   out.stage('shapley-all-to-all', shapleyStage, est.permutations, est.stoppedBy);
   out.lap('shapley');
   report.budget.shapleyStoppedBy = est.stoppedBy ?? 'none';
@@ -76,7 +76,12 @@ export async function repairAllToAll(
   };
   if (choice.status !== 'repaired') return null;
   // No flagged all-to-one triggers to measure on D_ver: only the accuracy after.
-  const pruned = await writeAndMeasure(ctx, synth, choice.pruned, { flagged: [], before: findings.before });
+  const pruned = await writeAndMeasure(
+    ctx,
+    synth,
+    choice.pruned.map((k) => players.players[k]!),
+    { flagged: [], before: findings.before },
+  );
   if (pruned === null) return null;
   try {
     const check = checkAllToAll(ctx, pruned.model);

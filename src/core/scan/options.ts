@@ -75,6 +75,7 @@ export const STAGE_SHARES = {
   shapleyRound: 0.6,
   shapleyLastRound: 0.8,
   pruning: 0.5,
+  cells: 0.5,
   recheck: 0.5,
 };
 

@@ -1,9 +1,8 @@
-import type { Stage } from '../budget.ts';
-import type { RoundReport, ShapleyReport } from '../output/report.ts';
-import { disposeMasks } from '../stages/players.ts';
+import type { RoundReport } from '../output/report.ts';
+import { disposeMasks, type PlayerSet } from '../stages/players.ts';
 import { choosePrune, type PruneResult, type TargetProbe } from '../stages/repair/prune.ts';
 import { BackdoorGame, TailEvaluator } from '../stages/shapley/backdoor-game.ts';
-import { estimateShapley, type ShapleyResult } from '../stages/shapley/shapley.ts';
+import { estimateShapley } from '../stages/shapley/shapley.ts';
 import type { ImageBatch, SynthResult } from '../stages/synthesis/synth.ts';
 import type { ReversedTrigger } from '../stages/trigger/reverse.ts';
 import { stampReversed } from '../stages/trigger/stamp.ts';
@@ -12,37 +11,16 @@ import type { ScanContext } from './context.ts';
 import { checkImages, type Findings } from './steps.ts';
 import { STAGE_SHARES } from './options.ts';
 import { round6 } from './report-builder.ts';
+import { cappedStage, recordShapley } from './shapley-step.ts';
+import { cellPrune } from './cells.ts';
 
 export interface RepairOutcome {
+  /** The players `choice.pruned` indexes: the scan's, with the cells of any split position after them. */
+  players: PlayerSet;
   choice: PruneResult;
   rounds: RoundReport[];
   /** A player's best Shapley estimate over the rounds. */
   valueOf: (k: number) => number;
-}
-
-/**
- * One Shapley estimate into the report (every player, by decreasing value; ties by index) for the game
- * `about` names; returns that order, which the prune follows.
- */
-export function recordShapley(ctx: ScanContext, est: ShapleyResult, about: Pick<ShapleyReport, 'target' | 'round' | 'pairs'>): number[] {
-  const { players } = ctx;
-  const order = est.values.map((_, k) => k).sort((a, b) => est.values[b]! - est.values[a]! || a - b);
-  ctx.report.shapley.push({
-    ...about,
-    permutations: est.permutations,
-    coalitions: est.coalitions,
-    evaluations: round6(est.evaluations),
-    converged: est.converged,
-    stoppedBy: est.stoppedBy ?? 'none',
-    fullValue: round6(est.fullValue),
-    players: order.map((k) => ({ ...players.players[k]!, value: round6(est.values[k]!) })),
-  });
-  return order;
-}
-
-/** A stage bounded by both its own share and an enclosing stage's limits. */
-function cappedStage(inner: Stage, outer: Stage): Stage {
-  return inner.deadline <= outer.deadline && inner.evalLimit <= outer.evalLimit ? inner : outer;
 }
 
 /**
@@ -52,14 +30,14 @@ function cappedStage(inner: Stage, outer: Stage): Stage {
  * survives its removal (e.g. a blended, image-wide one) shows itself to the next reverse.
  */
 export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Findings): RepairOutcome {
-  const { info, players, cfg, budget, rng, out, plan } = ctx;
+  const { info, cfg, budget, rng, out, plan } = ctx;
+  let players = ctx.players;
   const checkCfg = { ...cfg.triggerReverse, imagesPerTarget: plan.recheckImagesPerTarget };
   // The rechecks between rounds look for a residual trigger on images of their own, from the start the
   // repair works on (made once, when the first recheck needs them); the final check uses fresh ones again.
   let recheckImages: ImageBatch | null = null;
   // repairImages put the sample's images among the stamped bases and made them the guard.
   ctx.report.sample?.stages.push('shapley', 'pruning-guard');
-  const clean = new TailEvaluator(info, players, synth.guard.images);
   const best = new Map<number, number>();
   const rounds: RoundReport[] = [];
   let pruned: number[] = [];
@@ -70,8 +48,10 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
     ctx.progress('shapley', 0, round > 0 ? `round ${round + 1}` : undefined);
     const roundStage = budget.stage(round === cfg.pruning.maxRounds - 1 ? STAGE_SHARES.shapleyLastRound : STAGE_SHARES.shapleyRound);
     const probes: TargetProbe[] = [];
+    const images: Float32Array[] = [];
     for (const [i, trig] of triggers.entries()) {
-      const stamped = new TailEvaluator(info, players, stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, trig.target));
+      images.push(stampReversed(synth.rev, info.shape, trig.mask, trig.pattern, trig.target));
+      const stamped = new TailEvaluator(info, players, images[i]!);
       const sub = cappedStage(budget.stage(1 / (triggers.length - i), `target ${trig.target}`), roundStage);
       const est = estimateShapley(
         new BackdoorGame([{ tail: stamped, target: trig.target }], pruned),
@@ -79,7 +59,7 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
         rng.fork(100 * round + trig.target),
         sub,
       );
-      const order = recordShapley(ctx, est, { target: trig.target, round });
+      const order = recordShapley(ctx, players, est, { target: trig.target, round });
       for (const [k, v] of est.values.entries()) best.set(k, Math.max(best.get(k) ?? -Infinity, v));
       out.stage(`shapley-round-${round}-target-${trig.target}`, sub, est.permutations, est.stoppedBy);
       probes.push({ target: trig.target, order, values: est.values, fullValue: est.fullValue, stamped });
@@ -87,10 +67,16 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
     // The prune, and the recheck of the pruned model after it, are the pruning stage.
     ctx.progress('pruning', 0);
     const pruneStage = budget.stage(STAGE_SHARES.pruning);
-    result = choosePrune(players, probes, clean, cfg.pruning, pruneStage, pruned);
+    const clean = new TailEvaluator(info, players, synth.guard.images);
+    const first = choosePrune(players, probes, clean, cfg.pruning, pruneStage, pruned);
+    clean.dispose();
     for (const p of probes) p.stamped.dispose();
+    out.stage(`pruning-round-${round}`, pruneStage, first.curve.length, null);
+    const split = cellPrune(ctx, { players, probes, images, guard: synth.guard.images, pruned, round }, first);
+    for (const [k, v] of split.values) best.set(k, Math.max(best.get(k) ?? -Infinity, v));
+    players = split.players;
+    result = split.result;
     curve = [...curve, ...result.curve.map((c) => ({ ...c, pruned: c.pruned + pruned.length }))];
-    out.stage(`pruning-round-${round}`, pruneStage, result.curve.length, null);
     if (result.status !== 'repaired') {
       rounds.push({ round, targets: triggers.map((t) => t.target), pruned: [], residual: [] });
       break;
@@ -127,7 +113,6 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
     });
     triggers = residual;
   }
-  clean.dispose();
   const valueOf = (k: number) => round6(best.get(k) ?? 0);
   if (result.status === 'repaired' && triggers.length > 0) {
     result = {
@@ -141,5 +126,5 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
   } else {
     result = { ...result, curve };
   }
-  return { choice: result, rounds, valueOf };
+  return { players, choice: result, rounds, valueOf };
 }

@@ -50,19 +50,25 @@ export async function scanModel(files: ReadonlyMap<string, Uint8Array>, options:
     } else if (findings.unrepairable !== null) {
       report.repair = { ...NO_REPAIR, status: 'not-repaired', reason: findings.unrepairable };
     } else {
-      const { choice, rounds, valueOf } = repairRounds(ctx, repairImages(ctx, synth), findings);
+      const { players, choice, rounds, valueOf } = repairRounds(ctx, repairImages(ctx, synth), findings);
       out.lap('shapley');
       report.budget.shapleyStoppedBy = report.shapley.map((x) => x.stoppedBy).join(',');
       report.repair = {
         status: choice.status,
         reason: choice.reason,
-        pruned: choice.pruned.map((k) => ({ ...ctx.players.players[k]!, value: valueOf(k) })),
+        pruned: choice.pruned.map((k) => ({ ...players.players[k]!, value: valueOf(k) })),
         curve: choice.curve.map(roundStep),
         rounds,
         check: null,
         output: null,
       };
-      if (choice.status === 'repaired') repaired = await writeRepaired(ctx, synth, findings, choice);
+      if (choice.status === 'repaired')
+        repaired = await writeRepaired(
+          ctx,
+          synth,
+          findings,
+          choice.pruned.map((k) => players.players[k]!),
+        );
     }
     report.budget.evaluationsUsed = round6(ctx.budget.evaluations);
   } catch (err) {

@@ -7,7 +7,7 @@ import type { ClassReport, Metrics, RepairCheck, TriggerEvidence } from '../outp
 import { residualSearch, uncheckable } from '../stages/verification/certify.ts';
 import { concentration } from '../stages/detection/concentration.ts';
 import { combinedNorms, comparableNorms, detectTargets, median, medianShares } from '../stages/detection/detect.ts';
-import type { PruneResult } from '../stages/repair/prune.ts';
+import type { Player } from '../stages/players.ts';
 import { synthesize, type ImageBatch, type SynthResult } from '../stages/synthesis/synth.ts';
 import { Rng } from '../util/rng.ts';
 import { wilson } from '../util/wilson.ts';
@@ -256,10 +256,10 @@ export async function writeRepaired(
   ctx: ScanContext,
   synth: SynthResult,
   findings: Findings,
-  choice: PruneResult,
+  pruned: readonly Player[],
 ): Promise<Map<string, Uint8Array> | null> {
   const repair = ctx.report.repair!;
-  const out = await writeAndMeasure(ctx, synth, choice.pruned, findings);
+  const out = await writeAndMeasure(ctx, synth, pruned, findings);
   if (out === null) return null;
   const { files: repaired, model: written } = out;
   try {
@@ -296,14 +296,9 @@ export async function writeRepaired(
  * The model with `pruned` players removed, written in its own format: null, and the repair marked
  * not-repaired with the reason, when the format cannot hold the change.
  */
-export async function writePruned(ctx: ScanContext, pruned: readonly number[]): Promise<Map<string, Uint8Array> | null> {
+export async function writePruned(ctx: ScanContext, pruned: readonly Player[]): Promise<Map<string, Uint8Array> | null> {
   const { loaded, players, report } = ctx;
-  const changed = prunedWeights(
-    loaded,
-    loaded.model,
-    pruned.map((k) => players.players[k]!),
-    players.grids,
-  );
+  const changed = prunedWeights(loaded, loaded.model, [...pruned], players.grids);
   try {
     return await loaded.write(changed);
   } catch (err) {
@@ -322,7 +317,7 @@ export async function writePruned(ctx: ScanContext, pruned: readonly number[]): 
 export async function writeAndMeasure(
   ctx: ScanContext,
   synth: SynthResult,
-  pruned: readonly number[],
+  pruned: readonly Player[],
   findings: Pick<Findings, 'flagged' | 'before'>,
 ): Promise<{ files: Map<string, Uint8Array>; model: ModelInfo; dispose: () => void } | null> {
   const { info, plan } = ctx;

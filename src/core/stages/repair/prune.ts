@@ -23,9 +23,23 @@ export interface PruneConfig {
   minValueShare: number;
   /** Prune-and-recheck rounds at most. */
   maxRounds: number;
+  /**
+   * Split the position players that carry the backdoor into their channels (cells), estimate those, and
+   * prune cells where that passes the guard with less loss: a position also carries what the model needs
+   * there. Off by default: on the tuning half the post-repair check refused most cell repairs, right ones
+   * included, and fewer repairs were certified than with whole positions (docs/benchmarks.md, "Cells").
+   */
+  refineCells: boolean;
 }
 
-export const PRUNE_DEFAULTS: PruneConfig = { maxAsr: 0.05, maxProbabilityDrop: 0.03, maxPruneShare: 0.1, minValueShare: 0.1, maxRounds: 3 };
+export const PRUNE_DEFAULTS: PruneConfig = {
+  maxAsr: 0.05,
+  maxProbabilityDrop: 0.03,
+  maxPruneShare: 0.1,
+  minValueShare: 0.1,
+  maxRounds: 3,
+  refineCells: false,
+};
 
 /** Per flagged target: the tail over its stamped D_rev images. */
 export interface TargetProbe {
@@ -80,24 +94,28 @@ export function choosePrune(
   stage: Stage,
   already: readonly number[] = [],
 ): PruneResult {
-  const cap = Math.max(1, Math.floor(players.size * cfg.maxPruneShare)) - already.length;
+  const units = (ks: readonly number[]) => ks.reduce((sum, k) => sum + players.unitsOf(k), 0);
+  const cap = Math.max(1, Math.floor(players.baseSize * cfg.maxPruneShare)) - units(already);
   const order: number[] = [];
   if (cap <= 0) {
     return {
       status: 'not-repaired',
-      reason: `the prune cap stopped it: ${already.length} players (${(cfg.maxPruneShare * 100).toFixed(0)}% of ${players.size}) are already pruned`,
+      reason: `the prune cap stopped it: ${already.length} players (${(cfg.maxPruneShare * 100).toFixed(0)}% of ${players.baseSize}) are already pruned`,
       pruned: [],
       curve: [],
     };
   }
   const cursors = probes.map(() => 0);
-  while (order.length < Math.min(cap, players.size)) {
+  const skip = (k: number) => order.includes(k) || already.includes(k);
+  let used = 0;
+  while (order.length < players.size) {
     let added = false;
     probes.forEach((p, i) => {
-      while (cursors[i]! < p.order.length && (order.includes(p.order[cursors[i]!]!) || already.includes(p.order[cursors[i]!]!)))
-        cursors[i]!++;
-      if (cursors[i]! < p.order.length && order.length < cap) {
-        order.push(p.order[cursors[i]!]!);
+      while (cursors[i]! < p.order.length && skip(p.order[cursors[i]!]!)) cursors[i]!++;
+      const next = p.order[cursors[i]!];
+      if (next !== undefined && used + players.unitsOf(next) <= cap + 1e-9) {
+        order.push(next);
+        used += players.unitsOf(next);
         added = true;
       }
     });
@@ -165,6 +183,6 @@ export function choosePrune(
   if (chosen > 0) return { status: 'repaired', reason: null, pruned: order.slice(0, chosen), curve };
   const reason = sawAsrOk
     ? `the accuracy guard stopped it: every prefix that removes the reversed trigger lowers the original class's probability on the clean guard images by more than ${cfg.maxProbabilityDrop} on average`
-    : `the prune cap stopped it: pruning ${order.length + already.length} players (the cap: ${(cfg.maxPruneShare * 100).toFixed(0)}% of ${players.size}) does not bring the reversed trigger's success to ${(cfg.maxAsr * 100).toFixed(0)}% or less`;
+    : `the prune cap stopped it: pruning ${order.length + already.length} players (the cap: ${(cfg.maxPruneShare * 100).toFixed(0)}% of ${players.baseSize}) does not bring the reversed trigger's success to ${(cfg.maxAsr * 100).toFixed(0)}% or less`;
   return { status: 'not-repaired', reason, pruned: [], curve };
 }

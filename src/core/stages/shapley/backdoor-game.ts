@@ -139,3 +139,39 @@ export class BackdoorGame implements CoalitionGame {
     return out;
   }
 }
+
+/**
+ * A game over some of another game's players (`subset`, indices there), every other player present: the
+ * cells of a position that carries the backdoor, valued with the rest of the network in place. Splitting
+ * only what the first estimate found keeps the game small; estimating every cell of every position would
+ * cost the channels' count times as many players.
+ */
+export class SubGame implements CoalitionGame {
+  constructor(
+    private readonly game: CoalitionGame & Required<Pick<CoalitionGame, 'firstOrder'>>,
+    private readonly subset: readonly number[],
+  ) {}
+
+  get players(): number {
+    return this.subset.length;
+  }
+
+  cost(n: number): number {
+    return this.game.cost(n);
+  }
+
+  firstOrder(): { values: number[]; cost: number } {
+    const all = this.game.firstOrder();
+    return { values: this.subset.map((k) => all.values[k]!), cost: all.cost };
+  }
+
+  evaluate(coalitions: Uint8Array[]): number[] {
+    return this.game.evaluate(
+      coalitions.map((c) => {
+        const full = new Uint8Array(this.game.players).fill(1);
+        this.subset.forEach((k, i) => (full[k] = c[i]!));
+        return full;
+      }),
+    );
+  }
+}
