@@ -20,20 +20,18 @@ const POLL_MS = 250;
  * Outside `npm test` (no run id) it simply computes.
  */
 export async function sharedResult<T>(key: string, compute: () => Promise<T>): Promise<T> {
-  const run = process.env[RUN_ID_VARIABLE];
-  if (run === undefined || !/^[\w-]+$/.test(run)) return compute();
-  const dir = join(tmpdir(), `shapguard-test-run-${run}`);
-  mkdirSync(dir, { recursive: true });
-  const name = createHash('sha256').update(key).digest('hex').slice(0, 32);
-  const result = join(dir, `${name}.json`);
-  const failed = join(dir, `${name}.failed`);
+  const paths = sharedPaths(key);
+  if (paths === null) return compute();
+  const { result, failed, lock } = paths;
   try {
-    mkdirSync(join(dir, `${name}.lock`));
+    mkdirSync(lock);
+    writeFileSync(join(lock, 'owner'), String(process.pid));
   } catch {
-    // Another file computes it: wait for its result, or compute it here if it failed there.
+    // Another file computes it: wait for its result, or compute it here if it failed there or its process
+    // died without a word (killed, out of memory), which would leave this one waiting for ever.
     for (;;) {
       if (existsSync(result)) return JSON.parse(readFileSync(result, 'utf8')) as T;
-      if (existsSync(failed)) return compute();
+      if (existsSync(failed) || ownerGone(lock)) return compute();
       await new Promise((done) => setTimeout(done, POLL_MS));
     }
   }
@@ -47,5 +45,29 @@ export async function sharedResult<T>(key: string, compute: () => Promise<T>): P
     writeFileSync(failed, '');
     rmSync(`${result}.tmp`, { force: true });
     throw err;
+  }
+}
+
+/** Where one key's shared result, failure mark and lock live in this run; null outside a test run. */
+export function sharedPaths(key: string): { result: string; failed: string; lock: string } | null {
+  const run = process.env[RUN_ID_VARIABLE];
+  if (run === undefined || !/^[\w-]+$/.test(run)) return null;
+  const dir = join(tmpdir(), `shapguard-test-run-${run}`);
+  mkdirSync(dir, { recursive: true });
+  const name = createHash('sha256').update(key).digest('hex').slice(0, 32);
+  return { result: join(dir, `${name}.json`), failed: join(dir, `${name}.failed`), lock: join(dir, `${name}.lock`) };
+}
+
+/** Whether the process that took `lock` is gone (not yet known: not gone; the owner file follows the mkdir). */
+function ownerGone(lock: string): boolean {
+  const owner = join(lock, 'owner');
+  if (!existsSync(owner)) return false;
+  const pid = Number(readFileSync(owner, 'utf8'));
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RUN_ID_VARIABLE, sharedResult } from '../helpers/shared-run.ts';
+import { RUN_ID_VARIABLE, sharedPaths, sharedResult } from '../helpers/shared-run.ts';
 
 // The suite's shared scans (test/helpers/shared-run.ts): one computation per key and run, handed to every
 // caller, and never a stale or half result.
@@ -42,6 +45,15 @@ describe('sharedResult', () => {
     const waiting = sharedResult('k', async () => 'computed here');
     await expect(failing).rejects.toThrow('scan crashed');
     expect(await waiting).toBe('computed here');
+  });
+
+  it('a caller waiting on a process that died without a word computes its own', async () => {
+    // A lock taken by a process that has exited (killed, out of memory) and will never write a result.
+    const gone = spawnSync(process.execPath, ['-e', '']).pid!;
+    const { lock } = sharedPaths('k')!;
+    mkdirSync(lock);
+    writeFileSync(join(lock, 'owner'), String(gone));
+    expect(await sharedResult('k', async () => 'computed here')).toBe('computed here');
   });
 
   it('outside a test run (no run id) computes every time', async () => {
