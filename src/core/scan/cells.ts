@@ -32,7 +32,8 @@ export interface RoundProbes {
  * own order, standing where the position stood. The cell prune replaces the position prune when it
  * removes the reversed trigger at a guard reading no worse. Why: on Fashion-MNIST the top position also
  * carries much of what the model needs there (pruning it cost 1.1–1.4 points of real accuracy), while a
- * few of its channels carry the trigger (docs/benchmarks.md, "Cells").
+ * few of its channels carry the trigger. Opt-in (`PruneConfig.refineCells`): the post-repair check refused
+ * most cell repairs, right ones included (docs/benchmarks.md, "Cells").
  */
 export function cellPrune(ctx: ScanContext, round: RoundProbes, base: PruneResult): CellChoice {
   const { info, cfg, budget, rng, out, plan } = ctx;
@@ -65,9 +66,7 @@ export function cellPrune(ctx: ScanContext, round: RoundProbes, base: PruneResul
       values.set(cells[j]!, Math.max(values.get(cells[j]!) ?? -Infinity, v));
     });
     // Each split position's cells, best first, where the position stood.
-    const order = p.order.flatMap((k) =>
-      heavy.has(k) ? subOrder.filter((c) => split.players[c]!.position === split.players[k]!.position) : [k],
-    );
+    const order = p.order.flatMap((k) => (heavy.has(k) ? subOrder.filter((c) => split.cellsOf(k).includes(c)) : [k]));
     return { target: p.target, order, values: all, fullValue: p.fullValue, stamped };
   });
   const clean = new TailEvaluator(info, split, round.guard);
