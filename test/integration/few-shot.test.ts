@@ -70,14 +70,16 @@ describe('shapguard scan --clean-samples', () => {
     expect(r.repairedDir).toBeNull();
   });
 
-  it('does not certify from a sample too small to hold anything back (2 per class): the check saw synthetic images only', async () => {
+  // One held-back image per class let the check certify a repair that kept 63.5% of the planted trigger
+  // (docs/benchmarks.md); with 3 per class one is held back, with 2 none.
+  it('does not certify from a sample too small to hold 3 images per class back (3 per class: 1 held back)', async () => {
     const small = mkdtempSync(join(tmpdir(), 'shapguard-sample-small-'));
-    writeSampleFolder(small, await sampleFromSet(loadMnist('test'), 2, 5000));
+    writeSampleFolder(small, await sampleFromSet(loadMnist('test'), 3, 5000));
     const r = await runCli(['scan', model, '--out', '$OUT', '--seed', '1', '--clean-samples', small]);
     expect(r.report!.verdict).toBe('backdoor');
-    expect(r.report!.sample!.heldBack).toBe(0);
+    expect(r.report!.sample!.heldBack).toBe(10);
     expect(r.report!.repair!.status).toBe('not-repaired');
-    expect(r.report!.repair!.reason).toMatch(/the sample held nothing back for a check on real images/);
+    expect(r.report!.repair!.reason).toMatch(/the sample held back 10 images for the check on real images, fewer than 3 in every class/);
     expect(r.repairedDir).toBeNull();
   });
 

@@ -51,9 +51,9 @@ describe('the Worker in workerd', () => {
     expect(report.detection.flagged).toContain(6);
     // The sample was read from R2 and decoded in workerd, the JPEG among the PNGs.
     expect(report.mode).toBe('few-shot');
-    expect(report.sample.images).toBe(31);
-    expect(report.sample.perClass.reduce((a: number, b: number) => a + b, 0)).toBe(31);
-    expect(report.repair.check.heldBack.images).toBe(10);
+    expect(report.sample.images).toBe(101);
+    expect(report.sample.perClass.reduce((a: number, b: number) => a + b, 0)).toBe(101);
+    expect(report.repair.check.heldBack.images).toBe(30);
     expect(
       keys
         .filter((k) => k.includes('/repaired/'))

@@ -109,7 +109,7 @@ describe('S3 through SNS, EventBridge and MinIO', () => {
 
   beforeAll(async () => {
     // A trusted sample beside the model (CLEAN_SAMPLES): this scan is few-shot, its sample read from S3.
-    for (const f of await sampleFromSet(loadMnist('test'), 3, 5000))
+    for (const f of await sampleFromSet(loadMnist('test'), 10, 5000))
       await direct.send(new PutObjectCommand({ Bucket: BUCKET, Key: `samples/mnist/${f.path}`, Body: f.bytes }));
     etag = await upload(key, 'test/fixtures/keras/mnist-badnets.h5', { owner: 'ml-team', stage: 'candidate' });
     svc = service(1, { CLEAN_SAMPLES: 'team a/=samples/mnist/' });
@@ -136,8 +136,8 @@ describe('S3 through SNS, EventBridge and MinIO', () => {
     expect(report.input.format).toBe('keras-h5');
     expect((await direct.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }))).ETag).toBe(etag);
     expect(report.mode).toBe('few-shot');
-    expect(report.sample.perClass).toEqual(Array(10).fill(3));
-    expect(report.repair.check.heldBack.images).toBe(10);
+    expect(report.sample.perClass).toEqual(Array(10).fill(10));
+    expect(report.repair.check.heldBack.images).toBe(30);
   });
 
   it('tags the original not deployable, keeping the tags it had, and only the certified repaired copy deployable', async () => {
