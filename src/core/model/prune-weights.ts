@@ -2,7 +2,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { ShapguardError } from '../errors.ts';
 import type { LoadedModel } from './loaded-model.ts';
 import { layerWeight, type LayerWeight } from './layers.ts';
-import type { Player } from '../stages/players.ts';
+import { playerKind, type Player } from '../stages/players.ts';
 
 /**
  * New values for the weights that pruning touches: each pruned channel's kernel slice and bias set to 0,
@@ -29,12 +29,13 @@ export function prunedWeights(
     const units = loc.shape.at(-1)!;
     const values = read(kernel!);
     // A position reads all its channels' rows; a cell one channel's.
-    const first = (p.position![0] * w + p.position![1]) * c + (p.channel ?? 0);
-    values.fill(0, first * units, (first + (p.channel === null ? c : 1)) * units);
+    const cell = playerKind(p) === 'cell';
+    const first = (p.position![0] * w + p.position![1]) * c + (cell ? p.channel! : 0);
+    values.fill(0, first * units, (first + (cell ? 1 : c)) * units);
     changed.set(loc.name, values);
   }
   const byLayer = new Map<string, number[]>();
-  for (const p of pruned) if (p.channel !== null && p.position === null) byLayer.set(p.layer, [...(byLayer.get(p.layer) ?? []), p.channel]);
+  for (const p of pruned) if (playerKind(p) === 'channel') byLayer.set(p.layer, [...(byLayer.get(p.layer) ?? []), p.channel!]);
   for (const [layerName, channels] of byLayer) {
     const layer = model.getLayer(layerName);
     for (const v of layer.weights) {

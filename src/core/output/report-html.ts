@@ -1,4 +1,4 @@
-import { playerKey } from '../stages/players.ts';
+import { playerKey, playerKind } from '../stages/players.ts';
 import { toBase64 } from '../util/encoding.ts';
 import { encodePng } from './png.ts';
 import {
@@ -81,20 +81,20 @@ const CHAR_WIDTH = 5.6;
 
 /** A player in words, for people: "conv2 channel 5", "fc1 input position 4,4", "fc1 input position 4,4 channel 13". */
 function playerWords(p: PlayerRef): string {
-  if (p.position === null) return `${p.layer} channel ${p.channel}`;
-  return `${p.layer} input position ${p.position.join(',')}${p.channel === null ? '' : ` channel ${p.channel}`}`;
+  const kind = playerKind(p);
+  if (kind === 'channel') return `${p.layer} channel ${p.channel}`;
+  return `${p.layer} input position ${p.position!.join(',')}${kind === 'cell' ? ` channel ${p.channel}` : ''}`;
 }
 
 /** What was pruned, counted by kind and named: "1 position pruned (fc1 input position 4,4)"; the demo prints it too. */
 export function prunedWords(pruned: readonly PlayerRef[]): string {
   if (pruned.length === 0) return 'nothing pruned';
   const count = (n: number, one: string, many = `${one}s`) => (n === 0 ? [] : [`${n} ${n === 1 ? one : many}`]);
-  const positions = pruned.filter((p) => p.position !== null && p.channel === null).length;
-  const cells = pruned.filter((p) => p.position !== null && p.channel !== null).length;
+  const of = (kind: ReturnType<typeof playerKind>) => pruned.filter((p) => playerKind(p) === kind).length;
   const kinds = [
-    ...count(pruned.length - positions - cells, 'channel'),
-    ...count(positions, 'position'),
-    ...count(cells, "position's channel", "positions' channels"),
+    ...count(of('channel'), 'channel'),
+    ...count(of('position'), 'position'),
+    ...count(of('cell'), "position's channel", "positions' channels"),
   ].join(' and ');
   const names = pruned.slice(0, 8).map(playerWords).join(', ');
   return `${kinds} pruned (${names}${pruned.length > 8 ? `, and ${pruned.length - 8} more` : ''})`;

@@ -106,6 +106,9 @@ export function rowsOf(batch: ImageBatch, idx: readonly number[]): ImageBatch {
   return { images, labels: Int32Array.from(idx, (r) => batch.labels[r]!), count: idx.length };
 }
 
+/** One image in this many of each class (rounded down) is held back for the final check. */
+export const HOLD_BACK_ONE_IN = 3;
+
 /**
  * Splits the sample per class into the part the repair uses and a held-back part only the final check sees
  * (a third of each class, rounded down, so a class of one or two images is used whole): a repair certified
@@ -119,7 +122,7 @@ export function splitSample(batch: ImageBatch, classes: number, rng: Rng): { use
       .filter(([, l]) => l === k)
       .map(([r]) => r);
     const order = rng.permutation(rows.length).map((i) => rows[i]!);
-    const back = Math.floor(rows.length / 3);
+    const back = Math.floor(rows.length / HOLD_BACK_ONE_IN);
     held.push(...order.slice(0, back));
     use.push(...order.slice(back));
   }

@@ -1,4 +1,4 @@
-import type { PlayerSet } from '../stages/players.ts';
+import { playerKind, type PlayerSet } from '../stages/players.ts';
 import { choosePrune, type PruneResult, type TargetProbe } from '../stages/repair/prune.ts';
 import { BackdoorGame, SubGame, TailEvaluator } from '../stages/shapley/backdoor-game.ts';
 import { estimateShapley } from '../stages/shapley/shapley.ts';
@@ -38,14 +38,17 @@ export interface RoundProbes {
 export function cellPrune(ctx: ScanContext, round: RoundProbes, base: PruneResult): CellChoice {
   const { info, cfg, budget, rng, out, plan } = ctx;
   const { players, probes, pruned } = round;
+  const values = new Map<number, number>();
+  if (!cfg.pruning.refineCells) return { players, result: base, values };
   const heavy = new Set<number>();
   for (const p of probes)
     for (const k of p.order.slice(0, cfg.shapley.topK))
-      if (isPosition(players, k) && !pruned.includes(k) && p.values[k]! >= cfg.pruning.minValueShare * p.fullValue) heavy.add(k);
-  const values = new Map<number, number>();
-  if (!cfg.pruning.refineCells || heavy.size === 0) return { players, result: base, values };
+      if (playerKind(players.players[k]!) === 'position' && !pruned.includes(k) && p.values[k]! >= cfg.pruning.minValueShare * p.fullValue)
+        heavy.add(k);
+  if (heavy.size === 0) return { players, result: base, values };
   const split = players.withCells([...heavy]);
-  const cells = [...heavy].flatMap((k) => split.cellsOf(k));
+  const cellsBy = new Map([...heavy].map((k) => [k, split.cellsOf(k)]));
+  const cells = [...cellsBy.values()].flat();
   const refines = [...heavy].map((k) => split.players[k]!);
   const stage = budget.stage(STAGE_SHARES.cells, 'cells');
   const cellProbes: TargetProbe[] = probes.map((p, i) => {
@@ -66,7 +69,10 @@ export function cellPrune(ctx: ScanContext, round: RoundProbes, base: PruneResul
       values.set(cells[j]!, Math.max(values.get(cells[j]!) ?? -Infinity, v));
     });
     // Each split position's cells, best first, where the position stood.
-    const order = p.order.flatMap((k) => (heavy.has(k) ? subOrder.filter((c) => split.cellsOf(k).includes(c)) : [k]));
+    const order = p.order.flatMap((k) => {
+      const own = cellsBy.get(k);
+      return own ? subOrder.filter((c) => own.includes(c)) : [k];
+    });
     return { target: p.target, order, values: all, fullValue: p.fullValue, stamped };
   });
   const clean = new TailEvaluator(info, split, round.guard);
@@ -77,11 +83,6 @@ export function cellPrune(ctx: ScanContext, round: RoundProbes, base: PruneResul
   for (const p of cellProbes) p.stamped.dispose();
   const better = result.status === 'repaired' && (base.status !== 'repaired' || dropAt(result) <= dropAt(base));
   return better ? { players: split, result, values } : { players, result: base, values: new Map() };
-}
-
-function isPosition(players: PlayerSet, k: number): boolean {
-  const p = players.players[k]!;
-  return p.position !== null && p.channel === null;
 }
 
 /** The guard's reading at the prefix a prune chose. */

@@ -38,6 +38,8 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
   let recheckImages: ImageBatch | null = null;
   // repairImages put the sample's images among the stamped bases and made them the guard.
   ctx.report.sample?.stages.push('shapley', 'pruning-guard');
+  // The guard's tail over the players in use, made again only when the cell stage split a position.
+  let clean = new TailEvaluator(info, players, synth.guard.images);
   const best = new Map<number, number>();
   const rounds: RoundReport[] = [];
   let pruned: number[] = [];
@@ -67,13 +69,15 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
     // The prune, and the recheck of the pruned model after it, are the pruning stage.
     ctx.progress('pruning', 0);
     const pruneStage = budget.stage(STAGE_SHARES.pruning);
-    const clean = new TailEvaluator(info, players, synth.guard.images);
     const first = choosePrune(players, probes, clean, cfg.pruning, pruneStage, pruned);
-    clean.dispose();
     for (const p of probes) p.stamped.dispose();
     out.stage(`pruning-round-${round}`, pruneStage, first.curve.length, null);
     const split = cellPrune(ctx, { players, probes, images, guard: synth.guard.images, pruned, round }, first);
     for (const [k, v] of split.values) best.set(k, Math.max(best.get(k) ?? -Infinity, v));
+    if (split.players !== players) {
+      clean.dispose();
+      clean = new TailEvaluator(info, split.players, synth.guard.images);
+    }
     players = split.players;
     result = split.result;
     curve = [...curve, ...result.curve.map((c) => ({ ...c, pruned: c.pruned + pruned.length }))];
@@ -113,6 +117,7 @@ export function repairRounds(ctx: ScanContext, synth: SynthResult, findings: Fin
     });
     triggers = residual;
   }
+  clean.dispose();
   const valueOf = (k: number) => round6(best.get(k) ?? 0);
   if (result.status === 'repaired' && triggers.length > 0) {
     result = {

@@ -14,7 +14,7 @@ import { wilson } from '../util/wilson.ts';
 import { reverseTriggers, type ReversedTrigger, type TriggerResult } from '../stages/trigger/reverse.ts';
 import { stampReversed } from '../stages/trigger/stamp.ts';
 import { measure, predict } from '../stages/verification/verify.ts';
-import { mixBases } from '../sample/sample.ts';
+import { HOLD_BACK_ONE_IN, mixBases } from '../sample/sample.ts';
 import { digestFiles } from '../util/digest.ts';
 import type { ScanContext } from './context.ts';
 import { MIN_STEPS_PER_CLASS, STAGE_SHARES } from './options.ts';
@@ -307,7 +307,7 @@ function heldBackShort(ctx: ScanContext): string | null {
   const short = counts.flatMap((n, k) => (n < MIN_HELD_BACK_PER_CLASS ? [k] : []));
   if (short.length === 0) return null;
   const classes = short.length === counts.length ? 'every class' : `class${short.length > 1 ? 'es' : ''} ${short.join(', ')}`;
-  return `the sample held back ${held.count} images for the check on real images, fewer than ${MIN_HELD_BACK_PER_CLASS} in ${classes}: a check on one held-back image per class certified a repair that kept 63.5% of the planted trigger, so a certificate needs at least ${MIN_HELD_BACK_PER_CLASS} held back in every class (${3 * MIN_HELD_BACK_PER_CLASS} or more trusted images per class, a third of each held back)`;
+  return `the sample held back ${held.count} images for the check on real images, fewer than ${MIN_HELD_BACK_PER_CLASS} in ${classes}: a check on one held-back image per class certified a repair that kept 63.5% of the planted trigger, so a certificate needs at least ${MIN_HELD_BACK_PER_CLASS} held back in every class (${HOLD_BACK_ONE_IN * MIN_HELD_BACK_PER_CLASS} or more trusted images per class, a third of each held back)`;
 }
 
 /**

@@ -31,10 +31,17 @@ export function playerLayerName(p: PlayerLayer): string {
   return p.kind === 'positions' ? `${p.layer}:positions` : p.layer;
 }
 
+/** Which kind of player `p` is: a channel, a whole position, or one channel of a position (a cell). */
+export function playerKind(p: Player): 'channel' | 'position' | 'cell' {
+  if (p.position === null) return 'channel';
+  return p.channel === null ? 'position' : 'cell';
+}
+
 /** A stable text key for a player ("conv2:5", "fc1@0,3", a cell "fc1@0,3:12"), for sets and messages. */
 export function playerKey(p: Player): string {
-  if (p.position === null) return `${p.layer}:${p.channel}`;
-  return p.channel === null ? `${p.layer}@${p.position.join(',')}` : `${p.layer}@${p.position.join(',')}:${p.channel}`;
+  const kind = playerKind(p);
+  if (kind === 'channel') return `${p.layer}:${p.channel}`;
+  return kind === 'position' ? `${p.layer}@${p.position!.join(',')}` : `${p.layer}@${p.position!.join(',')}:${p.channel}`;
 }
 
 interface Block {
@@ -119,13 +126,13 @@ export class PlayerSet {
    */
   unitsOf(k: number): number {
     const p = this.players[k]!;
-    if (p.position === null || p.channel === null) return 1;
+    if (playerKind(p) !== 'cell') return 1;
     return 1 / this.blocks.find((b) => b.layer === p.layer && b.grid !== null)!.grid![2];
   }
 
   /** The players before any split into cells: what the prune cap is a share of. */
   get baseSize(): number {
-    return this.players.filter((p) => p.position === null || p.channel === null).length;
+    return this.players.filter((p) => playerKind(p) !== 'cell').length;
   }
 
   /** The cell players of position player `k` (indices), empty when it was not split. */
