@@ -153,7 +153,7 @@ function summary(r: ScanReport): string {
   const lines = [`verdict: ${r.verdict}${r.reason ? ` (${r.reason})` : ''}`];
   if (r.detection && r.detection.flagged.length > 0)
     lines.push(
-      `flagged target class(es): ${r.detection.flagged.join(', ')}${r.detection.flaggedBy === 'pair-universality' ? " (by the pair triggers' universality)" : ''}`,
+      `flagged target class(es): ${r.detection.flagged.join(', ')}${r.detection.flaggedBy === 'pair-universality' ? " (by the pair triggers' universality)" : r.detection.flaggedBy === 'head-tendency' ? " (by the classifier head's tendency, with a smallish trigger)" : ''}`,
     );
   if (r.repair && r.repair.status !== 'not-needed') {
     lines.push(`repair: ${r.repair.status}${r.repair.reason ? ` (${r.repair.reason})` : ''}`);

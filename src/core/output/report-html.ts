@@ -302,7 +302,9 @@ function adviceBox(report: ScanReport): string {
   const byUniversality =
     report.detection?.flaggedBy === 'pair-universality'
       ? ' (found by how far the pair triggers carry into it, see the all-to-all check)'
-      : '';
+      : report.detection?.flaggedBy === 'head-tendency'
+        ? ' (found by the classifier head leaning to it from every other class, with a reversed trigger smaller than most)'
+        : '';
   const sends = report.allToAll?.flagged
     ? `An all-to-all backdoor sends images carrying one trigger each to a class of its own (mapping ${esc(report.allToAll.mapping.map((t, s) => `${s}→${t}`).join(' '))}).`
     : `A backdoor sends images carrying a trigger to class ${esc(targets)}${esc(byUniversality)}.`;

@@ -2,6 +2,7 @@ import type { ModelDigest } from '../util/digest.ts';
 import type { InputRangeSource } from '../model/input-range.ts';
 import type { DetectConfig } from '../stages/detection/detect.ts';
 import type { AllToAllConfig } from '../stages/detection/pairs.ts';
+import type { Tendency } from '../stages/detection/tendency.ts';
 import type { PruneConfig, PruneStep } from '../stages/repair/prune.ts';
 import type { ShapleyConfig } from '../stages/shapley/shapley.ts';
 import type { SynthConfig } from '../stages/synthesis/synth.ts';
@@ -280,10 +281,15 @@ export interface ScanReport {
     median: number;
     mad: number;
     classes: ClassReport[];
-    /** Every flagged class: the mask-size rule's, or the pair check's universal class (see flaggedBy). */
+    /** Every flagged class: the mask-size rule's, the head tendency's, or the pair check's universal class (see flaggedBy). */
     flagged: number[];
-    /** Which signal flagged them: the mask-size outlier rule, or (few-shot) the pair triggers' universality. */
-    flaggedBy?: 'mask-size' | 'pair-universality' | null;
+    /**
+     * Which signal flagged them: the mask-size outlier rule, the classifier head's tendency agreeing with a
+     * smallish reversed trigger, or (few-shot) the pair triggers' universality.
+     */
+    flaggedBy?: 'mask-size' | 'head-tendency' | 'pair-universality' | null;
+    /** The classifier head's tendency (stages/detection/tendency.ts): data-free, where the mask size flagged nothing; else null. */
+    tendency?: Tendency | null;
     /** Each synthesis start: its background, and every class's comparable norm from it and their median. */
     starts: { background: number; median: number; comparableNorms: number[] }[];
   } | null;

@@ -111,10 +111,13 @@ export function toSarif(report: ScanReport, artifactUri: string): SarifLog {
       const cls = report.detection!.classes.find((c) => c.class === target);
       const repair = report.repair ? `${report.repair.status}${report.repair.reason ? ` (${report.repair.reason})` : ''}` : 'none';
       const universal = report.detection!.flaggedBy === 'pair-universality' ? (report.allToAll?.universal?.[target] ?? null) : null;
+      const tendency = report.detection!.flaggedBy === 'head-tendency' ? (report.detection!.tendency ?? null) : null;
       const why =
         universal !== null
           ? `the other classes' pair triggers carry into class ${target} (median share ${universal}), though its own reversed trigger (mask norm ${cls?.maskNorm}) is no outlier`
-          : `class ${target} has a reversed trigger of mask norm ${cls?.maskNorm} (${((cls?.normRatio ?? 0) * 100).toFixed(0)}% of the median, anomaly index ${cls?.anomalyIndex})`;
+          : tendency !== null
+            ? `the classifier head leans to class ${target} from every other class (tendency ${tendency.anomaly} above the quartiles) and its reversed trigger is smallish (mask norm ${cls?.maskNorm}, ${((cls?.normRatio ?? 0) * 100).toFixed(0)}% of the median)`
+            : `class ${target} has a reversed trigger of mask norm ${cls?.maskNorm} (${((cls?.normRatio ?? 0) * 100).toFixed(0)}% of the median, anomaly index ${cls?.anomalyIndex})`;
       results.push(
         result('SG001', `Backdoor detected: ${why}. Repair: ${repair}.`, `target-${target}`, {
           target,

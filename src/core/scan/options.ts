@@ -64,13 +64,15 @@ export function stageConfigs(options: Omit<ScanOptions, 'toolVersion'>): StageCo
 
 /**
  * Shares of what is left of the budget when each stage starts: synthesis 20% of the whole, trigger reverse
- * 50% (0.625 of the 80% left), then per prune round Shapley, pruning and the recheck split the rest
+ * 50% (0.625 of the 80% left); where the opt-in head tendency runs, up to 30% of what is left (it needs a
+ * few seconds); then per prune round Shapley, pruning and the recheck split the rest
  * (the last round's Shapley may take 80% of what remains). The all-to-all check runs only when nothing was
  * flagged, so no repair follows it: it may take 90% of what is left.
  */
 export const STAGE_SHARES = {
   synthesis: 0.2,
   triggerReverse: 0.625,
+  tendency: 0.3,
   allToAll: 0.9,
   shapleyRound: 0.6,
   shapleyLastRound: 0.8,

@@ -6,7 +6,8 @@ import { prunedWeights } from '../model/prune-weights.ts';
 import type { ClassReport, Metrics, RepairCheck, TriggerEvidence } from '../output/report.ts';
 import { residualSearch, uncheckable } from '../stages/verification/certify.ts';
 import { concentration } from '../stages/detection/concentration.ts';
-import { combinedNorms, comparableNorms, detectTargets, median, medianShares } from '../stages/detection/detect.ts';
+import { combinedNorms, comparableNorms, detectTargets, median, medianShares, tendencyFlag } from '../stages/detection/detect.ts';
+import { measureTendency, type Tendency } from '../stages/detection/tendency.ts';
 import type { Player } from '../stages/players.ts';
 import { synthesize, type ImageBatch, type SynthResult } from '../stages/synthesis/synth.ts';
 import { Rng } from '../util/rng.ts';
@@ -126,6 +127,12 @@ export function detectStep(ctx: ScanContext, runs: readonly StartRun[]): Finding
   const perStart = runs.map((r) => comparableNorms(r.rev.triggers));
   const norms = combinedNorms(perStart);
   const detection = detectTargets(norms, cfg.detection);
+  // Opt-in, data-free only: few-shot scans have the pair check for what the mask size misses, and the two
+  // have not been measured together (an all-to-all model flagged here first would never reach the pair check).
+  const tendencyRuns = cfg.detection.tendencySteps > 0 && ctx.fewShot === null && !detection.classes.some((c) => c.flagged);
+  const tendency = tendencyRuns ? tendencyStep(ctx, runs[0]!.synth) : null;
+  const byTendency = tendencyFlag(detection, tendency, cfg.detection);
+  if (byTendency !== null) detection.classes[byTendency]!.flagged = true;
   const shares = perStart.map(medianShares);
   // Per class, the start whose trigger is smallest for its start's scale (the first among equals).
   const bestStart = norms.map((_, i) => shares.reduce((b, sh, s) => (sh[i]! < shares[b]![i]! ? s : b), 0));
@@ -152,7 +159,8 @@ export function detectStep(ctx: ScanContext, runs: readonly StartRun[]): Finding
     mad: round6(detection.mad),
     classes,
     flagged: flaggedTargets,
-    flaggedBy: flaggedTargets.length > 0 ? 'mask-size' : null,
+    flaggedBy: byTendency !== null ? 'head-tendency' : flaggedTargets.length > 0 ? 'mask-size' : null,
+    tendency: tendency === null ? null : { ...tendency, perClass: tendency.perClass.map(round6), anomaly: round6(tendency.anomaly) },
     starts: runs.map((r, s) => ({
       background: r.background,
       median: round6(median(perStart[s]!.filter(Number.isFinite))),
@@ -210,6 +218,24 @@ export function detectStep(ctx: ScanContext, runs: readonly StartRun[]): Finding
   // A clean report shows its closest call too: the reviewer sees what the smallest trigger looked like.
   const shown = flagged.length > 0 ? flagged : triggers.filter((t) => t.target === cleanOrder[0]);
   return { flagged, cleanOrder, incomplete, unrepairable, run, evidence: evidenceOf(ctx, run.synth, shown, flagged.length > 0), before };
+}
+
+/**
+ * 3b. The classifier head's tendency, data-free where the mask-size rule flagged nothing
+ * (stages/detection/tendency.ts): null when the model has no Dense head or the signal is off.
+ */
+function tendencyStep(ctx: ScanContext, synth: SynthResult): Tendency | null {
+  const stage = ctx.budget.stage(STAGE_SHARES.tendency, 'detection: head tendency');
+  const c = ctx.cfg.detection;
+  const cfg = {
+    steps: c.tendencySteps,
+    learningRate: c.tendencyLearningRate,
+    weightDecay: c.tendencyWeightDecay,
+    logitScale: c.tendencyLogitScale,
+  };
+  const found = measureTendency(ctx.info, synth.rev.images, cfg, new Rng(ctx.report.config.seed).fork(80), stage);
+  if (found !== null) ctx.out.stage('head-tendency', stage, found.steps, found.stoppedBy);
+  return found;
 }
 
 /**

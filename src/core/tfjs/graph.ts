@@ -150,6 +150,18 @@ export class Graph {
   }
 
   /**
+   * The id of the one value that steps `stepIndex` onward read from before it, or null when they read more
+   * than one (a skip connection around the step): only then is the rest of the graph a function of one
+   * tensor, which `tailFrom` can run from a stand-in for it.
+   */
+  cutBefore(stepIndex: number): number | null {
+    const later = new Set(this.steps.slice(stepIndex).map((s) => s.output));
+    const before = new Set<number>();
+    for (const s of this.steps.slice(stepIndex)) for (const id of s.inputs) if (!later.has(id)) before.add(id);
+    return before.size === 1 ? [...before][0]! : null;
+  }
+
+  /**
    * The model's own input range. The engine works on images in [0, 1] whatever the model expects, so its
    * step sizes and priors mean the same on a 0–255 model; the graph maps them on the way in.
    */

@@ -1,0 +1,130 @@
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Budget } from '../../src/core/budget.ts';
+import { describeModel, type ModelInfo } from '../../src/core/model/model-info.ts';
+import { DETECT_DEFAULTS } from '../../src/core/stages/detection/detect.ts';
+import { headCut, measureTendency, TENDENCY_STEPS, type Tendency } from '../../src/core/stages/detection/tendency.ts';
+import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
+import { Rng } from '../../src/core/util/rng.ts';
+import { nodeWasmPath } from '../../src/node/wasm-path.ts';
+import { loadModelFromDisk } from '../data/load-dir.ts';
+import { MODELS } from '../helpers/fixtures.ts';
+import { rescaledCopy } from '../helpers/rescale.ts';
+import { readDir } from '../helpers/tiny-model.ts';
+import { prepare } from '../../src/core/scan/context.ts';
+import { stageConfigs } from '../../src/core/scan/options.ts';
+import { ReportBuilder } from '../../src/core/scan/report-builder.ts';
+import { detectBackdoor } from '../../src/core/scan/scan.ts';
+import type { LoadedModel } from '../../src/core/model/loaded-model.ts';
+
+// The head tendency (opt-in) on real models: mnist-patch4's planted 4×4 patch reverses to a mask no smaller than
+// natural ones (data-free mask size misses it), but its head leans to the planted class 2.
+beforeAll(async () => {
+  await initWasmBackend({ wasmPath: nodeWasmPath() });
+});
+
+const CFG = {
+  steps: TENDENCY_STEPS,
+  learningRate: DETECT_DEFAULTS.tendencyLearningRate,
+  weightDecay: DETECT_DEFAULTS.tendencyWeightDecay,
+  logitScale: DETECT_DEFAULTS.tendencyLogitScale,
+};
+
+/** Images in [0, 1] standing in for the synthesis's: they only tell whether the head's input follows a ReLU. */
+function bases(info: ModelInfo): Float32Array {
+  const rng = new Rng(9);
+  return Float32Array.from({ length: 8 * info.shape[0] * info.shape[1] * info.shape[2] }, () => rng.next());
+}
+
+async function tendencyOf(dir: string, maxEvals = Infinity): Promise<Tendency> {
+  const model = await loadModelFromDisk(join(dir, 'model.json'));
+  try {
+    const info = describeModel(model);
+    info.graph.inputRange = [0, 1];
+    // Bounded by evaluations only: a loaded machine must give the same answer.
+    const stage = new Budget(1e9, maxEvals).stage(1);
+    const t = measureTendency(info, bases(info), CFG, new Rng(1).fork(80), stage);
+    expect(t).not.toBeNull();
+    return t!;
+  } finally {
+    model.dispose();
+  }
+}
+
+describe('head tendency', () => {
+  let patch: Tendency;
+  beforeAll(async () => {
+    patch = await tendencyOf(join(MODELS, 'mnist-patch4'));
+  });
+
+  it("leans to mnist-patch4's planted class, and a clean model's head stands out less", async () => {
+    expect(patch.target).toBe(2);
+    expect(patch.anomaly).toBeGreaterThanOrEqual(DETECT_DEFAULTS.tendencyMinAnomaly);
+    expect(patch.steps).toBe(CFG.steps);
+    expect(patch.stoppedBy).toBeNull();
+    const clean = await tendencyOf(join(MODELS, 'mnist-clean-1'));
+    expect(clean.anomaly).toBeLessThan(DETECT_DEFAULTS.tendencyMinAnomaly);
+  });
+
+  it('reads the same with the logits ×100', async () => {
+    const scaled = await tendencyOf(await rescaledCopy(join(MODELS, 'mnist-patch4'), 100));
+    expect(scaled.target).toBe(patch.target);
+    expect(Math.abs(scaled.anomaly - patch.anomaly)).toBeLessThan(0.01);
+  });
+
+  it('stops at the evaluation bound and says so', async () => {
+    const cut = await tendencyOf(join(MODELS, 'mnist-patch4'), 50);
+    expect(cut.stoppedBy).toBe('evaluations');
+    expect(cut.steps).toBeLessThan(CFG.steps);
+  });
+
+  it('finds the head of a residual net, after its global pooling', async () => {
+    const model = await loadModelFromDisk('test/fixtures/zoo/mnist-resnet-clean/model.json');
+    try {
+      const info = describeModel(model);
+      const cut = headCut(info);
+      expect(cut).not.toBeNull();
+      expect(info.graph.steps[cut!.step]!.layer.getClassName()).toBe('Dense');
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe("the scan's detection with the head tendency", () => {
+  it('flags mnist-patch4 data-free, where the mask size alone is borderline (seed 1)', async () => {
+    const dir = join(MODELS, 'mnist-patch4');
+    // Opted in: the signal is off by default (a held-out clean ResNet was flagged with it).
+    const options = {
+      entry: 'model.json',
+      seed: 1,
+      toolVersion: 'test',
+      maxEvals: 400_000,
+      budgetSeconds: 100_000,
+      detection: { tendencySteps: TENDENCY_STEPS },
+    };
+    const out = new ReportBuilder(options, stageConfigs(options), () => performance.now());
+    let loaded: LoadedModel | undefined;
+    try {
+      const ctx = await prepare(
+        readDir(dir),
+        options,
+        out,
+        () => performance.now(),
+        (m) => (loaded = m),
+      );
+      const { verdict } = detectBackdoor(ctx);
+      const d = out.report.detection!;
+      expect(verdict).toBe('backdoor');
+      expect(d.flagged).toEqual([2]);
+      expect(d.flaggedBy).toBe('head-tendency');
+      // The size rule alone did not flag it: the planted class is above its bound, but within the tendency's.
+      const planted = d.classes[2]!;
+      expect(planted.normRatio).toBeGreaterThan(DETECT_DEFAULTS.maxNormRatio);
+      expect(planted.normRatio).toBeLessThanOrEqual(DETECT_DEFAULTS.tendencyMaxNormRatio);
+      expect(d.tendency!.anomaly).toBeGreaterThanOrEqual(DETECT_DEFAULTS.tendencyMinAnomaly);
+    } finally {
+      loaded?.model.dispose();
+    }
+  });
+});
