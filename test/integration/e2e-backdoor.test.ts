@@ -10,7 +10,8 @@ import { playerKey } from '../../src/core/stages/players.ts';
 /**
  * mnist-patch4's planted trigger reverses to a mask no smaller than the natural ones of clean models (0.27–0.30
  * of the median against a genuine CNN's 0.30): data-free detection misses it rather than flag clean models
- * (README, Limits); the opt-in head tendency flags it (test/wasm/tendency.test.ts). The bench measures it
+ * (README, Limits); the opt-in head tendency leans to its planted class (test/wasm/tendency.test.ts) and flags
+ * it (`npm run bench:tendency`). The bench measures it
  * over seeds (docs/benchmarks.md); the suite spends no second scan on it.
  */
 const backdoored = manifest().filter((m) => m.attack !== null && m.name !== 'mnist-patch4');

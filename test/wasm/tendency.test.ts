@@ -10,7 +10,7 @@ import { nodeWasmPath } from '../../src/node/wasm-path.ts';
 import { loadModelFromDisk } from '../data/load-dir.ts';
 import { MODELS } from '../helpers/fixtures.ts';
 import { rescaledCopy } from '../helpers/rescale.ts';
-import { readDir } from '../helpers/tiny-model.ts';
+import { readDir, writeTinyModel } from '../helpers/tiny-model.ts';
 import { prepare } from '../../src/core/scan/context.ts';
 import { stageConfigs } from '../../src/core/scan/options.ts';
 import { ReportBuilder } from '../../src/core/scan/report-builder.ts';
@@ -92,16 +92,18 @@ describe('head tendency', () => {
 });
 
 describe("the scan's detection with the head tendency", () => {
-  it('flags mnist-patch4 data-free, where the mask size alone is borderline (seed 1)', async () => {
-    const dir = join(MODELS, 'mnist-patch4');
-    // Opted in: the signal is off by default (a held-out clean ResNet was flagged with it).
+  // Wiring only, on a tiny untrained CNN with bounds that let any favourite through and a size rule that flags nothing: the efficacy on a real
+  // model is the first test above, and over the zoo the bench's (the same run on mnist-patch4 takes 30 s).
+  it('opted in, flags the class the head leans to where the mask size flagged nothing, and says so', async () => {
+    const dir = await writeTinyModel();
     const options = {
       entry: 'model.json',
       seed: 1,
       toolVersion: 'test',
-      maxEvals: 400_000,
+      maxEvals: 40_000,
       budgetSeconds: 100_000,
-      detection: { tendencySteps: TENDENCY_STEPS },
+      // The size rule never flags (maxNormRatio 0), so the tendency decides.
+      detection: { maxNormRatio: 0, tendencySteps: TENDENCY_STEPS, tendencyMinAnomaly: -Infinity, tendencyMaxNormRatio: Infinity },
     };
     const out = new ReportBuilder(options, stageConfigs(options), () => performance.now());
     let loaded: LoadedModel | undefined;
@@ -115,14 +117,24 @@ describe("the scan's detection with the head tendency", () => {
       );
       const { verdict } = detectBackdoor(ctx);
       const d = out.report.detection!;
+      expect(d.tendency).not.toBeNull();
+      expect(d.tendency!.steps).toBe(TENDENCY_STEPS);
       expect(verdict).toBe('backdoor');
-      expect(d.flagged).toEqual([2]);
+      expect(d.flagged).toEqual([d.tendency!.target]);
       expect(d.flaggedBy).toBe('head-tendency');
-      // The size rule alone did not flag it: the planted class is above its bound, but within the tendency's.
-      const planted = d.classes[2]!;
-      expect(planted.normRatio).toBeGreaterThan(DETECT_DEFAULTS.maxNormRatio);
-      expect(planted.normRatio).toBeLessThanOrEqual(DETECT_DEFAULTS.tendencyMaxNormRatio);
-      expect(d.tendency!.anomaly).toBeGreaterThanOrEqual(DETECT_DEFAULTS.tendencyMinAnomaly);
+      // Off (the default), the same scan records no tendency and flags nothing.
+      const off = { ...options, detection: { maxNormRatio: 0 } };
+      const out2 = new ReportBuilder(off, stageConfigs(off), () => performance.now());
+      const ctx2 = await prepare(
+        readDir(dir),
+        off,
+        out2,
+        () => performance.now(),
+        (m) => (loaded = m),
+      );
+      detectBackdoor(ctx2);
+      expect(out2.report.detection!.tendency).toBeNull();
+      expect(out2.report.detection!.flagged).toEqual([]);
     } finally {
       loaded?.model.dispose();
     }
