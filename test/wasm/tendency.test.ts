@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Budget } from '../../src/core/budget.ts';
 import { describeModel, type ModelInfo } from '../../src/core/model/model-info.ts';
-import { DETECT_DEFAULTS } from '../../src/core/stages/detection/detect.ts';
+import { DETECT_DEFAULTS, type DetectConfig } from '../../src/core/stages/detection/detect.ts';
+import type { ScanReport } from '../../src/core/output/report.ts';
 import { headCut, measureTendency, TENDENCY_STEPS, type Tendency } from '../../src/core/stages/detection/tendency.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { Rng } from '../../src/core/util/rng.ts';
@@ -91,52 +92,46 @@ describe('head tendency', () => {
   });
 });
 
+/** The scan's detection (detectBackdoor, where the verdict is decided) on a model folder: its verdict and report. */
+async function detectOn(dir: string, detection: Partial<DetectConfig>): Promise<{ verdict: string; report: ScanReport }> {
+  const options = { entry: 'model.json', seed: 1, toolVersion: 'test', maxEvals: 40_000, budgetSeconds: 100_000, detection };
+  const out = new ReportBuilder(options, stageConfigs(options), () => performance.now());
+  let loaded: LoadedModel | undefined;
+  try {
+    const ctx = await prepare(
+      readDir(dir),
+      options,
+      out,
+      () => performance.now(),
+      (m) => (loaded = m),
+    );
+    return { verdict: detectBackdoor(ctx).verdict, report: out.report };
+  } finally {
+    loaded?.model.dispose();
+  }
+}
+
 describe("the scan's detection with the head tendency", () => {
-  // Wiring only, on a tiny untrained CNN with bounds that let any favourite through and a size rule that flags nothing: the efficacy on a real
-  // model is the first test above, and over the zoo the bench's (the same run on mnist-patch4 takes 30 s).
+  // Wiring only, on a tiny untrained CNN, with a size rule that flags nothing (maxNormRatio 0) and bounds that
+  // let any favourite through: the efficacy on a real model is the first test above, over the zoo the bench's
+  // (the same detection of mnist-patch4 takes 30 s).
   it('opted in, flags the class the head leans to where the mask size flagged nothing, and says so', async () => {
     const dir = await writeTinyModel();
-    const options = {
-      entry: 'model.json',
-      seed: 1,
-      toolVersion: 'test',
-      maxEvals: 40_000,
-      budgetSeconds: 100_000,
-      // The size rule never flags (maxNormRatio 0), so the tendency decides.
-      detection: { maxNormRatio: 0, tendencySteps: TENDENCY_STEPS, tendencyMinAnomaly: -Infinity, tendencyMaxNormRatio: Infinity },
-    };
-    const out = new ReportBuilder(options, stageConfigs(options), () => performance.now());
-    let loaded: LoadedModel | undefined;
-    try {
-      const ctx = await prepare(
-        readDir(dir),
-        options,
-        out,
-        () => performance.now(),
-        (m) => (loaded = m),
-      );
-      const { verdict } = detectBackdoor(ctx);
-      const d = out.report.detection!;
-      expect(d.tendency).not.toBeNull();
-      expect(d.tendency!.steps).toBe(TENDENCY_STEPS);
-      expect(verdict).toBe('backdoor');
-      expect(d.flagged).toEqual([d.tendency!.target]);
-      expect(d.flaggedBy).toBe('head-tendency');
-      // Off (the default), the same scan records no tendency and flags nothing.
-      const off = { ...options, detection: { maxNormRatio: 0 } };
-      const out2 = new ReportBuilder(off, stageConfigs(off), () => performance.now());
-      const ctx2 = await prepare(
-        readDir(dir),
-        off,
-        out2,
-        () => performance.now(),
-        (m) => (loaded = m),
-      );
-      detectBackdoor(ctx2);
-      expect(out2.report.detection!.tendency).toBeNull();
-      expect(out2.report.detection!.flagged).toEqual([]);
-    } finally {
-      loaded?.model.dispose();
-    }
+    const on = await detectOn(dir, {
+      maxNormRatio: 0,
+      tendencySteps: TENDENCY_STEPS,
+      tendencyMinAnomaly: -Infinity,
+      tendencyMaxNormRatio: Infinity,
+    });
+    const d = on.report.detection!;
+    expect(d.tendency).not.toBeNull();
+    expect(d.tendency!.steps).toBe(TENDENCY_STEPS);
+    expect(on.verdict).toBe('backdoor');
+    expect(d.flagged).toEqual([d.tendency!.target]);
+    expect(d.flaggedBy).toBe('head-tendency');
+    // Off (the default), the same detection records no tendency and flags nothing.
+    const off = await detectOn(dir, { maxNormRatio: 0 });
+    expect(off.report.detection!.tendency).toBeNull();
+    expect(off.report.detection!.flagged).toEqual([]);
   });
 });
