@@ -9,20 +9,23 @@ import { loadMnist } from '../test/data/mnist.ts';
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
+/** The genuine Keras-written files in ../shared/fixtures/keras, when that folder is there (absolute paths). */
+export function genuineKerasPaths(): string[] {
+  const shared = resolve('../shared/fixtures/keras');
+  return existsSync(shared)
+    ? readdirSync(shared)
+        .filter((f) => /\.(h5|keras)$/.test(f))
+        .map((f) => join(shared, f))
+    : [];
+}
+
 /**
  * Rows for the Keras table: the genuine Keras-written files (../shared/fixtures/keras) and our own Keras
  * fixtures: load time, real accuracy (first 2000 test images) and a default-budget scan.
  */
 export async function benchKeras(): Promise<string[]> {
-  const shared = resolve('../shared/fixtures/keras');
-  const paths = [
-    ...(existsSync(shared)
-      ? readdirSync(shared)
-          .filter((f) => /\.(h5|keras)$/.test(f))
-          .map((f) => join(shared, f))
-      : []),
-    ...['mnist-badnets.h5', 'mnist-badnets.keras'].map((f) => resolve('test/fixtures/keras', f)),
-  ];
+  const genuine = genuineKerasPaths();
+  const paths = [...genuine, ...['mnist-badnets.h5', 'mnist-badnets.keras'].map((f) => resolve('test/fixtures/keras', f))];
   const mnist = loadMnist('test', 2000);
   const fashion = hasFashionMnist() ? loadFashionMnist('test', 2000) : null;
   const rows: string[] = [];
@@ -39,7 +42,7 @@ export async function benchKeras(): Promise<string[]> {
     const wall = (performance.now() - t1) / 1000;
     const name = path.split('/').at(-1)!;
     rows.push(
-      `| ${path.startsWith(shared) ? 'genuine' : 'ours'} | ${name} | ${loaded.format} | ${report.model?.parameters ?? '–'} | ${loadMs.toFixed(0)} ms | ${acc} | ${report.verdict}${report.detection?.flagged.length ? ` → ${report.detection.flagged.join(',')}` : ''} | ${wall.toFixed(1)} s |`,
+      `| ${genuine.includes(path) ? 'genuine' : 'ours'} | ${name} | ${loaded.format} | ${report.model?.parameters ?? '–'} | ${loadMs.toFixed(0)} ms | ${acc} | ${report.verdict}${report.detection?.flagged.length ? ` → ${report.detection.flagged.join(',')}` : ''} | ${wall.toFixed(1)} s |`,
     );
     console.error(`done ${name}`);
   }

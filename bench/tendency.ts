@@ -6,8 +6,8 @@
 // bounds per half: the planted targets it adds, the clean models and wrong classes it flags
 // (docs/benchmarks.md, "The classifier head's tendency"). --genuine: the six genuine Keras files in
 // ../shared/fixtures/keras instead of the zoo.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { loadModel } from '../src/core/model/load.ts';
 import { describeModel } from '../src/core/model/model-info.ts';
 import { Budget } from '../src/core/budget.ts';
@@ -17,6 +17,7 @@ import { initWasmBackend } from '../src/core/tfjs/backend.ts';
 import { Rng } from '../src/core/util/rng.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
+import { genuineKerasPaths } from './keras.ts';
 import { benchModels, cliArg, detectZoo, effective, type BenchModel, type ZooRun } from './zoo.ts';
 
 interface TendencyRow {
@@ -33,27 +34,20 @@ interface TendencyRow {
   anomaly: number;
 }
 
-const GENUINE_DIR = '../shared/fixtures/keras';
-const GENUINE = [
-  'akshatv25-mnist-cnn.keras',
-  'aman21k-fashion-cnn.keras',
-  'evanchien-fashion-cnn-bn.h5',
-  'kilneta-mnist-cnn.h5',
-  'kimthangg-mnist-cnn-keras3.h5',
-  'neuralnetworker-fashion-cnn.h5',
-];
-
 function genuineModels(): BenchModel[] {
-  return GENUINE.filter((f) => existsSync(join(GENUINE_DIR, f))).map((f) => ({
-    name: f,
-    path: join(GENUINE_DIR, f),
-    dataset: f.includes('fashion') ? 'fashion' : 'mnist',
-    arch: 'genuine',
-    half: 'tuning',
-    attack: null,
-    inputRange: [0, 1],
-    realAsr: null,
-  }));
+  return genuineKerasPaths().map((path) => {
+    const name = basename(path);
+    return {
+      name,
+      path,
+      dataset: name.includes('fashion') ? 'fashion' : 'mnist',
+      arch: 'genuine',
+      half: 'tuning',
+      attack: null,
+      inputRange: [0, 1],
+      realAsr: null,
+    };
+  });
 }
 
 /** The scan's reading (steps.ts, tendencyStep): same stream and settings; images in [0, 1] only tell ReLU or not. */
@@ -65,12 +59,7 @@ async function tendencyOf(m: BenchModel, seed: number): Promise<{ target: number
     info.graph.inputRange = m.inputRange;
     const rng = new Rng(seed * 7919 + 13);
     const bases = Float32Array.from({ length: 16 * info.shape[0] * info.shape[1] * info.shape[2] }, () => rng.next());
-    const cfg = {
-      steps: TENDENCY_STEPS,
-      learningRate: DETECT_DEFAULTS.tendencyLearningRate,
-      weightDecay: DETECT_DEFAULTS.tendencyWeightDecay,
-      logitScale: DETECT_DEFAULTS.tendencyLogitScale,
-    };
+    const cfg = { ...DETECT_DEFAULTS, tendencySteps: TENDENCY_STEPS };
     const t = measureTendency(info, bases, cfg, new Rng(seed).fork(80), new Budget(1e9, Infinity).stage(1));
     return t === null ? { target: -1, anomaly: 0 } : { target: t.target, anomaly: t.anomaly };
   } finally {

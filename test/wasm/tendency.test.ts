@@ -24,12 +24,7 @@ beforeAll(async () => {
   await initWasmBackend({ wasmPath: nodeWasmPath() });
 });
 
-const CFG = {
-  steps: TENDENCY_STEPS,
-  learningRate: DETECT_DEFAULTS.tendencyLearningRate,
-  weightDecay: DETECT_DEFAULTS.tendencyWeightDecay,
-  logitScale: DETECT_DEFAULTS.tendencyLogitScale,
-};
+const CFG = { ...DETECT_DEFAULTS, tendencySteps: TENDENCY_STEPS };
 
 /** Images in [0, 1] standing in for the synthesis's: they only tell whether the head's input follows a ReLU. */
 function bases(info: ModelInfo): Float32Array {
@@ -61,7 +56,7 @@ describe('head tendency', () => {
   it("leans to mnist-patch4's planted class, and a clean model's head stands out less", async () => {
     expect(patch.target).toBe(2);
     expect(patch.anomaly).toBeGreaterThanOrEqual(DETECT_DEFAULTS.tendencyMinAnomaly);
-    expect(patch.steps).toBe(CFG.steps);
+    expect(patch.steps).toBe(TENDENCY_STEPS);
     expect(patch.stoppedBy).toBeNull();
     const clean = await tendencyOf(join(MODELS, 'mnist-clean-1'));
     expect(clean.anomaly).toBeLessThan(DETECT_DEFAULTS.tendencyMinAnomaly);
@@ -76,7 +71,7 @@ describe('head tendency', () => {
   it('stops at the evaluation bound and says so', async () => {
     const cut = await tendencyOf(join(MODELS, 'mnist-patch4'), 50);
     expect(cut.stoppedBy).toBe('evaluations');
-    expect(cut.steps).toBeLessThan(CFG.steps);
+    expect(cut.steps).toBeLessThan(TENDENCY_STEPS);
   });
 
   it('finds the head of a residual net, after its global pooling', async () => {

@@ -226,14 +226,7 @@ export function detectStep(ctx: ScanContext, runs: readonly StartRun[]): Finding
  */
 function tendencyStep(ctx: ScanContext, synth: SynthResult): Tendency | null {
   const stage = ctx.budget.stage(STAGE_SHARES.tendency, 'detection: head tendency');
-  const c = ctx.cfg.detection;
-  const cfg = {
-    steps: c.tendencySteps,
-    learningRate: c.tendencyLearningRate,
-    weightDecay: c.tendencyWeightDecay,
-    logitScale: c.tendencyLogitScale,
-  };
-  const found = measureTendency(ctx.info, synth.rev.images, cfg, new Rng(ctx.report.config.seed).fork(80), stage);
+  const found = measureTendency(ctx.info, synth.rev.images, ctx.cfg.detection, new Rng(ctx.report.config.seed).fork(80), stage);
   if (found !== null) ctx.out.stage('head-tendency', stage, found.steps, found.stoppedBy);
   return found;
 }

@@ -51,9 +51,15 @@ export interface DetectConfig {
    * missed runs and no clean one, it flagged a held-out clean Fashion-MNIST ResNet at both seeds
    * (docs/benchmarks.md), so it is off by default.
    */
+  /** Adam steps per stand-in (0: the signal is off). */
   tendencySteps: number;
   tendencyLearningRate: number;
+  /** L2 pull on the stand-ins, as Adam's weight decay: keeps them finite where the head is linear. */
   tendencyWeightDecay: number;
+  /**
+   * The head's logits are divided by their spread at the starting stand-ins and multiplied by this, so a
+   * model whose logits were rescaled (×100, ×0.01) is optimised, and scans, as its original.
+   */
   tendencyLogitScale: number;
   tendencyMinAnomaly: number;
   tendencyMaxNormRatio: number;

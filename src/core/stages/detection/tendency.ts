@@ -3,6 +3,7 @@ import type { Stage, StopReason } from '../../budget.ts';
 import type { ModelInfo } from '../../model/model-info.ts';
 import { readAndDispose } from '../../tfjs/tensors.ts';
 import type { Rng } from '../../util/rng.ts';
+import type { DetectConfig } from './detect.ts';
 
 /**
  * The classifier head's tendency (after FreeEagle, Fu et al., USENIX Security 2023): a second detection
@@ -13,18 +14,8 @@ import type { Rng } from '../../util/rng.ts';
  * of clean heads (a clean wide head's class 7 at 1.93), but where it agrees with a smallish reversed
  * trigger it finds planted targets the mask-size rule misses (4×4 patches at 0.27–0.30 of the median).
  */
-export interface TendencyConfig {
-  /** Adam steps per stand-in (0: the signal is off). */
-  steps: number;
-  learningRate: number;
-  /** L2 pull on the stand-ins, as Adam's weight decay: keeps them finite where the head is linear. */
-  weightDecay: number;
-  /**
-   * The head's logits are divided by their spread at the starting stand-ins and multiplied by this, so a
-   * model whose logits were rescaled (×100, ×0.01) is optimised, and scans, as its original.
-   */
-  logitScale: number;
-}
+/** The settings measureTendency reads: where the scan keeps them, with every detection threshold. */
+export type TendencyConfig = Pick<DetectConfig, 'tendencySteps' | 'tendencyLearningRate' | 'tendencyWeightDecay' | 'tendencyLogitScale'>;
 
 /** The steps measured on the zoo (docs/benchmarks.md): what `detection.tendencySteps` opts in with. */
 export const TENDENCY_STEPS = 1000;
@@ -94,7 +85,7 @@ export function columnTendency(logits: Float32Array, classes: number): number[] 
  */
 export function measureTendency(info: ModelInfo, bases: Float32Array, cfg: TendencyConfig, rng: Rng, stage: Stage): Tendency | null {
   const cut = headCut(info);
-  if (cut === null || cfg.steps <= 0) return null;
+  if (cut === null || cfg.tendencySteps <= 0) return null;
   const { graph, shape, classes: K } = info;
   const [h, w, c] = shape;
   const rows = Math.min(bases.length / (h * w * c), 64);
@@ -114,30 +105,30 @@ export function measureTendency(info: ModelInfo, bases: Float32Array, cfg: Tende
     const y = logitsOf(standIns);
     return (tf.sqrt(tf.mean(tf.square(tf.sub(y, tf.mean(y, 1, true))))).dataSync() as Float32Array)[0]!;
   });
-  const scale = spread > 0 ? cfg.logitScale / spread : 1;
+  const scale = spread > 0 ? cfg.tendencyLogitScale / spread : 1;
   const labels = tf.tidy(() => tf.oneHot(tf.range(0, K, 1, 'int32'), K));
-  const opt = tf.train.adam(cfg.learningRate);
+  const opt = tf.train.adam(cfg.tendencyLearningRate);
   // Forward and backward through the head, per stand-in, as full-forward rows.
   const tailMacs = info.stepMacs.slice(cut.step).reduce((a, b) => a + b, 0);
   const perStep = (3 * K * tailMacs) / info.totalMacs;
   let steps = 0;
   let stoppedBy: StopReason = null;
   try {
-    for (; steps < cfg.steps; steps++) {
+    for (; steps < cfg.tendencySteps; steps++) {
       stoppedBy = stage.exhausted();
       if (stoppedBy !== null) break;
       opt.minimize(
         () => {
           const logp = tf.logSoftmax(tf.mul(logitsOf(standIns), scale));
           const ce = tf.neg(tf.sum(tf.mul(logp, labels)));
-          return tf.add(ce, tf.mul(0.5 * cfg.weightDecay, tf.sum(tf.square(standIns)))) as tf.Scalar;
+          return tf.add(ce, tf.mul(0.5 * cfg.tendencyWeightDecay, tf.sum(tf.square(standIns)))) as tf.Scalar;
         },
         false,
         [standIns],
       );
       if (nonNegative) tf.tidy(() => void standIns.assign(tf.relu(standIns)));
       stage.spend(perStep);
-      if (steps % 50 === 0) stage.tick(steps / cfg.steps, `head tendency: step ${steps} of ${cfg.steps}`);
+      if (steps % 50 === 0) stage.tick(steps / cfg.tendencySteps, `head tendency: step ${steps} of ${cfg.tendencySteps}`);
     }
     const logits = readAndDispose(tf.tidy(() => logitsOf(standIns))) as Float32Array;
     const perClass = columnTendency(logits, K);
