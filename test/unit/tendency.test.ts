@@ -4,7 +4,10 @@ import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
 import { Graph } from '../../src/core/tfjs/graph.ts';
 import { DETECT_DEFAULTS, detectTargets, tendencyFlag } from '../../src/core/stages/detection/detect.ts';
-import { columnTendency, tendencyOutlier } from '../../src/core/stages/detection/tendency.ts';
+import { columnTendency, headCut, measureTendency, TENDENCY_STEPS, tendencyOutlier } from '../../src/core/stages/detection/tendency.ts';
+import { describeModel } from '../../src/core/model/model-info.ts';
+import { Budget } from '../../src/core/budget.ts';
+import { Rng } from '../../src/core/util/rng.ts';
 
 beforeAll(async () => {
   await initWasmBackend({ wasmPath: nodeWasmPath() });
@@ -66,6 +69,27 @@ describe('the head tendency joins the mask-size rule', () => {
     const flagged = detectTargets([10, 10, 1, 10, 10, 10, 10, 10, 10, 10], DETECT_DEFAULTS);
     expect(flagged.classes[2]!.flagged).toBe(true);
     expect(tendencyFlag(flagged, { target: 2, anomaly: 3, stoppedBy: null }, DETECT_DEFAULTS)).toBeNull();
+  });
+});
+
+describe('a model without a Dense head', () => {
+  it('has no head to read, so the tendency says nothing rather than guess', () => {
+    // Convolutions straight into global pooling: the classes are the last convolution's channels.
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.conv2d({ inputShape: [8, 8, 1], filters: 3, kernelSize: 3, activation: 'relu' }),
+        tfl.layers.globalAveragePooling2d({}),
+        tfl.layers.activation({ activation: 'softmax' }),
+      ],
+    });
+    const info = describeModel(model);
+    expect(headCut(info)).toBeNull();
+    const stage = new Budget(1e9, 1e6).stage(1);
+    expect(
+      measureTendency(info, new Float32Array(64), { ...DETECT_DEFAULTS, tendencySteps: TENDENCY_STEPS }, new Rng(1), stage),
+    ).toBeNull();
+    expect(stage.evaluations).toBe(0);
+    model.dispose();
   });
 });
 
