@@ -8,7 +8,7 @@ import { accuracy, allToAllSuccessRate } from '../data/evaluate.ts';
 import { loadModelFromDisk } from '../data/load-dir.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { runCli, type CliRun } from '../helpers/cli.ts';
-import { sampleDir } from '../helpers/sample.ts';
+import { sampleDir, sampleFromSet, writeSampleFolder } from '../helpers/sample.ts';
 import type { AllToAllZooEntry } from '../../tools/fixtures/zoo.ts';
 
 // The all-to-all check and repair (issue 16) through the real CLI, few-shot with 10 real test digits per
@@ -16,9 +16,9 @@ import type { AllToAllZooEntry } from '../../tools/fixtures/zoo.ts';
 // tuning-half 4×4-patch all-to-all LeNet (class y → y+1); the clean one is the zoo's LeNet trained on the
 // same recipe without a trigger.
 const ZOO = 'test/fixtures/zoo';
-const a2a = (JSON.parse(readFileSync(join(ZOO, 'all-to-all.json'), 'utf8')) as AllToAllZooEntry[]).find(
-  (m) => m.name === 'mnist-lenet-a2a-next-patch4-tr',
-)!;
+const fixture = (name: string) =>
+  (JSON.parse(readFileSync(join(ZOO, 'all-to-all.json'), 'utf8')) as AllToAllZooEntry[]).find((m) => m.name === name)!;
+const a2a = fixture('mnist-lenet-a2a-next-patch4-tr');
 const scan = async (path: string, extra: string[] = []) =>
   runCli(['scan', join(ZOO, path), '--out', '$OUT', '--seed', '1', '--clean-samples', await sampleDir('mnist'), ...extra]);
 
@@ -122,6 +122,34 @@ describe('the all-to-all check (few-shot)', () => {
     expect(r.report!.coverage!.notes).toContain(`the all-to-all check did not run: ${r.report!.allToAll!.reason}`);
     expect(r.report!.sample!.stages).not.toContain('all-to-all');
     expect(readFileSync(join(r.out, 'report.html'), 'utf8')).toContain('the all-to-all check did not run: its 90 source');
+  });
+
+  // The all-to-one rule holds here too (scan/steps.ts, heldBackShort): with 3 per class one is held back.
+  // The pair check finds few all-to-all models on 2 images per class; this one it finds at seed 2.
+  it('does not certify from a sample too small to hold 3 images per class back: not-repaired, nothing written', async () => {
+    const small = mkdtempSync(join(tmpdir(), 'shapguard-a2a-small-'));
+    writeSampleFolder(small, await sampleFromSet(loadMnist('test'), 3, 5000));
+    const r = await runCli([
+      'scan',
+      join(ZOO, fixture('mnist-small-a2a-perm-sparse6-tl').path),
+      '--out',
+      '$OUT',
+      '--seed',
+      '2',
+      '--clean-samples',
+      small,
+    ]);
+    expect(r.report!.verdict, r.stderr).toBe('backdoor');
+    expect(r.report!.allToAll!.flagged).toBe(true);
+    expect(r.report!.sample!.heldBack).toBe(10);
+    expect(r.report!.repair!.pruned.length).toBeGreaterThan(0);
+    expect(r.report!.repair!.status).toBe('not-repaired');
+    expect(r.report!.repair!.reason).toMatch(/the sample held back 10 images for the check on real images, fewer than 3 in every class/);
+    // Refused before its two pair searches: they could not certify, and are the costliest part of the scan.
+    expect(r.report!.allToAll!.repairCheck).toMatchObject({ passed: false, original: null });
+    expect(r.report!.budget.stages.map((s) => s.name)).not.toContain('all-to-all-check-original');
+    expect(r.repairedDir).toBeNull();
+    expect(r.code).toBe(1);
   });
 });
 

@@ -16,7 +16,7 @@ import { STAGE_SHARES } from './options.ts';
 import { allToAllForecast, pairCheck, type AllToAllFound } from './pair-check.ts';
 import { recordShapley } from './shapley-step.ts';
 import { round6, roundStep } from './report-builder.ts';
-import { repairImages, writeAndMeasure, type Findings } from './steps.ts';
+import { heldBackShort, repairImages, writeAndMeasure, type Findings } from './steps.ts';
 
 /**
  * 4–6 for an all-to-all backdoor (few-shot only; the check that found it needs the sample): one Shapley
@@ -115,8 +115,8 @@ function sourceRows(batch: ImageBatch, source: number): number[] {
  * original model calls their class: real images only, since on synthetic ones an all-to-all trigger barely
  * works and a check there would pass what it cannot see. Run first on the original model, with the same
  * images and stream: a check that finds no mapping there has no power to show one gone, so it counts only
- * when the original is flagged and the pruned model is not. Every source must have had images, and both
- * searches must have run to their end.
+ * when the original is flagged and the pruned model is not. The held-back part must be large enough for any
+ * certificate (heldBackShort), every source must have had images, and both searches must have run to their end.
  */
 function checkAllToAll(ctx: ScanContext, written: ModelInfo): AllToAllRepairCheck {
   const { info, cfg, plan } = ctx;
@@ -145,6 +145,11 @@ function checkAllToAll(ctx: ScanContext, written: ModelInfo): AllToAllRepairChec
     passed: false,
     reason,
   });
+  // The all-to-one repair's rule (with one held-back image per class its check certified a repair that kept
+  // most of the planted trigger); here the check is not even run, its two pair searches being the costliest
+  // part of the scan and unable to certify.
+  const short = heldBackShort(ctx);
+  if (short !== null) return refuse(short);
   if (missing.length > 0)
     return refuse(
       `the held-back sample has no image the model calls class ${missing.join(', ')}, so their pairs cannot be searched (the sample holds back a third of each class; a class needs at least 3 images)`,

@@ -319,8 +319,11 @@ export async function writeRepaired(
  */
 export const MIN_HELD_BACK_PER_CLASS = 3;
 
-/** Why the sample's held-back part is too small to certify a repair, or null when it is large enough. */
-function heldBackShort(ctx: ScanContext): string | null {
+/**
+ * Why the sample's held-back part is too small to certify a repair, or null when it is large enough: the one
+ * rule for both repairs, the all-to-one (writeRepaired) and the all-to-all (checkAllToAll).
+ */
+export function heldBackShort(ctx: ScanContext): string | null {
   const held = ctx.fewShot!.heldBack;
   const counts = Array.from({ length: ctx.info.classes }, (_, k) => held.labels.filter((l) => l === k).length);
   const short = counts.flatMap((n, k) => (n < MIN_HELD_BACK_PER_CLASS ? [k] : []));
