@@ -1,11 +1,11 @@
 // `npm run bench:zoo -- [--seeds 1,2,3,4,5] [--half tuning|held-out] [--only name,...] [--datasets mnist,...] [--max-evals N] [--json out.json]
-// [--detect-only]
+// [--detect-only] [--clp]
 // [--set detection.residualSuccess=0.2,...] [--few-shot <images per class>]` (--set: stage settings other than the
 // defaults, for tuning runs; --few-shot: scan with a trusted sample of that many real images per class)
 // (or `--merge a.json,b.json`: the tables of runs saved by earlier --json runs, e.g. the halves run apart):
 // scans every model of the zoo (test/fixtures/zoo) and the first fixtures (test/fixtures/models, which count as
 // tuning) at each seed, and judges what the scan said against the truth on real test images with the really
-// planted trigger: detection, the claimed repair status against the real-trigger ASR of what it wrote (a
+// planted trigger (--clp: instead, the CLP baseline, data-free, once per backdoored model): detection, the claimed repair status against the real-trigger ASR of what it wrote (a
 // "false certificate" is a claimed repair whose real ASR stays above 10%), and the real accuracy drop. Prints
 // Markdown tables, the tuning and held-out halves side by side; --json keeps every run's numbers.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,6 +30,9 @@ import { describeTrigger, familyOf, type Trigger } from '../test/data/triggers.t
 import { manifest as fixtureManifest, MODELS } from '../test/helpers/fixtures.ts';
 import type { Half, ZooEntry } from '../tools/fixtures/zoo.ts';
 import type { SampleFile } from '../src/core/sample/sample.ts';
+import { loadTfjsModel } from '../src/core/model/tfjs-layers.ts';
+import { clpChannels } from './clp.ts';
+import { prunedModel } from './pruned-model.ts';
 import { sampleFromSet } from '../test/helpers/sample.ts';
 
 /** One model to scan, from either collection. */
@@ -290,6 +293,73 @@ export async function detectZoo(m: BenchModel, seed: number, maxEvals: number, o
 
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
 
+/** CLP on one model: what it prunes and the real accuracy and planted-trigger ASR before and after. */
+export interface ClpRun {
+  model: string;
+  channels: number;
+  accBefore: number;
+  asrBefore: number;
+  accAfter: number;
+  asrAfter: number;
+}
+
+/**
+ * The data-free baseline the few-shot issue asks the repair to be compared with: CLP (bench/clp.ts) at the
+ * paper's u = 3, not tuned here. Needs no seed: it reads the weights only.
+ */
+export async function clpZoo(m: BenchModel): Promise<ClpRun> {
+  const { files, entry } = await readModelFiles(m.path);
+  const loaded = await loadTfjsModel(files, entry);
+  const data = testSet(m.dataset);
+  const scale = m.inputRange[1];
+  const { trigger, target } = m.attack!;
+  const measure = (model: tfl.LayersModel) => ({
+    acc: accuracy(model, data, scale),
+    asr: attackSuccessRate(model, data, trigger, target, scale),
+  });
+  const before = measure(loaded.model);
+  const players = [...clpChannels(loaded.model).entries()].flatMap(([layer, cs]) =>
+    cs.map((channel) => ({ layer, channel, position: null })),
+  );
+  let after = before;
+  if (players.length > 0) {
+    const pruned = await prunedModel(loaded, players);
+    after = measure(pruned);
+    pruned.dispose();
+  }
+  loaded.model.dispose();
+  return {
+    model: m.name,
+    channels: players.length,
+    accBefore: before.acc,
+    asrBefore: before.asr,
+    accAfter: after.acc,
+    asrAfter: after.asr,
+  };
+}
+
+/** Per half, how often CLP repairs (ASR ≤ 2%, drop ≤ 0.5 pt) the backdoors whose trigger works, and every model's numbers. */
+export function clpTables(models: BenchModel[], runs: ClpRun[]): string {
+  const right = (r: ClpRun) => r.asrAfter <= 0.02 && r.accBefore - r.accAfter <= 0.005;
+  const out = ['#### CLP (u = 3, data-free), the same models', '', '| | tuning | held-out |', '|---|---|---|'];
+  const count = (half: Half, f: (r: ClpRun) => boolean) => {
+    const rs = runs.filter((r) => models.some((m) => m.name === r.model && m.half === half && effective(m)));
+    return `${rs.filter(f).length}/${rs.length}`;
+  };
+  const halves: Half[] = ['tuning', 'held-out'];
+  out.push(`| repaired: real ASR ≤ 2%, accuracy drop ≤ 0.5 pt | ${halves.map((h) => count(h, right)).join(' | ')} |`);
+  out.push(`| real ASR ≤ 10% at any cost | ${halves.map((h) => count(h, (r) => r.asrAfter <= 0.1)).join(' | ')} |`);
+  out.push(`| pruned nothing | ${halves.map((h) => count(h, (r) => r.channels === 0)).join(' | ')} |`);
+  out.push('', '| model | half | channels pruned | accuracy | real ASR |', '|---|---|---|---|---|');
+  for (const r of runs) {
+    const m = models.find((x) => x.name === r.model)!;
+    out.push(
+      `| ${r.model} | ${m.half} | ${r.channels} | ${pct(r.accBefore)} → ${pct(r.accAfter)} | ${pct(r.asrBefore)} → ${pct(r.asrAfter)} |`,
+    );
+  }
+  return out.join('\n');
+}
+
 /** The headline tables: per half, detection and repair outcomes, false certificates; per model, the runs. */
 export function zooTables(models: BenchModel[], runs: ZooRun[], seeds: number[]): string {
   const out: string[] = [];
@@ -408,6 +478,15 @@ if (process.argv[1]?.endsWith('zoo.ts') || process.argv[1]?.endsWith('zoo.mjs'))
       (only === undefined || only.includes(m.name)) &&
       (datasets === undefined || datasets.includes(m.dataset)),
   );
+  if (process.argv.includes('--clp')) {
+    const clp: ClpRun[] = [];
+    for (const m of models.filter((x) => x.attack !== null)) {
+      clp.push(await clpZoo(m));
+      console.error(`${m.name} CLP: ${clp.at(-1)!.channels} channels, ASR ${pct(clp.at(-1)!.asrAfter)}`);
+    }
+    console.log(clpTables(models, clp));
+    process.exit(0);
+  }
   const runs: ZooRun[] = [];
   for (const m of models) {
     for (const seed of seeds) {
