@@ -1,9 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { loadModel } from '../src/core/model/load.ts';
 import { scanModel } from '../src/core/scan/scan.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
 import { accuracy } from '../test/data/evaluate.ts';
+import type { BenchModel } from './zoo.ts';
 import { hasFashionMnist, loadFashionMnist } from '../test/data/fashion.ts';
 import { loadMnist } from '../test/data/mnist.ts';
 
@@ -17,6 +18,23 @@ export function genuineKerasPaths(): string[] {
         .filter((f) => /\.(h5|keras)$/.test(f))
         .map((f) => join(shared, f))
     : [];
+}
+
+/** The genuine files as bench models (clean, tuning side: they bound thresholds), for the detection benches. */
+export function genuineModels(): BenchModel[] {
+  return genuineKerasPaths().map((path) => {
+    const name = basename(path);
+    return {
+      name,
+      path,
+      dataset: name.includes('fashion') ? 'fashion' : 'mnist',
+      arch: 'genuine',
+      half: 'tuning',
+      attack: null,
+      inputRange: [0, 1],
+      realAsr: null,
+    };
+  });
 }
 
 /**

@@ -7,7 +7,6 @@
 // (docs/benchmarks.md, "The classifier head's tendency"). --genuine: the six genuine Keras files in
 // ../shared/fixtures/keras instead of the zoo.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { loadModel } from '../src/core/model/load.ts';
 import { describeModel } from '../src/core/model/model-info.ts';
 import { Budget } from '../src/core/budget.ts';
@@ -17,7 +16,7 @@ import { initWasmBackend } from '../src/core/tfjs/backend.ts';
 import { Rng } from '../src/core/util/rng.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
-import { genuineKerasPaths } from './keras.ts';
+import { genuineModels } from './keras.ts';
 import { benchModels, cliArg, detectZoo, effective, type BenchModel, type ZooRun } from './zoo.ts';
 
 interface TendencyRow {
@@ -32,22 +31,6 @@ interface TendencyRow {
   ratios: number[];
   target: number;
   anomaly: number;
-}
-
-function genuineModels(): BenchModel[] {
-  return genuineKerasPaths().map((path) => {
-    const name = basename(path);
-    return {
-      name,
-      path,
-      dataset: name.includes('fashion') ? 'fashion' : 'mnist',
-      arch: 'genuine',
-      half: 'tuning',
-      attack: null,
-      inputRange: [0, 1],
-      realAsr: null,
-    };
-  });
 }
 
 /** The scan's reading (steps.ts, tendencyStep): same stream and settings; images in [0, 1] only tell ReLU or not. */
