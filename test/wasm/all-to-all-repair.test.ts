@@ -3,19 +3,15 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/core/model/load.ts';
 import { describeModel, playerLayers } from '../../src/core/model/model-info.ts';
-import { scanModel } from '../../src/core/scan/scan.ts';
-import { PlayerSet, playerKey } from '../../src/core/stages/players.ts';
+import { PlayerSet } from '../../src/core/stages/players.ts';
 import { BackdoorGame, TailEvaluator } from '../../src/core/stages/shapley/backdoor-game.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
-import { prunedModel } from '../../bench/pruned-model.ts';
-import { loadTfjsModel } from '../../src/core/model/tfjs-layers.ts';
 import type { AllToAllZooEntry } from '../../tools/fixtures/zoo.ts';
 import { allToAllSuccessRate } from '../data/evaluate.ts';
 import { loadMnist } from '../data/mnist.ts';
-import { sampleFromSet } from '../helpers/sample.ts';
-import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
+import { forcedPruningScan } from '../helpers/forced-pruning.ts';
 
 // The all-to-all repair's two halves below the CLI: its Shapley game over several pairs at once, and the
 // rule that a pruning is never certified unless the whole pair check, run again on held-back images, finds
@@ -77,29 +73,13 @@ describe('a pruning that leaves the planted all-to-all trigger working', () => {
     // (docs/benchmarks.md). A bound of 100% on the reversed triggers' success makes the first prefix "remove"
     // them, so only the check after the prune stands between this pruning and a certificate.
     const m = fixture('mnist-lenet-a2a-next-pixel-br');
-    const { files, entry } = await readModelFiles(join(ZOO, m.path));
-    const cleanSample = await sampleFromSet(loadMnist('test'), 10, 5000);
-    const { report, repaired } = await scanModel(files, {
-      entry,
-      seed: 1,
-      toolVersion: 'test',
-      ...TEST_BOUNDS,
-      cleanSample,
-      pruning: { maxAsr: 1 },
-    });
+    const { report, repaired, candidate } = await forcedPruningScan(join(ZOO, m.path), loadMnist('test'), { pruning: { maxAsr: 1 } });
     expect(report.verdict).toBe('backdoor');
     expect(report.allToAll!.flagged).toBe(true);
-    const pruned = report.repair!.pruned;
-    expect(pruned.length).toBeGreaterThan(0);
+    expect(report.repair!.pruned.length).toBeGreaterThan(0);
     // The premise: what was pruned leaves the real trigger working on real test digits.
-    const loaded = await loadTfjsModel(files, entry);
-    const info = describeModel(loaded.model);
-    const set = new PlayerSet(info, playerLayers(info));
-    const chosen = pruned.map((p) => set.players.find((q) => playerKey(q) === playerKey(p))!);
-    const candidate = await prunedModel(loaded, chosen, set.grids);
-    expect(allToAllSuccessRate(candidate, loadMnist('test', 1000), m.attack.trigger, m.attack.mapping)).toBeGreaterThan(0.5);
-    candidate.dispose();
-    loaded.model.dispose();
+    expect(allToAllSuccessRate(candidate!, loadMnist('test', 1000), m.attack.trigger, m.attack.mapping)).toBeGreaterThan(0.5);
+    candidate!.dispose();
     // The rule: refused, with the check's evidence, and no repaired files.
     const check = report.allToAll!.repairCheck!;
     expect(check.passed).toBe(false);

@@ -1,19 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { describeModel, playerLayers } from '../../src/core/model/model-info.ts';
-import { loadTfjsModel } from '../../src/core/model/tfjs-layers.ts';
-import { scanModel } from '../../src/core/scan/scan.ts';
-import { PlayerSet, playerKey } from '../../src/core/stages/players.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
-import { readModelFiles } from '../../src/node/read-model.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
-import { prunedModel } from '../../bench/pruned-model.ts';
 import type { ZooEntry } from '../../tools/fixtures/zoo.ts';
 import { attackSuccessRate } from '../data/evaluate.ts';
 import { loadFashionMnist } from '../data/fashion.ts';
-import { sampleFromSet } from '../helpers/sample.ts';
-import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
+import { forcedPruningScan } from '../helpers/forced-pruning.ts';
 
 // Issue 19's rule on the all-to-one path: a pruning that takes the reversed trigger's route but leaves the
 // planted trigger working is never certified. The test/wasm/all-to-all-repair.test.ts twin does the same
@@ -31,30 +24,16 @@ describe('a pruning that removes the reversed trigger but not the planted one (a
     // prunings"): players in conv2 only, the guard off, the first prefix that brings the reversed trigger's
     // success to 50% and no further. Measured: 32.8% real ASR left, and the check on fresh synthetic images
     // alone passed it.
-    const { files, entry } = await readModelFiles(join(ZOO, m.path));
-    const cleanSample = await sampleFromSet(loadFashionMnist('test'), 10, 5000);
-    const { report, repaired } = await scanModel(files, {
-      entry,
-      seed: 1,
-      toolVersion: 'test',
-      ...TEST_BOUNDS,
-      cleanSample,
+    const { report, repaired, candidate } = await forcedPruningScan(join(ZOO, m.path), loadFashionMnist('test'), {
       layers: ['conv2'],
       pruning: { maxProbabilityDrop: 1, minValueShare: 1, maxPruneShare: 0.6, maxAsr: 0.5 },
     });
     expect(report.verdict).toBe('backdoor');
     expect(report.detection!.flagged).toEqual([m.attack!.target]);
-    const pruned = report.repair!.pruned;
-    expect(pruned.length).toBeGreaterThan(0);
+    expect(report.repair!.pruned.length).toBeGreaterThan(0);
     // The premise: what was pruned leaves the real trigger working on real test images.
-    const loaded = await loadTfjsModel(files, entry);
-    const info = describeModel(loaded.model);
-    const set = new PlayerSet(info, playerLayers(info, ['conv2']));
-    const chosen = pruned.map((p) => set.players.find((q) => playerKey(q) === playerKey(p))!);
-    const candidate = await prunedModel(loaded, chosen, set.grids);
-    expect(attackSuccessRate(candidate, loadFashionMnist('test', 2000), m.attack!.trigger, m.attack!.target)).toBeGreaterThan(0.1);
-    candidate.dispose();
-    loaded.model.dispose();
+    expect(attackSuccessRate(candidate!, loadFashionMnist('test', 2000), m.attack!.trigger, m.attack!.target)).toBeGreaterThan(0.1);
+    candidate!.dispose();
     // The rule: refused on the held-back real images, with the evidence in the report, and no files.
     const check = report.repair!.check!;
     expect(check.passed).toBe(false);

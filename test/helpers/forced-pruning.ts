@@ -1,0 +1,35 @@
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { describeModel, playerLayers } from '../../src/core/model/model-info.ts';
+import { loadTfjsModel } from '../../src/core/model/tfjs-layers.ts';
+import type { ScanReport } from '../../src/core/output/report.ts';
+import { scanModel, type ScanOptions } from '../../src/core/scan/scan.ts';
+import { PlayerSet, playerKey } from '../../src/core/stages/players.ts';
+import { readModelFiles } from '../../src/node/read-model.ts';
+import { prunedModel } from '../../bench/pruned-model.ts';
+import type { ImageSet } from '../data/mnist.ts';
+import { sampleFromSet } from './sample.ts';
+import { TEST_BOUNDS } from './scan-bounds.ts';
+
+/**
+ * A few-shot scan (10 trusted images per class from row 5000 on, seed 1) with settings that force a
+ * pruning where the scan would not go, and the model that pruning makes, rebuilt from the report's players:
+ * what the certificate tests judge on real images with the planted trigger. The caller disposes `candidate`.
+ */
+export async function forcedPruningScan(
+  path: string,
+  trusted: ImageSet,
+  force: Pick<ScanOptions, 'layers' | 'pruning'>,
+): Promise<{ report: ScanReport; repaired: Map<string, Uint8Array> | null; candidate: tfl.LayersModel | null }> {
+  const { files, entry } = await readModelFiles(path);
+  const cleanSample = await sampleFromSet(trusted, 10, 5000);
+  const { report, repaired } = await scanModel(files, { entry, seed: 1, toolVersion: 'test', ...TEST_BOUNDS, cleanSample, ...force });
+  const pruned = report.repair?.pruned ?? [];
+  if (pruned.length === 0) return { report, repaired, candidate: null };
+  const loaded = await loadTfjsModel(files, entry);
+  const info = describeModel(loaded.model);
+  const set = new PlayerSet(info, playerLayers(info, force.layers));
+  const chosen = pruned.map((p) => set.players.find((q) => playerKey(q) === playerKey(p))!);
+  const candidate = await prunedModel(loaded, chosen, set.grids);
+  loaded.model.dispose();
+  return { report, repaired, candidate };
+}
