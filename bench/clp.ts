@@ -1,4 +1,5 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Player } from '../src/core/stages/players.ts';
 
 /** Spectral norm (largest singular value) of a rows×cols matrix, by power iteration. */
 function spectralNorm(m: Float32Array, rows: number, cols: number): number {
@@ -59,4 +60,9 @@ export function clpChannels(model: tfl.LayersModel, u = 3): Map<string, number[]
     if (chosen.length > 0) out.set(layer.name, chosen);
   });
   return out;
+}
+
+/** The channels CLP prunes, as the scan's channel players: what prunedModel zeroes for the baselines. */
+export function clpPlayers(model: tfl.LayersModel, u = 3): Player[] {
+  return [...clpChannels(model, u).entries()].flatMap(([layer, cs]) => cs.map((channel) => ({ layer, channel, position: null })));
 }

@@ -18,7 +18,7 @@ import { readModelFiles } from '../src/node/read-model.ts';
 import { accuracy, attackSuccessRate } from '../test/data/evaluate.ts';
 import { heldOut, manifest, MODELS } from '../test/helpers/fixtures.ts';
 import type { ManifestEntry } from '../tools/fixtures/specs.ts';
-import { clpChannels } from './clp.ts';
+import { clpPlayers } from './clp.ts';
 import { prunedModel } from './pruned-model.ts';
 import { ORACLE_HEADER, ORACLE_TITLE, oraclePruningRow } from './oracle-pruning.ts';
 import { SEEDS, SEEDS_HEADER, SEEDS_TITLE, seedsRow } from './seeds.ts';
@@ -68,9 +68,8 @@ for (const fx of manifest()) {
   );
 
   // Baselines on the same model: CLP, and random pruning of as many channels as ShapPruning pruned.
-  const clp = clpChannels(loaded.model);
-  const clpPlayers = [...clp.entries()].flatMap(([layer, cs]) => cs.map((channel) => ({ layer, channel, position: null })));
-  const clpMetrics = clpPlayers.length > 0 ? realMetrics(await prunedModel(loaded, clpPlayers), fx, data) : before;
+  const clp = clpPlayers(loaded.model);
+  const clpMetrics = clp.length > 0 ? realMetrics(await prunedModel(loaded, clp), fx, data) : before;
   const k = report.repair?.pruned.length ?? 0;
   let randomCell = '–';
   if (k > 0) {
@@ -85,7 +84,7 @@ for (const fx of manifest()) {
     randomCell = `${pct(m.acc)} / ${pct(m.asr)}`;
   }
   baselineRows.push(
-    `| ${fx.name} | ${pct(before.acc)} / ${pct(before.asr)} | ${after ? `${pct(after.acc)} / ${pct(after.asr)}` : '(no repair)'} | ${clpPlayers.length} ch: ${pct(clpMetrics.acc)} / ${pct(clpMetrics.asr)} | ${randomCell} |`,
+    `| ${fx.name} | ${pct(before.acc)} / ${pct(before.asr)} | ${after ? `${pct(after.acc)} / ${pct(after.asr)}` : '(no repair)'} | ${clp.length} ch: ${pct(clpMetrics.acc)} / ${pct(clpMetrics.asr)} | ${randomCell} |`,
   );
 
   if (fx.attack) oracleRows.push(await oraclePruningRow(fx, loaded, data));

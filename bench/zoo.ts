@@ -31,7 +31,7 @@ import { manifest as fixtureManifest, MODELS } from '../test/helpers/fixtures.ts
 import type { Half, ZooEntry } from '../tools/fixtures/zoo.ts';
 import type { SampleFile } from '../src/core/sample/sample.ts';
 import { loadTfjsModel } from '../src/core/model/tfjs-layers.ts';
-import { clpChannels } from './clp.ts';
+import { clpPlayers } from './clp.ts';
 import { prunedModel } from './pruned-model.ts';
 import { sampleFromSet } from '../test/helpers/sample.ts';
 
@@ -318,9 +318,7 @@ export async function clpZoo(m: BenchModel): Promise<ClpRun> {
     asr: attackSuccessRate(model, data, trigger, target, scale),
   });
   const before = measure(loaded.model);
-  const players = [...clpChannels(loaded.model).entries()].flatMap(([layer, cs]) =>
-    cs.map((channel) => ({ layer, channel, position: null })),
-  );
+  const players = clpPlayers(loaded.model);
   let after = before;
   if (players.length > 0) {
     const pruned = await prunedModel(loaded, players);

@@ -43,14 +43,6 @@ export interface DetectConfig {
    */
   minConcentration: number;
   residualOfSmallest: number;
-  /**
-   * The head's tendency (stages/detection/tendency.ts) flags its class when nothing else is flagged, the
-   * class stands out by at least `tendencyMinAnomaly` and its reversed trigger is at most
-   * `tendencyMaxNormRatio` of the median: two signals agreeing where the mask size alone is borderline.
-   * Opt-in (`tendencySteps` > 0; 1000 is what was measured): chosen on the tuning half, where it flagged six
-   * missed runs and no clean one, it flagged a held-out clean Fashion-MNIST ResNet at both seeds
-   * (docs/benchmarks.md), so it is off by default.
-   */
   /** Adam steps per stand-in (0: the signal is off). */
   tendencySteps: number;
   tendencyLearningRate: number;
@@ -61,6 +53,14 @@ export interface DetectConfig {
    * model whose logits were rescaled (×100, ×0.01) is optimised, and scans, as its original.
    */
   tendencyLogitScale: number;
+  /**
+   * The head's tendency (stages/detection/tendency.ts) flags its class when nothing else is flagged, the
+   * class stands out by at least `tendencyMinAnomaly` and its reversed trigger is at most
+   * `tendencyMaxNormRatio` of the median: two signals agreeing where the mask size alone is borderline.
+   * Opt-in (`tendencySteps` > 0; 1000 is what was measured): chosen on the tuning half, where it flagged six
+   * missed runs and no clean one, it flagged a held-out clean Fashion-MNIST ResNet at both seeds
+   * (docs/benchmarks.md), so it is off by default.
+   */
   tendencyMinAnomaly: number;
   tendencyMaxNormRatio: number;
 }
