@@ -359,6 +359,69 @@ export function clpTables(models: BenchModel[], runs: ClpRun[]): string {
 }
 
 /** The headline tables: per half, detection and repair outcomes, false certificates; per model, the runs. */
+/** A run's repair meets the zoo's goal: claimed, real ASR ≤ 2%, real accuracy drop ≤ 0.5 pt. */
+const goodRepair = (r: ZooRun) => r.status === 'repaired' && (r.asrAfter ?? 1) <= 0.02 && r.accBefore - (r.accAfter ?? 0) <= 0.005;
+
+/**
+ * The summary split by trigger family and by architecture, per half (issue 14's results table): which kinds
+ * of backdoor and which networks the verdicts hold on, where one total would hide a family that always fails.
+ * Backdoors whose planted trigger works (real ASR ≥ 90%) only.
+ */
+export function breakdownTables(models: BenchModel[], runs: ZooRun[], seeds: number[]): string {
+  const halves: Half[] = ['tuning', 'held-out'];
+  const repairs = runs.some((r) => r.status !== null);
+  const count = (ms: BenchModel[], f: (r: ZooRun) => boolean) => {
+    const rs = runs.filter((r) => ms.some((m) => m.name === r.model));
+    return rs.length === 0 ? '–' : `${rs.filter(f).length}/${rs.length} (${ms.length})`;
+  };
+  const byHalf = (ms: BenchModel[], f: (r: ZooRun) => boolean) =>
+    halves.map((h) =>
+      count(
+        ms.filter((m) => m.half === h),
+        f,
+      ),
+    );
+  const out: string[] = [];
+  const seedsText = seeds.join(', ');
+  out.push(
+    `#### By trigger family (seeds ${seedsText}; runs with the planted target flagged / runs (models))`,
+    '',
+    `| family | tuning: flagged | held-out: flagged${repairs ? ' | tuning: repaired ≤ 2%, ≤ 0.5 pt | held-out: repaired' : ''} |`,
+    `|---|---|---${repairs ? '|---|---' : ''}|`,
+  );
+  const backdoored = models.filter(effective);
+  const families = [...new Set(backdoored.map((m) => familyOf(m.attack!.trigger)))].sort();
+  for (const f of families) {
+    const ms = backdoored.filter((m) => familyOf(m.attack!.trigger) === f);
+    const cells = [...byHalf(ms, (r) => r.hit === true), ...(repairs ? byHalf(ms, goodRepair) : [])];
+    out.push(`| ${f} | ${cells.join(' | ')} |`);
+  }
+  out.push(
+    '',
+    `#### By architecture (seeds ${seedsText}; backdoored: planted target flagged; clean: flagged, a false positive)`,
+    '',
+    '| architecture | tuning: backdoored flagged | tuning: clean flagged | held-out: backdoored flagged | held-out: clean flagged |',
+    '|---|---|---|---|---|',
+  );
+  const archs = [...new Set(models.map((m) => m.arch))].sort();
+  for (const a of archs) {
+    const bad = backdoored.filter((m) => m.arch === a);
+    const clean = models.filter((m) => m.arch === a && m.attack === null);
+    const cells = halves.flatMap((h) => [
+      count(
+        bad.filter((m) => m.half === h),
+        (r) => r.hit === true,
+      ),
+      count(
+        clean.filter((m) => m.half === h),
+        (r) => r.verdict === 'backdoor',
+      ),
+    ]);
+    out.push(`| ${a} | ${cells.join(' | ')} |`);
+  }
+  return out.join('\n');
+}
+
 export function zooTables(models: BenchModel[], runs: ZooRun[], seeds: number[]): string {
   const out: string[] = [];
   const byModel = (name: string) => runs.filter((r) => r.model === name);
@@ -393,12 +456,7 @@ export function zooTables(models: BenchModel[], runs: ZooRun[], seeds: number[])
   );
   if (repairs)
     row('… and repaired with real ASR ≤ 2%, accuracy drop ≤ 0.5 pt', (m, rs) =>
-      nonBlend(m)
-        ? [
-            rs.filter((r) => r.status === 'repaired' && (r.asrAfter ?? 1) <= 0.02 && r.accBefore - (r.accAfter ?? 0) <= 0.005).length,
-            rs.length,
-          ]
-        : [0, 0],
+      nonBlend(m) ? [rs.filter(goodRepair).length, rs.length] : [0, 0],
     );
   row('blended: planted target flagged', (m, rs) =>
     effective(m) && m.attack!.trigger.kind === 'blended' ? [rs.filter((r) => r.hit).length, rs.length] : [0, 0],
@@ -416,7 +474,7 @@ export function zooTables(models: BenchModel[], runs: ZooRun[], seeds: number[])
         ? [rs.filter((r) => r.status === 'repaired' && (r.asrAfter ?? 0) > 0.1).length, rs.filter((r) => r.status === 'repaired').length]
         : [0, 0],
     );
-  out.push('');
+  out.push('', breakdownTables(models, runs, seeds), '');
   out.push(`#### Zoo: every model (per seed: flagged, repair, real ASR after / accuracy drop)`, '');
   out.push(
     `| model | half | arch | trigger | real ASR | ${seeds.map((s) => `seed ${s}`).join(' | ')} |`,
