@@ -8,6 +8,7 @@ import { loadMnist } from './test/data/mnist.ts';
 import { sampleFromSet } from './test/helpers/sample.ts';
 import { runOnnx } from './test/helpers/onnx.ts';
 import { RUN_ID_VARIABLE } from './test/helpers/shared-run.ts';
+import { SlowFirst } from './test/helpers/sequencer.ts';
 
 const fixture = 'test/fixtures/models/mnist-badnets';
 
@@ -47,6 +48,7 @@ export default defineConfig({
   test: {
     // tfjs keeps one global engine per process; isolate files in forks, one core for each of CI's two.
     maxWorkers: 2,
+    sequence: { sequencer: SlowFirst },
     testTimeout: 600_000,
     hookTimeout: 900_000,
     projects: [
