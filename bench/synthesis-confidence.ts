@@ -10,7 +10,7 @@ import { stageConfigs } from '../src/core/scan/options.ts';
 import { ReportBuilder } from '../src/core/scan/report-builder.ts';
 import { probs } from '../src/core/model/model-info.ts';
 import type { LoadedModel } from '../src/core/model/loaded-model.ts';
-import { synthesize } from '../src/core/stages/synthesis/synth.ts';
+import { synthesizeStep } from '../src/core/scan/steps.ts';
 import { initWasmBackend } from '../src/core/tfjs/backend.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
@@ -36,17 +36,17 @@ function ownSoftmax(row: number[], k: number): number {
   return e[k]! / e.reduce((a, b) => a + b, 0);
 }
 
-/** Runs the synthesis the scan would run first on `m` at `seed` and judges every image it made. */
+/** Runs the scan's first synthesis on `m` at `seed` (the bench's usual 400k bound) and judges every image it made. */
 export async function synthesisConfidence(m: BenchModel, seed: number, overrides = {}): Promise<SynthesisConfidence> {
   const { files, entry } = await readModelFiles(m.path);
-  const options = benchScanOptions(entry, seed, 4_000_000, m.inputRange, overrides);
+  const options = benchScanOptions(entry, seed, 400_000, m.inputRange, overrides);
   const now = () => performance.now();
   const out = new ReportBuilder(options, stageConfigs(options), now);
   let loaded: LoadedModel | undefined;
   try {
     const ctx = await prepare(files, options, out, now, (x) => (loaded = x));
     const cfg = ctx.cfg.synthesis;
-    const synth = synthesize(ctx.info, ctx.unit, cfg, ctx.rng.fork(1), ctx.budget.stage(1), ctx.plan.passRows, cfg.starts[0]);
+    const synth = synthesizeStep(ctx, cfg.starts[0]!);
     const parts = [synth.rev, synth.ver, synth.guard];
     const images = Float32Array.from(parts.flatMap((b) => Array.from(b.images)));
     const labels = parts.flatMap((b) => Array.from(b.labels));

@@ -358,7 +358,6 @@ export function clpTables(models: BenchModel[], runs: ClpRun[]): string {
   return out.join('\n');
 }
 
-/** The headline tables: per half, detection and repair outcomes, false certificates; per model, the runs. */
 /** A run's repair meets the zoo's goal: claimed, real ASR ≤ 2%, real accuracy drop ≤ 0.5 pt. */
 const goodRepair = (r: ZooRun) => r.status === 'repaired' && (r.asrAfter ?? 1) <= 0.02 && r.accBefore - (r.accAfter ?? 0) <= 0.005;
 
@@ -422,6 +421,7 @@ export function breakdownTables(models: BenchModel[], runs: ZooRun[], seeds: num
   return out.join('\n');
 }
 
+/** The headline tables: per half, detection and repair outcomes, false certificates; per model, the runs. */
 export function zooTables(models: BenchModel[], runs: ZooRun[], seeds: number[]): string {
   const out: string[] = [];
   const byModel = (name: string) => runs.filter((r) => r.model === name);
