@@ -29,26 +29,32 @@ const scan = async (m: ZooEntry, seed: number, fewShot = false) =>
   ]);
 
 describe('no false certificates (few-shot: the mode that can certify a repair)', () => {
-  // A 5×5 patch the reverse finds only in part (pruning once removed the reversed trigger, 43% real ASR
-  // left); a blend (pruning once "repaired" it at 98% real ASR left). Issue 19's measured case (wide Dense
-  // head, logits, raw 0–255 input, 4×4 patch) is scanned few-shot in test/wasm/universality.test.ts.
+  // A repair the scan claims, judged on real test images with the planted trigger (a Fashion-MNIST LeNet's
+  // six-pixel trigger: pruned and certified at this seed, 0.6% real ASR left in the bench), and a blend,
+  // which pruning once "repaired" at 98% real ASR left. The cases first chosen here (a 5×5 patch pruning
+  // once removed only in part; a Fashion blend) became detection misses at every seed on the rebuilt zoo,
+  // so they no longer reached the certificate. The rule itself (pruning that removes the reversed trigger
+  // but not the planted one) is test/wasm/certificate.test.ts; issue 19's measured case (wide Dense head,
+  // logits, raw 0–255 input, 4×4 patch) is scanned few-shot in test/wasm/universality.test.ts.
   it.each([
-    ['mnist-relubn-patch5-br', 2],
-    ['fashion-relubn-blend10', 1],
+    ['fashion-lenet-sparse6-tr', 4],
+    ['mnist-relubn-blend15', 1],
   ] as const)('%s at seed %i: a claimed repair holds on real images; otherwise nothing is written', async (name, seed) => {
     const m = entry(name);
     const run = await scan(m, seed, true);
     expect(run.report!.mode).toBe('few-shot');
     expect(run.report, run.stderr).toBeDefined();
+    // The planted target is flagged: a run that misses it would pass below without reaching the certificate.
+    expect(run.report!.detection!.flagged).toContain(m.attack!.target);
     const status = run.report!.repair?.status ?? null;
     if (status === 'repaired') {
       const repaired = await loadModelFromDisk(join(run.repairedDir!, 'model.json'));
       const asr = attackSuccessRate(repaired, testImages(m), m.attack!.trigger, m.attack!.target, m.inputRange[1]);
       expect(asr).toBeLessThanOrEqual(0.1);
     } else {
-      // Not repaired, or (a detection miss, a separate failure the bench counts) not flagged: nothing written.
+      expect(status).toBe('not-repaired');
       expect(run.repairedDir).toBeNull();
-      if (run.report!.verdict === 'backdoor') expect(run.code).toBe(1);
+      expect(run.code).toBe(1);
     }
   });
 });

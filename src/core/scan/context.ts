@@ -73,6 +73,9 @@ export async function prepare(
   const starts = out.cfg.synthesis.starts;
   if (starts.length === 0 || !starts.every(Number.isFinite))
     throw new ShapguardError('input', `synthesis.starts [${starts.join(', ')}]: give at least one finite background`);
+  const resolution = out.cfg.synthesis.resolution;
+  if (!(resolution > 0 && resolution <= 1))
+    throw new ShapguardError('input', `synthesis.resolution ${resolution}: give a share of the input's size in (0, 1]`);
   progress('load', 0);
   report.input = { format: modelFormat(files, entry), entry, digest: await digestFiles(files) };
   const loaded = await loadModel(files, entry);

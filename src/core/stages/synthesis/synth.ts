@@ -31,6 +31,12 @@ export interface SynthConfig {
    * another's carry (docs/benchmarks.md).
    */
   starts: number[];
+  /**
+   * The resolution the images are optimised at, as a share of the input's (1: every pixel free): below 1,
+   * each image is a coarser grid bilinearly enlarged to the input size, so it has no pixel-level noise for
+   * a mask to exploit (multi-resolution synthesis).
+   */
+  resolution: number;
 }
 
 export const SYNTH_DEFAULTS: SynthConfig = {
@@ -45,6 +51,7 @@ export const SYNTH_DEFAULTS: SynthConfig = {
   confidence: 0.9,
   minConfident: 0.95,
   starts: [0],
+  resolution: 1,
 };
 
 /** A synthetic labelled image set, N×H×W×C in the model's input range. */
@@ -94,10 +101,12 @@ export function synthesize(
   const n = K * per;
   const labels = Int32Array.from({ length: n }, (_, i) => Math.floor(i / per));
   const [lo, hi] = range;
+  const coarse = cfg.resolution < 1;
+  const [zh, zw] = coarse ? [Math.max(2, Math.round(h * cfg.resolution)), Math.max(2, Math.round(w * cfg.resolution))] : [h, w];
   const z = variableFrom(
     tf.tensor4d(
-      Float32Array.from({ length: n * h * w * c }, () => background + rng.normal() * 0.5),
-      [n, h, w, c],
+      Float32Array.from({ length: n * zh * zw * c }, () => background + rng.normal() * 0.5),
+      [n, zh, zw, c],
     ),
   );
   const oneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), K));
@@ -111,7 +120,8 @@ export function synthesize(
   let confident = 0;
   let stoppedBy: SynthResult['stoppedBy'] = 'steps';
   const kept: tf.Tensor[] = [];
-  const toImage = (v: tf.Tensor) => tf.add(lo, tf.mul(hi - lo, tf.sigmoid(v))) as tf.Tensor4D;
+  const toImage = (v: tf.Tensor) =>
+    tf.add(lo, tf.mul(hi - lo, tf.sigmoid(coarse ? tf.image.resizeBilinear(v as tf.Tensor4D, [h, w], true) : v))) as tf.Tensor4D;
   const rowsOf = (start: number, size: number) => toImage(tf.slice(z, [start, 0, 0, 0], [size, -1, -1, -1]));
   for (; steps < cfg.maxSteps;) {
     const stop = stage.exhausted();
