@@ -1,17 +1,15 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ScanReport } from '../../src/core/output/report.ts';
-import type { LoadedModel } from '../../src/core/model/loaded-model.ts';
-import { prepare } from '../../src/core/scan/context.ts';
 import { scanModel } from '../../src/core/scan/scan.ts';
-import { stageConfigs, type ScanOptions } from '../../src/core/scan/options.ts';
-import { ReportBuilder } from '../../src/core/scan/report-builder.ts';
+import type { ScanOptions } from '../../src/core/scan/options.ts';
 import { synthesizeStep } from '../../src/core/scan/steps.ts';
 import type { SynthResult } from '../../src/core/stages/synthesis/synth.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
 import { MODELS } from '../helpers/fixtures.ts';
+import { withScanContext } from '../helpers/scan-context.ts';
 import { reportSchemaErrors } from '../helpers/schema.ts';
 import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
 
@@ -31,16 +29,10 @@ function roughness(images: Float32Array, count: number, h = 28, w = 28): number 
 async function synth(resolution: number): Promise<{ synth: SynthResult; report: ScanReport }> {
   const { files, entry } = await readModelFiles(model);
   const options: ScanOptions = { entry, seed: 1, toolVersion: 'test', ...TEST_BOUNDS, synthesis: { resolution } };
-  const now = () => performance.now();
-  const out = new ReportBuilder(options, stageConfigs(options), now);
-  let loaded: LoadedModel | undefined;
-  try {
-    const ctx = await prepare(files, options, out, now, (m) => (loaded = m));
+  return withScanContext(files, options, (ctx, out) => {
     const made = synthesizeStep(ctx, 0);
     return { synth: made, report: out.finish() };
-  } finally {
-    loaded?.model.dispose();
-  }
+  });
 }
 
 let full: SynthResult;

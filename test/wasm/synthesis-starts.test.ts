@@ -1,17 +1,15 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ScanReport } from '../../src/core/output/report.ts';
-import type { LoadedModel } from '../../src/core/model/loaded-model.ts';
-import { prepare } from '../../src/core/scan/context.ts';
 import { scanModel } from '../../src/core/scan/scan.ts';
-import { stageConfigs, type ScanOptions } from '../../src/core/scan/options.ts';
-import { ReportBuilder } from '../../src/core/scan/report-builder.ts';
+import type { ScanOptions } from '../../src/core/scan/options.ts';
 import { detectStep, startRuns } from '../../src/core/scan/steps.ts';
 import { combinedNorms, medianShares } from '../../src/core/stages/detection/detect.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
 import { MODELS } from '../helpers/fixtures.ts';
+import { withScanContext } from '../helpers/scan-context.ts';
 import { reportSchemaErrors } from '../helpers/schema.ts';
 import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
 
@@ -25,16 +23,10 @@ beforeAll(async () => {
   // The scan up to its verdict: the repair after it does not depend on how many starts there were.
   const scan = async (starts: number[]) => {
     const options: ScanOptions = { entry, seed: 1, toolVersion: 'test', ...TEST_BOUNDS, synthesis: { starts } };
-    const now = () => performance.now();
-    const out = new ReportBuilder(options, stageConfigs(options), now);
-    let loaded: LoadedModel | undefined;
-    try {
-      const ctx = await prepare(files, options, out, now, (m) => (loaded = m));
+    return withScanContext(files, options, (ctx, out) => {
       detectStep(ctx, startRuns(ctx));
       return out.finish();
-    } finally {
-      loaded?.model.dispose();
-    }
+    });
   };
   one = await scan([0]);
   two = await scan([0, -2.5]);

@@ -12,11 +12,8 @@ import { loadModelFromDisk } from '../data/load-dir.ts';
 import { MODELS } from '../helpers/fixtures.ts';
 import { rescaledCopy } from '../helpers/rescale.ts';
 import { readDir, writeTinyModel } from '../helpers/tiny-model.ts';
-import { prepare } from '../../src/core/scan/context.ts';
-import { stageConfigs } from '../../src/core/scan/options.ts';
-import { ReportBuilder } from '../../src/core/scan/report-builder.ts';
+import { withScanContext } from '../helpers/scan-context.ts';
 import { detectBackdoor } from '../../src/core/scan/scan.ts';
-import type { LoadedModel } from '../../src/core/model/loaded-model.ts';
 
 // The head tendency (opt-in) on real models: mnist-patch4's planted 4×4 patch reverses to a mask no smaller than
 // natural ones (data-free mask size misses it), but its head leans to the planted class 2.
@@ -90,20 +87,7 @@ describe('head tendency', () => {
 /** The scan's detection (detectBackdoor, where the verdict is decided) on a model folder: its verdict and report. */
 async function detectOn(dir: string, detection: Partial<DetectConfig>): Promise<{ verdict: string; report: ScanReport }> {
   const options = { entry: 'model.json', seed: 1, toolVersion: 'test', maxEvals: 40_000, budgetSeconds: 100_000, detection };
-  const out = new ReportBuilder(options, stageConfigs(options), () => performance.now());
-  let loaded: LoadedModel | undefined;
-  try {
-    const ctx = await prepare(
-      readDir(dir),
-      options,
-      out,
-      () => performance.now(),
-      (m) => (loaded = m),
-    );
-    return { verdict: detectBackdoor(ctx).verdict, report: out.report };
-  } finally {
-    loaded?.model.dispose();
-  }
+  return withScanContext(readDir(dir), options, (ctx, out) => ({ verdict: detectBackdoor(ctx).verdict, report: out.report }));
 }
 
 describe("the scan's detection with the head tendency", () => {
