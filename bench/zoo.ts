@@ -1,11 +1,11 @@
 // `npm run bench:zoo -- [--seeds 1,2,3,4,5] [--half tuning|held-out] [--only name,...] [--datasets mnist,...] [--max-evals N] [--json out.json]
-// [--detect-only] [--clp]
+// [--detect-only] [--clp] [--genuine]
 // [--set detection.residualSuccess=0.2,...] [--few-shot <images per class>]` (--set: stage settings other than the
 // defaults, for tuning runs; --few-shot: scan with a trusted sample of that many real images per class)
 // (or `--merge a.json,b.json`: the tables of runs saved by earlier --json runs, e.g. the halves run apart):
 // scans every model of the zoo (test/fixtures/zoo) and the first fixtures (test/fixtures/models, which count as
 // tuning) at each seed, and judges what the scan said against the truth on real test images with the really
-// planted trigger (--clp: instead, the CLP baseline, data-free, once per backdoored model): detection, the claimed repair status against the real-trigger ASR of what it wrote (a
+// planted trigger (--genuine: the genuine Keras files in ../shared too, as clean tuning models; --clp: instead, the CLP baseline, data-free, once per backdoored model): detection, the claimed repair status against the real-trigger ASR of what it wrote (a
 // "false certificate" is a claimed repair whose real ASR stays above 10%), and the real accuracy drop. Prints
 // Markdown tables, the tuning and held-out halves side by side; --json keeps every run's numbers.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,6 +32,7 @@ import type { Half, ZooEntry } from '../tools/fixtures/zoo.ts';
 import type { SampleFile } from '../src/core/sample/sample.ts';
 import { loadTfjsModel } from '../src/core/model/tfjs-layers.ts';
 import { clpPlayers } from './clp.ts';
+import { genuineModels } from './keras.ts';
 import { prunedModel } from './pruned-model.ts';
 import { sampleFromSet } from '../test/helpers/sample.ts';
 
@@ -509,7 +510,9 @@ if (process.argv[1]?.endsWith('zoo.ts') || process.argv[1]?.endsWith('zoo.mjs'))
   const merge = arg('merge');
   if (merge !== undefined) {
     const saved = merge.split(',').map((f) => JSON.parse(readFileSync(f, 'utf8')) as { models: BenchModel[]; runs: ZooRun[] });
-    const models = benchModels().filter((m) => saved.some((x) => x.models.some((y) => y.name === m.name)));
+    const models = [...benchModels(), ...(process.argv.includes('--genuine') ? genuineModels() : [])].filter((m) =>
+      saved.some((x) => x.models.some((y) => y.name === m.name)),
+    );
     const runs = saved.flatMap((x) => x.runs);
     console.log(
       zooTables(
@@ -528,7 +531,7 @@ if (process.argv[1]?.endsWith('zoo.ts') || process.argv[1]?.endsWith('zoo.mjs'))
   const fewShot = Number(arg('few-shot') ?? 0);
   await initWasmBackend({ wasmPath: nodeWasmPath() });
   const datasets = arg('datasets')?.split(',');
-  const models = benchModels().filter(
+  const models = [...benchModels(), ...(process.argv.includes('--genuine') ? genuineModels() : [])].filter(
     (m) =>
       (half === undefined || m.half === half) &&
       (only === undefined || only.includes(m.name)) &&

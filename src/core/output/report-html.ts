@@ -1,3 +1,4 @@
+import { ruleFor } from '../stages/detection/detect.ts';
 import { playerKey, playerKind } from '../stages/players.ts';
 import { toBase64 } from '../util/encoding.ts';
 import { encodePng } from './png.ts';
@@ -109,13 +110,16 @@ const REPAIR_WORDS: Record<NonNullable<ScanReport['repair']>['status'], string> 
 function anomalySection(report: ScanReport): string {
   const d = report.detection;
   if (!d) return '';
-  const { maxNormRatio, maxGap, maxTargetShare } = report.config.detection;
+  const { maxNormRatio, maxGap, maxTargetShare } = ruleFor(report.config.detection, report.mode === 'few-shot');
   const most = Math.max(1, Math.floor(maxTargetShare * d.classes.length));
   // Several starts: a class's size is a mean of shares of each start's median, not one trigger's L1 norm.
   const several = d.starts.length > 1;
   const sizeName = several ? 'size (mean share)' : 'trigger L1';
   const startsText = several
     ? ` The images were synthesized from ${esc(d.starts.length)} starts (backgrounds ${esc(d.starts.map((s) => num(s.background, 1)).join(', '))}), each with its own trigger search: what a model does with a trigger depends on the background. A class's size is the mean, over the starts, of its trigger's share of that start's median (medians ${esc(d.starts.map((s) => num(s.median, 1)).join(', '))}).`
+    : '';
+  const basesText = report.sample?.stages.includes('detection')
+    ? " The triggers were reversed on the trusted sample's images (synthetic ones filling a class with too few), as Neural Cleanse reverses on clean real images."
     : '';
   const items = d.classes.map((c: ClassReport) => ({
     label: String(c.class),
@@ -130,7 +134,7 @@ function anomalySection(report: ScanReport): string {
         `<tr${c.flagged ? ' class="flagged"' : ''}><td>${esc(c.class)}</td><td>${esc(num(c.comparableNorm, several ? 2 : 1))}</td><td>${esc(num(c.normRatio, 2))}</td><td>${esc(num(c.gap, 2))}</td><td>${esc(num(c.anomalyIndex, 2))}</td><td>${esc(num(c.concentration, 2))}</td><td>${c.reached ? 'yes' : '<strong>no</strong>'}</td><td>${c.flagged ? '<strong>flagged</strong>' : '–'}</td></tr>`,
     )
     .join('');
-  return `<section><h2>Trigger size of every class</h2><p>For each class, the smallest trigger (mask L1 norm) that sends images of the other classes to it, as a share of the median class's (dashed line: the flagging bound; the axis stops at twice the median, and a taller bar is cut there with its value on it). A backdoor's target is far easier to reach than any other class. A class is flagged when both rules hold: <strong>(1)</strong> its trigger is at most ${esc(maxNormRatio)} of the median's, and <strong>(2)</strong> at most ${esc(maxGap)} of the next larger class's. Several classes are flagged together, smallest first, when all meet (1) and the last meets (2); at most ${esc(most)} of ${esc(d.classes.length)}. Median ${esc(num(d.median, several ? 2 : 1))}, MAD ${esc(num(d.mad, several ? 2 : 1))}; Neural Cleanse's anomaly index is listed, not used.${startsText}</p>${barChart(items, { threshold: maxNormRatio, thresholdLabel: `rule (1): ≤ ${maxNormRatio}`, id: 'trigger-size-chart', cap: 2 })}<details><summary>Every class, smallest trigger first</summary><div class="wide"><table><thead><tr><th>class</th><th>${sizeName}</th><th>of the median</th><th>of the next larger</th><th>anomaly index</th><th>compactness</th><th>success reached</th><th>flagged</th></tr></thead><tbody>${rows}</tbody></table></div></details></section>`;
+  return `<section><h2>Trigger size of every class</h2><p>For each class, the smallest trigger (mask L1 norm) that sends images of the other classes to it, as a share of the median class's (dashed line: the flagging bound; the axis stops at twice the median, and a taller bar is cut there with its value on it). A backdoor's target is far easier to reach than any other class. A class is flagged when both rules hold: <strong>(1)</strong> its trigger is at most ${esc(maxNormRatio)} of the median's, and <strong>(2)</strong> at most ${esc(maxGap)} of the next larger class's. Several classes are flagged together, smallest first, when all meet (1) and the last meets (2); at most ${esc(most)} of ${esc(d.classes.length)}. Median ${esc(num(d.median, several ? 2 : 1))}, MAD ${esc(num(d.mad, several ? 2 : 1))}; Neural Cleanse's anomaly index is listed, not used.${startsText}${basesText}</p>${barChart(items, { threshold: maxNormRatio, thresholdLabel: `rule (1): ≤ ${maxNormRatio}`, id: 'trigger-size-chart', cap: 2 })}<details><summary>Every class, smallest trigger first</summary><div class="wide"><table><thead><tr><th>class</th><th>${sizeName}</th><th>of the median</th><th>of the next larger</th><th>anomaly index</th><th>compactness</th><th>success reached</th><th>flagged</th></tr></thead><tbody>${rows}</tbody></table></div></details></section>`;
 }
 
 /**

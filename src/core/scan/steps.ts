@@ -6,7 +6,7 @@ import { prunedWeights } from '../model/prune-weights.ts';
 import type { ClassReport, Metrics, RepairCheck, TriggerEvidence } from '../output/report.ts';
 import { residualSearch, uncheckable } from '../stages/verification/certify.ts';
 import { concentration } from '../stages/detection/concentration.ts';
-import { combinedNorms, comparableNorms, detectTargets, median, medianShares, tendencyFlag } from '../stages/detection/detect.ts';
+import { combinedNorms, comparableNorms, detectTargets, median, medianShares, ruleFor, tendencyFlag } from '../stages/detection/detect.ts';
 import { measureTendency, type Tendency } from '../stages/detection/tendency.ts';
 import type { Player } from '../stages/players.ts';
 import { synthesize, type ImageBatch, type SynthResult } from '../stages/synthesis/synth.ts';
@@ -41,7 +41,7 @@ export function startRuns(ctx: ScanContext): StartRun[] {
     const left = 1 - i * (synthWhole + revWhole);
     const part = n > 1 ? { index: i, of: n } : null;
     const synth = synthesizeStep(ctx, background, synthWhole / left, part);
-    const rev = reverseStep(ctx, synth, revWhole / (left - synthWhole), part);
+    const rev = reverseStep(ctx, detectionBases(ctx, synth), revWhole / (left - synthWhole), part);
     return { background, synth, rev };
   });
 }
@@ -63,18 +63,37 @@ export function synthesizeStep(ctx: ScanContext, background: number, share = STA
 }
 
 /**
+ * 2a. The images detection's trigger reverse works on: synthetic ones, or with `detection.sampleBases` in
+ * few-shot mode the sample's used part where the model calls an image its class (synthetic ones filling
+ * the rest), as Neural Cleanse reverses on clean real images.
+ */
+function detectionBases(ctx: ScanContext, synth: SynthResult): SynthResult {
+  if (ctx.fewShot === null || !ctx.cfg.detection.sampleBases) return synth;
+  const stages = ctx.report.sample!.stages;
+  if (!stages.includes('detection')) stages.push('detection');
+  return { ...synth, rev: realBases(ctx, synth.rev) };
+}
+
+/** The sample's used images the model calls their class, up to revPerClass per class, synthetic ones filling. */
+function realBases(ctx: ScanContext, synthetic: ImageBatch): ImageBatch {
+  const few = ctx.fewShot!;
+  const predicted = predict(ctx.info.graph, few.use.images, ctx.info.shape, ctx.plan.passRows);
+  ctx.report.sample!.predictedRight = predicted.filter((p, i) => p === few.use.labels[i]).length;
+  return mixBases(few.use, predicted, synthetic, ctx.cfg.synthesis.revPerClass, ctx.info.classes);
+}
+
+/**
  * 4a. The images the repair works on. Few-shot: real images replace synthetic Shapley bases where the model
  * calls them their class, and the whole used part is the accuracy guard, so a prune is judged on images it
- * must keep right. The mask-size rule stays on synthetic images in both modes: its thresholds were chosen
- * there, and on real bases a clean global-pooling model of the tuning half was flagged. The sample's own
- * say in the verdict is the pair check (scan/pair-check.ts).
+ * must keep right. By default the mask-size rule stays on synthetic images in both modes: its thresholds were
+ * chosen there, and on real bases a clean global-pooling model of the tuning half was flagged at the same
+ * bounds (detection.sampleBases, opt-in, has bounds of its own). The sample's own say in the verdict is then
+ * the pair check (scan/pair-check.ts).
  */
 export function repairImages(ctx: ScanContext, synth: SynthResult): SynthResult {
   const few = ctx.fewShot;
   if (few === null) return synth;
-  const predicted = predict(ctx.info.graph, few.use.images, ctx.info.shape, ctx.plan.passRows);
-  ctx.report.sample!.predictedRight = predicted.filter((p, i) => p === few.use.labels[i]).length;
-  return { ...synth, rev: mixBases(few.use, predicted, synth.rev, ctx.cfg.synthesis.revPerClass, ctx.info.classes), guard: few.use };
+  return { ...synth, rev: realBases(ctx, synth.rev), guard: few.use };
 }
 
 /**
@@ -126,7 +145,7 @@ export function detectStep(ctx: ScanContext, runs: readonly StartRun[]): Finding
   ctx.progress('detection', 0);
   const perStart = runs.map((r) => comparableNorms(r.rev.triggers));
   const norms = combinedNorms(perStart);
-  const detection = detectTargets(norms, cfg.detection);
+  const detection = detectTargets(norms, ruleFor(cfg.detection, ctx.fewShot !== null));
   // Opt-in, data-free only: few-shot scans have the pair check for what the mask size misses, and the two
   // have not been measured together (an all-to-all model flagged here first would never reach the pair check).
   const tendencyRuns = cfg.detection.tendencySteps > 0 && ctx.fewShot === null && !detection.classes.some((c) => c.flagged);

@@ -1,0 +1,57 @@
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ScanReport } from '../../src/core/output/report.ts';
+import { renderReportHtml } from '../../src/core/output/report-html.ts';
+import type { ScanOptions } from '../../src/core/scan/options.ts';
+import { detectStep, startRuns } from '../../src/core/scan/steps.ts';
+import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
+import { readModelFiles } from '../../src/node/read-model.ts';
+import { nodeWasmPath } from '../../src/node/wasm-path.ts';
+import { loadMnist } from '../data/mnist.ts';
+import { manifest, MODELS } from '../helpers/fixtures.ts';
+import { sampleFromSet } from '../helpers/sample.ts';
+import { withScanContext } from '../helpers/scan-context.ts';
+import { reportSchemaErrors } from '../helpers/schema.ts';
+import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
+
+// Few-shot detection on the trusted sample's images (detection.sampleBases, opt-in): the trigger reverse
+// that decides the verdict runs on real images instead of synthetic ones. mnist-patch4 (a 4x4 patch on the
+// wider Keras-tutorial CNN) is missed on synthetic images at every seed measured, seed 1 included
+// (docs/benchmarks.md; e2e-backdoor.test.ts spends no scan on it for that reason). With the option off a
+// few-shot scan's sample serves the repair only (few-shot.test.ts checks its stages exactly).
+const fixture = manifest().find((m) => m.name === 'mnist-patch4')!;
+
+let report: ScanReport;
+let flagged: number[];
+beforeAll(async () => {
+  await initWasmBackend({ wasmPath: nodeWasmPath() });
+  const { files, entry } = await readModelFiles(join(MODELS, 'mnist-patch4/model.json'));
+  // Ten per class from test rows the other tests' judgements do not use, as the bench draws them.
+  const cleanSample = await sampleFromSet(loadMnist('test'), 10, 5000);
+  const options: ScanOptions = { entry, seed: 1, toolVersion: 'test', ...TEST_BOUNDS, cleanSample, detection: { sampleBases: true } };
+  ({ report, flagged } = await withScanContext(files, options, (ctx, out) => {
+    const findings = detectStep(ctx, startRuns(ctx));
+    return { flagged: findings.flagged.map((t) => t.target), report: out.finish() };
+  }));
+}, 240_000);
+
+describe("detection on the trusted sample's images (detection.sampleBases)", () => {
+  it("flags the planted target that detection on synthetic images misses, by the sample's own gap bound", () => {
+    expect(flagged).toEqual([fixture.attack!.target]);
+    const planted = report.detection!.classes[fixture.attack!.target]!;
+    expect(planted.flagged).toBe(true);
+    expect(planted.normRatio).toBeLessThanOrEqual(report.config.detection.maxNormRatio);
+    expect(planted.gap).toBeLessThanOrEqual(report.config.detection.sampleMaxGap);
+  });
+
+  it('says the sample served detection, in report.json and on the page, with the bound it used', async () => {
+    expect(report.sample!.stages).toContain('detection');
+    // The sample's images the model calls their class became the bases, and are counted.
+    expect(report.sample!.predictedRight).toBeGreaterThan(60);
+    const page = await renderReportHtml({ ...report, verdict: 'backdoor' });
+    expect(page).toMatch(/The triggers were reversed on the trusted sample's images/);
+    expect(page).toContain(`at most ${report.config.detection.sampleMaxGap} of the next larger class's`);
+    // A scan stopped after detection has no verdict yet; the schema is checked with one filled in.
+    expect(reportSchemaErrors(JSON.parse(JSON.stringify({ ...report, verdict: 'backdoor' })))).toEqual([]);
+  });
+});
