@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { combinedNorms, DETECT_DEFAULTS, detectTargets } from '../src/core/stages/detection/detect.ts';
 import type { ProbeRow } from './detection-probe.ts';
 import type { Half } from '../tools/fixtures/zoo.ts';
-import { cliArg, type BenchModel, type ZooRun } from './zoo.ts';
+import { cliArg, effective, type BenchModel, type ZooRun } from './zoo.ts';
 
 /** One scan, as far as the rule needs it: every class's norms per start, and the planted target. */
 interface ProbeRun {
@@ -49,7 +49,7 @@ export function zooRuns(saved: { models: BenchModel[]; runs: ZooRun[] }): ProbeR
   const byName = new Map(saved.models.map((m) => [m.name, m]));
   return saved.runs.flatMap((r) => {
     const m = byName.get(r.model)!;
-    if (m.attack !== null && (m.attack.trigger.kind === 'blended' || (m.realAsr ?? 0) < 0.9)) return [];
+    if (m.attack !== null && (!effective(m) || m.attack.trigger.kind === 'blended')) return [];
     return [{ model: r.model, seed: r.seed, half: m.half, planted: m.attack?.target ?? null, startNorms: [r.ratios] }];
   });
 }

@@ -507,12 +507,11 @@ export function zooTables(models: BenchModel[], runs: ZooRun[], seeds: number[])
 
 if (process.argv[1]?.endsWith('zoo.ts') || process.argv[1]?.endsWith('zoo.mjs')) {
   const arg = cliArg;
+  const known = [...benchModels(), ...(process.argv.includes('--genuine') ? genuineModels() : [])];
   const merge = arg('merge');
   if (merge !== undefined) {
     const saved = merge.split(',').map((f) => JSON.parse(readFileSync(f, 'utf8')) as { models: BenchModel[]; runs: ZooRun[] });
-    const models = [...benchModels(), ...(process.argv.includes('--genuine') ? genuineModels() : [])].filter((m) =>
-      saved.some((x) => x.models.some((y) => y.name === m.name)),
-    );
+    const models = known.filter((m) => saved.some((x) => x.models.some((y) => y.name === m.name)));
     const runs = saved.flatMap((x) => x.runs);
     console.log(
       zooTables(
@@ -531,7 +530,7 @@ if (process.argv[1]?.endsWith('zoo.ts') || process.argv[1]?.endsWith('zoo.mjs'))
   const fewShot = Number(arg('few-shot') ?? 0);
   await initWasmBackend({ wasmPath: nodeWasmPath() });
   const datasets = arg('datasets')?.split(',');
-  const models = [...benchModels(), ...(process.argv.includes('--genuine') ? genuineModels() : [])].filter(
+  const models = known.filter(
     (m) =>
       (half === undefined || m.half === half) &&
       (only === undefined || only.includes(m.name)) &&
