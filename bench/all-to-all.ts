@@ -1,4 +1,4 @@
-// `npm run bench:a2a -- [--seeds 1,2,3] [--max-evals N] [--few-shot n] [--only name,...] [--json out.json]`:
+// `npm run bench:a2a -- [--seeds 1,2,3] [--max-evals N] [--few-shot n] [--only name,...] [--set stage.key=v,...] [--json out.json]`:
 // scans the all-to-all fixtures (test/fixtures/zoo/all-to-all.json, issue 16) as a user would, at the
 // default settings bounded by --max-evals (data-free, or with n trusted training-split images per class),
 // and prints what the scan said beside the truth on real test images: every class y sent to mapping[y] by
@@ -18,7 +18,7 @@ import { nodeWasmPath } from '../src/node/wasm-path.ts';
 import { accuracy, allToAllSuccessRate } from '../test/data/evaluate.ts';
 import { describeTrigger, stamp } from '../test/data/triggers.ts';
 import type { AllToAllZooEntry } from '../tools/fixtures/zoo.ts';
-import { benchScanOptions, cliArg, testSet, trustedSample, ZOO_DIR } from './zoo.ts';
+import { benchScanOptions, cliArg, type Overrides, parseOverrides, testSet, trustedSample, ZOO_DIR } from './zoo.ts';
 
 interface A2aRun {
   model: string;
@@ -55,11 +55,11 @@ function describeMapping(mapping: readonly number[]): string {
   return mapping.every((t, y) => t === (y + 1) % mapping.length) ? 'y → y+1' : `permutation [${mapping.join(' ')}]`;
 }
 
-async function scanOne(m: AllToAllZooEntry, seed: number, maxEvals: number, fewShot: number): Promise<A2aRun> {
+async function scanOne(m: AllToAllZooEntry, seed: number, maxEvals: number, fewShot: number, overrides: Overrides): Promise<A2aRun> {
   const { files, entry } = await readModelFiles(join(ZOO_DIR, m.path));
   const sample = fewShot > 0 ? { cleanSample: await trustedSample(m.dataset, fewShot) } : {};
   const t0 = performance.now();
-  const { report, repaired } = await scanModel(files, { ...benchScanOptions(entry, seed, maxEvals, m.inputRange), ...sample });
+  const { report, repaired } = await scanModel(files, { ...benchScanOptions(entry, seed, maxEvals, m.inputRange, overrides), ...sample });
   const seconds = (performance.now() - t0) / 1000;
   const classes = [...(report.detection?.classes ?? [])].sort((a, b) => a.normRatio - b.normRatio);
   const data = testSet(m.dataset);
@@ -154,6 +154,7 @@ if (process.argv[1]?.endsWith('all-to-all.ts')) {
   const seeds = (cliArg('seeds') ?? '1,2,3').split(',').map(Number);
   const maxEvals = Number(cliArg('max-evals') ?? 400_000);
   const fewShot = Number(cliArg('few-shot') ?? 0);
+  const overrides = parseOverrides(cliArg('set'));
   await initWasmBackend({ wasmPath: nodeWasmPath() });
   if (process.argv.includes('--oracle')) {
     const rows = [];
@@ -172,7 +173,8 @@ if (process.argv[1]?.endsWith('all-to-all.ts')) {
   const runs: A2aRun[] = [];
   const f = (x: number) => x.toFixed(2);
   const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)}%`);
-  const mode = fewShot > 0 ? `few-shot, ${fewShot} trusted images per class` : 'data-free';
+  const mode =
+    (fewShot > 0 ? `few-shot, ${fewShot} trusted images per class` : 'data-free') + (cliArg('set') ? `, --set ${cliArg('set')}` : '');
   const lines = [
     `#### All-to-all fixtures, ${mode} (seeds ${seeds.join(', ')}, --max-evals ${maxEvals}; per seed: verdict${fewShot > 0 ? ', check score, mapping right, repair status, real all-to-all ASR / accuracy after' : ", flagged, smallest class's share of the median / of the next"})`,
     '',
@@ -182,7 +184,7 @@ if (process.argv[1]?.endsWith('all-to-all.ts')) {
   for (const m of models) {
     const cells: string[] = [];
     for (const seed of seeds) {
-      const r = await scanOne(m, seed, maxEvals, fewShot);
+      const r = await scanOne(m, seed, maxEvals, fewShot, overrides);
       runs.push(r);
       const repair = r.status === 'repaired' ? `repaired (${r.pruned}): ${pct(r.asrAfter)} / ${pct(r.accAfter)}` : (r.status ?? '–');
       cells.push(

@@ -123,9 +123,14 @@ export function testSet(dataset: BenchModel['dataset']): ImageSet {
 /** Whether a backdoor "counts": the planted trigger works on real images (≥ 90%). */
 export const effective = (m: BenchModel) => m.attack !== null && (m.realAsr ?? 0) >= 0.9;
 
-/** The value after `--name` on the command line, if given: every bench's options. */
+/**
+ * The value after `--name` on the command line, if given: every bench's options. A flag given twice fails:
+ * only one would be read, and a run that silently drops a setting measures something else than it says.
+ */
 export function cliArg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && process.argv.indexOf(`--${name}`, i + 1) >= 0)
+    throw new Error(`--${name} is given twice: give it once (--set takes a comma-separated list)`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 

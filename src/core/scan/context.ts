@@ -41,6 +41,8 @@ export interface FewShot {
   sample: CleanSample;
   use: ImageBatch;
   heldBack: ImageBatch;
+  /** The original model's class for each used image, once asked for (samplePredicted in steps.ts). */
+  predicted: Int32Array | null;
 }
 
 /**
@@ -117,7 +119,7 @@ export async function prepare(
   if (options.cleanSample !== undefined) {
     const sample = await readSample(options.cleanSample, info.shape, info.classes);
     // A stream of its own, so the data-free stages draw exactly what they draw without a sample.
-    fewShot = { sample, ...splitSample(sample.images, info.classes, new Rng(report.config.seed).fork(77)) };
+    fewShot = { sample, ...splitSample(sample.images, info.classes, new Rng(report.config.seed).fork(77)), predicted: null };
     report.sample = {
       images: sample.images.count,
       perClass: sample.perClass,

@@ -12,11 +12,11 @@ import {
 } from '../stages/detection/pairs.ts';
 import type { ImageBatch, SynthResult } from '../stages/synthesis/synth.ts';
 import { reverseTriggers, type ReversedTrigger, type TriggerResult } from '../stages/trigger/reverse.ts';
-import { predict } from '../stages/verification/verify.ts';
 import { Rng } from '../util/rng.ts';
 import type { ScanContext } from './context.ts';
 import { STAGE_SHARES } from './options.ts';
 import { round6 } from './report-builder.ts';
+import { samplePredicted } from './steps.ts';
 
 /**
  * The pair check's bases (stages/detection/pairs.ts): per source class, the trusted sample's used images the
@@ -27,7 +27,7 @@ export function pairBases(ctx: ScanContext, synth: SynthResult): { bases: ImageB
   const few = ctx.fewShot;
   if (few === null) throw new ShapguardError('internal', 'the all-to-all check needs the trusted sample (few-shot mode)');
   const per = ctx.cfg.allToAll.imagesPerSource;
-  const predicted = predict(ctx.info.graph, few.use.images, ctx.info.shape, ctx.plan.passRows);
+  const predicted = samplePredicted(ctx);
   const realPerSource = Array.from({ length: ctx.info.classes }, (_, k) =>
     Math.min(per, few.use.labels.filter((l, r) => l === k && predicted[r] === k).length),
   );

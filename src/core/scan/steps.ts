@@ -74,12 +74,23 @@ function detectionBases(ctx: ScanContext, synth: SynthResult): SynthResult {
   return { ...synth, rev: realBases(ctx, synth.rev) };
 }
 
+/**
+ * The original model's class for each of the sample's used images. Detection (per start), the repair and the
+ * pair check all choose their real bases by it, so it is computed once per scan.
+ */
+export function samplePredicted(ctx: ScanContext): Int32Array {
+  const few = ctx.fewShot!;
+  if (few.predicted === null) {
+    few.predicted = predict(ctx.info.graph, few.use.images, ctx.info.shape, ctx.plan.passRows);
+    ctx.report.sample!.predictedRight = few.predicted.filter((p, i) => p === few.use.labels[i]).length;
+  }
+  return few.predicted;
+}
+
 /** The sample's used images the model calls their class, up to revPerClass per class, synthetic ones filling. */
 function realBases(ctx: ScanContext, synthetic: ImageBatch): ImageBatch {
   const few = ctx.fewShot!;
-  const predicted = predict(ctx.info.graph, few.use.images, ctx.info.shape, ctx.plan.passRows);
-  ctx.report.sample!.predictedRight = predicted.filter((p, i) => p === few.use.labels[i]).length;
-  return mixBases(few.use, predicted, synthetic, ctx.cfg.synthesis.revPerClass, ctx.info.classes);
+  return mixBases(few.use, samplePredicted(ctx), synthetic, ctx.cfg.synthesis.revPerClass, ctx.info.classes);
 }
 
 /**
