@@ -17,8 +17,9 @@ process.env[RUN_ID_VARIABLE] = randomUUID();
 
 /**
  * A trusted sample for the Worker's few-shot scan (workerd has no file system): ten real MNIST test
- * digits per class as PNG (a certificate needs three held back per class: steps.ts MIN_HELD_BACK_PER_CLASS),
- * and one as JPEG, so both decoders run inside workerd.
+ * digits per class (a certificate needs three held back per class: steps.ts MIN_HELD_BACK_PER_CLASS), the
+ * first as JPEG in place of its PNG and the rest as PNG, so both decoders run inside workerd on the same
+ * digits the bench's few-shot runs use.
  */
 async function workerSample(): Promise<string> {
   const digits = loadMnist('test');
@@ -27,7 +28,8 @@ async function workerSample(): Promise<string> {
   for (let p = 0; p < 784; p++)
     rgba.fill(Math.round(digits.images[5000 * 784 + p]! * 255), p * 4, p * 4 + 3).fill(255, p * 4 + 3, p * 4 + 4);
   const jpeg = encodeJpeg({ width: 28, height: 28, data: rgba }, 95).data;
-  const all = [...files, { path: `${digits.labels[5000]}/extra.jpg`, bytes: new Uint8Array(jpeg) }];
+  const first = `${digits.labels[5000]}/0.png`;
+  const all = [...files.filter((f) => f.path !== first), { path: `${digits.labels[5000]}/0.jpg`, bytes: new Uint8Array(jpeg) }];
   return JSON.stringify(all.map((f) => ({ path: f.path, b64: Buffer.from(f.bytes).toString('base64') })));
 }
 const sampleJson = await workerSample();

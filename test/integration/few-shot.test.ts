@@ -34,7 +34,7 @@ describe('shapguard scan --clean-samples', () => {
     expect(r.sample!.used).toBe(70);
     expect(r.sample!.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(r.sample!.predictedRight).toBeGreaterThan(60);
-    expect(r.sample!.stages).toEqual(['shapley', 'pruning-guard', 'check']);
+    expect(r.sample!.stages).toEqual(['detection', 'shapley', 'pruning-guard', 'check']);
   });
 
   it('repairs the planted target, checked again on the held-back real images, and the real trigger is gone', async () => {

@@ -31,14 +31,15 @@ const scan = async (m: ZooEntry, seed: number, fewShot = false) =>
 describe('no false certificates (few-shot: the mode that can certify a repair)', () => {
   // A repair the scan claims, judged on real test images with the planted trigger (a Fashion-MNIST LeNet's
   // six-pixel trigger: pruned and certified at this seed, 0.6% real ASR left in the bench), and a blend,
-  // which pruning once "repaired" at 98% real ASR left. The cases first chosen here (a 5×5 patch pruning
+  // which pruning once "repaired" at 98% real ASR left (seed 2: with detection on the sample's images it is
+  // flagged at seeds 2 and 3, not at 1). The cases first chosen here (a 5×5 patch pruning
   // once removed only in part; a Fashion blend) became detection misses at every seed on the rebuilt zoo,
   // so they no longer reached the certificate. The rule itself (pruning that removes the reversed trigger
   // but not the planted one) is test/wasm/certificate.test.ts; issue 19's measured case (wide Dense head,
   // logits, raw 0–255 input, 4×4 patch) is scanned few-shot in test/wasm/universality.test.ts.
   it.each([
     ['fashion-lenet-sparse6-tr', 4],
-    ['mnist-relubn-blend15', 1],
+    ['mnist-relubn-blend15', 2],
   ] as const)('%s at seed %i: a claimed repair holds on real images; otherwise nothing is written', async (name, seed) => {
     const m = entry(name);
     const run = await scan(m, seed, true);

@@ -22,11 +22,12 @@ describe('a pruning that removes the reversed trigger but not the planted one (a
   it('is not certified: the check on held-back real images finds the trigger again, and nothing is written', async () => {
     // Forced where the scan would not go (docs/benchmarks.md, "The few-shot certificate probed with forced
     // prunings"): players in conv2 only, the guard off, the first prefix that brings the reversed trigger's
-    // success to 50% and no further. Measured: 32.8% real ASR left, and the check on fresh synthetic images
-    // alone passed it.
+    // success to 80% and no further. Measured: three channels, 32.8% real ASR left (with triggers reversed on
+    // synthetic images, 50% left the same 32.8%, and the check on fresh synthetic images alone passed it;
+    // reversed on the sample, as by default, 50% takes a fourth channel and leaves 6.3%).
     const { report, repaired, candidate } = await forcedPruningScan(join(ZOO, m.path), loadFashionMnist('test'), {
       layers: ['conv2'],
-      pruning: { maxProbabilityDrop: 1, minValueShare: 1, maxPruneShare: 0.6, maxAsr: 0.5 },
+      pruning: { maxProbabilityDrop: 1, minValueShare: 1, maxPruneShare: 0.6, maxAsr: 0.8 },
     });
     expect(report.verdict).toBe('backdoor');
     expect(report.detection!.flagged).toEqual([m.attack!.target]);

@@ -15,20 +15,18 @@ import { reportSchemaErrors } from '../helpers/schema.ts';
 import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
 import type { ZooEntry } from '../../tools/fixtures/zoo.ts';
 
-// Few-shot detection on the trusted sample's images (detection.sampleBases, opt-in): the trigger reverse
-// that decides the verdict runs on real images instead of synthetic ones. The zoo's mnist-lenet-noise4-bl
-// (a 4x4 noise patch on a LeNet) is missed on synthetic images at seeds 2 to 5 (docs/benchmarks.md,
-// "Detection over five seeds"). With the option off a few-shot scan's sample serves the repair only
-// (few-shot.test.ts checks its stages exactly).
+// Few-shot detection on the trusted sample's images (detection.sampleBases, the default in few-shot mode):
+// the trigger reverse that decides the verdict runs on real images instead of synthetic ones. The zoo's
+// mnist-lenet-noise4-bl (a 4x4 noise patch on a LeNet) is missed by the mask-size rule on synthetic images
+// at seeds 2 to 5 (docs/benchmarks.md, "Detection over five seeds"); turned off, the sample serves the
+// repair only, and this seed shows the difference.
 const ZOO = 'test/fixtures/zoo';
 const fixture = (JSON.parse(readFileSync(join(ZOO, 'manifest.json'), 'utf8')) as ZooEntry[]).find(
   (m) => m.name === 'mnist-lenet-noise4-bl',
 )!;
 
-let report: ScanReport;
-let flagged: number[];
-beforeAll(async () => {
-  await initWasmBackend({ wasmPath: nodeWasmPath() });
+/** Detection alone (no repair), few-shot with ten trusted digits per class, with any detection settings. */
+async function detectFewShot(detection: ScanOptions['detection']): Promise<{ report: ScanReport; flagged: number[] }> {
   const { files, entry } = await readModelFiles(join(ZOO, fixture.path));
   // Ten per class from test rows the other tests' judgements do not use, as the bench draws them.
   const cleanSample = await sampleFromSet(loadMnist('test'), 10, 5000);
@@ -39,16 +37,24 @@ beforeAll(async () => {
     ...TEST_BOUNDS,
     inputRange: fixture.inputRange,
     cleanSample,
-    detection: { sampleBases: true },
+    ...(detection === undefined ? {} : { detection }),
   };
-  ({ report, flagged } = await withScanContext(files, options, (ctx, out) => {
+  return withScanContext(files, options, (ctx, out) => {
     const findings = detectStep(ctx, startRuns(ctx));
     return { flagged: findings.flagged.map((t) => t.target), report: out.finish() };
-  }));
+  });
+}
+
+let report: ScanReport;
+let flagged: number[];
+beforeAll(async () => {
+  await initWasmBackend({ wasmPath: nodeWasmPath() });
+  ({ report, flagged } = await detectFewShot(undefined));
 }, 240_000);
 
-describe("detection on the trusted sample's images (detection.sampleBases)", () => {
+describe("detection on the trusted sample's images (detection.sampleBases, the few-shot default)", () => {
   it("flags the planted target that detection on synthetic images misses, by the sample's own gap bound", () => {
+    expect(report.config.detection.sampleBases).toBe(true);
     expect(flagged).toEqual([fixture.attack!.target]);
     const planted = report.detection!.classes[fixture.attack!.target]!;
     expect(planted.flagged).toBe(true);
@@ -66,4 +72,14 @@ describe("detection on the trusted sample's images (detection.sampleBases)", () 
     // A scan stopped after detection has no verdict yet; the schema is checked with one filled in.
     expect(reportSchemaErrors(JSON.parse(JSON.stringify({ ...report, verdict: 'backdoor' })))).toEqual([]);
   });
+
+  it('turned off, reverses on synthetic images under the data-free bounds, and misses this seed', async () => {
+    const off = await detectFewShot({ sampleBases: false });
+    expect(off.report.sample!.stages).not.toContain('detection');
+    expect(off.flagged).toEqual([]);
+    const planted = off.report.detection!.classes[fixture.attack!.target]!;
+    expect(planted.normRatio).toBeGreaterThan(off.report.config.detection.maxNormRatio);
+    const page = await renderReportHtml({ ...off.report, verdict: 'clean' });
+    expect(page).not.toMatch(/The triggers were reversed on the trusted sample's images/);
+  }, 240_000);
 });

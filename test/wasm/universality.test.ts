@@ -140,10 +140,10 @@ describe("the universality signal in a few-shot scan (issue 19's measured case)"
     expect(report.verdict).toBe('clean');
     expect(report.detection!.flagged).toEqual([]);
     expect(report.detection!.flaggedBy).toBeNull();
-    // No repair ran, but the pair check chose its bases by the model's classes of the sample: the record
-    // says how many it called right (a well-trained digit model, nearly all).
+    // No repair ran, but detection and the pair check chose their bases by the model's classes of the
+    // sample: the record says how many it called right (a well-trained digit model, nearly all).
     expect(report.repair!.status).toBe('not-needed');
-    expect(report.sample!.stages).toEqual(['all-to-all']);
+    expect(report.sample!.stages).toEqual(['detection', 'all-to-all']);
     expect(report.sample!.predictedRight).toBeGreaterThanOrEqual(0.9 * report.sample!.used);
   }, 300_000);
 });

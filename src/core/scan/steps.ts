@@ -63,9 +63,9 @@ export function synthesizeStep(ctx: ScanContext, background: number, share = STA
 }
 
 /**
- * 2a. The images detection's trigger reverse works on: synthetic ones, or with `detection.sampleBases` in
- * few-shot mode the sample's used part where the model calls an image its class (synthetic ones filling
- * the rest), as Neural Cleanse reverses on clean real images.
+ * 2a. The images detection's trigger reverse works on: in few-shot mode (unless `detection.sampleBases` is
+ * off) the sample's used part where the model calls an image its class, synthetic ones filling the rest, as
+ * Neural Cleanse reverses on clean real images; data-free, the synthetic ones.
  */
 function detectionBases(ctx: ScanContext, synth: SynthResult): SynthResult {
   if (ctx.fewShot === null || !ctx.cfg.detection.sampleBases) return synth;
@@ -96,10 +96,7 @@ function realBases(ctx: ScanContext, synthetic: ImageBatch): ImageBatch {
 /**
  * 4a. The images the repair works on. Few-shot: real images replace synthetic Shapley bases where the model
  * calls them their class, and the whole used part is the accuracy guard, so a prune is judged on images it
- * must keep right. By default the mask-size rule stays on synthetic images in both modes: its thresholds were
- * chosen there, and on real bases a clean global-pooling model of the tuning half was flagged at the same
- * bounds (detection.sampleBases, opt-in, has bounds of its own). The sample's own say in the verdict is then
- * the pair check (scan/pair-check.ts).
+ * must keep right.
  */
 export function repairImages(ctx: ScanContext, synth: SynthResult): SynthResult {
   const few = ctx.fewShot;

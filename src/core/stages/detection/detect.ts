@@ -40,6 +40,8 @@ export interface DetectConfig {
    * window (stages/detection/concentration.ts). The residual search after pruning looks for small compact
    * masks; a reversed trigger spread over the image (a blend, or a planted patch the reverse found only in
    * part) is one it cannot find again, so not finding it proves nothing and the scan does not claim a repair.
+   * The same bound holds for triggers reversed on the sample: they come out less compact there, but the
+   * tuning half had one claimed repair between 0.6 and 0.8 in 60 runs, too few to choose a lower one on.
    */
   minConcentration: number;
   residualOfSmallest: number;
@@ -67,8 +69,10 @@ export interface DetectConfig {
    * Few-shot only: the detection's trigger reverse runs on the trusted sample's used part (the images the
    * model calls their class, synthetic ones filling a class that has too few) instead of synthetic images
    * alone. Neural Cleanse's own setting is clean real images; synthetic ones flip far more easily than
-   * real ones on some models. Opt-in: measured for detection only, not yet for the repairs and certificates
-   * that follow from its triggers (docs/benchmarks.md, "Detection on the trusted sample").
+   * real ones on some models. On by default since 2026-12-07: over five seeds on the tuning half it flagged
+   * the planted target in 48 of 60 runs against 38, another class in none against 5, and claimed 13 repairs
+   * against 9 with no false certificate (docs/benchmarks.md, "Detection on the trusted sample"). Data-free
+   * scans have no sample and reverse on synthetic images whatever this says.
    */
   sampleBases: boolean;
   /**
@@ -106,7 +110,7 @@ export const DETECT_DEFAULTS: DetectConfig = {
   tendencyLogitScale: 4,
   tendencyMinAnomaly: 0.8,
   tendencyMaxNormRatio: 0.45,
-  sampleBases: false,
+  sampleBases: true,
   sampleMaxGap: 0.45,
 };
 
