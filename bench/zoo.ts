@@ -1,7 +1,8 @@
 // `npm run bench:zoo -- [--seeds 1,2,3,4,5] [--half tuning|held-out] [--only name,...] [--datasets mnist,...] [--max-evals N] [--json out.json]
 // [--detect-only] [--clp] [--genuine]
-// [--set detection.residualSuccess=0.2,...] [--few-shot <images per class>]` (--set: stage settings other than the
-// defaults, for tuning runs; --few-shot: scan with a trusted sample of that many real images per class)
+// [--set detection.residualSuccess=0.2,...] [--few-shot <images per class>] [--sample-split test|train]` (--set: stage
+// settings other than the defaults, for tuning runs; --few-shot: scan with a trusted sample of that many real images
+// per class, drawn from the test split's rows 5000 on or, --sample-split train, from the training split)
 // (or `--merge a.json,b.json`: the tables of runs saved by earlier --json runs, e.g. the halves run apart):
 // scans every model of the zoo (test/fixtures/zoo) and the first fixtures (test/fixtures/models, which count as
 // tuning) at each seed, and judges what the scan said against the truth on real test images with the really
@@ -163,15 +164,20 @@ export function parseOverrides(text: string | undefined): Overrides {
 }
 
 /**
- * Few-shot runs' trusted images: MNIST and Fashion-MNIST test images from row 5000 on (the evaluation
- * uses the first 3000); the glyphs' training split, as their test split is the evaluation's whole.
+ * Few-shot runs' trusted images: by default MNIST and Fashion-MNIST test images from row 5000 on (the
+ * evaluation uses the first 3000); with `--sample-split train`, the first of the training split, as issue 15's
+ * acceptance draws them (the images a registry keeps beside a model, which the model has seen). The glyphs'
+ * training split either way, as their test split is the evaluation's whole. Every bench reads the option.
  */
 const samples = new Map<string, SampleFile[]>();
 export async function trustedSample(dataset: BenchModel['dataset'], perClass: number): Promise<SampleFile[]> {
-  const key = `${dataset}/${perClass}`;
+  const split = cliArg('sample-split') ?? 'test';
+  if (split !== 'test' && split !== 'train') throw new Error(`--sample-split ${split}: expected train or test`);
+  const key = `${dataset}/${perClass}/${split}`;
   if (!samples.has(key)) {
-    const set = dataset === 'mnist' ? loadMnist('test') : dataset === 'fashion' ? loadFashionMnist('test') : loadGlyphs('train', perClass);
-    samples.set(key, await sampleFromSet(set, perClass, dataset === 'glyphs' ? 0 : 5000));
+    const from = dataset === 'glyphs' || split === 'train' ? 0 : 5000;
+    const set = dataset === 'glyphs' ? loadGlyphs('train', perClass) : (dataset === 'mnist' ? loadMnist : loadFashionMnist)(split);
+    samples.set(key, await sampleFromSet(set, perClass, from));
   }
   return samples.get(key)!;
 }
