@@ -1,20 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { attackSuccessRate } from '../data/evaluate.ts';
 import { loadFashionMnist } from '../data/fashion.ts';
 import { loadModelFromDisk } from '../data/load-dir.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { runCli } from '../helpers/cli.ts';
+import { ZOO, zooEntry } from '../helpers/fixtures.ts';
 import { sampleDir } from '../helpers/sample.ts';
 import type { ZooEntry } from '../../tools/fixtures/zoo.ts';
 
 // A representative subset of the zoo (the bench runs all of it): the models on which the scan once claimed
 // repairs that real test images with the really planted trigger refute, and clean models it once flagged.
 // Judged on real data, never on what the scanner believes.
-const ZOO = 'test/fixtures/zoo';
-const zoo = JSON.parse(readFileSync(join(ZOO, 'manifest.json'), 'utf8')) as ZooEntry[];
-const entry = (name: string) => zoo.find((m) => m.name === name)!;
 const testImages = (m: ZooEntry) => (m.dataset === 'mnist' ? loadMnist('test', 2000) : loadFashionMnist('test', 2000));
 const scan = async (m: ZooEntry, seed: number, fewShot = false) =>
   runCli([
@@ -41,7 +38,7 @@ describe('no false certificates (few-shot: the mode that can certify a repair)',
     ['fashion-lenet-sparse6-tr', 4],
     ['mnist-relubn-blend15', 2],
   ] as const)('%s at seed %i: a claimed repair holds on real images; otherwise nothing is written', async (name, seed) => {
-    const m = entry(name);
+    const m = zooEntry(name);
     const run = await scan(m, seed, true);
     expect(run.report!.mode).toBe('few-shot');
     expect(run.report, run.stderr).toBeDefined();
@@ -63,7 +60,7 @@ describe('no false certificates (few-shot: the mode that can certify a repair)',
 describe('clean zoo models with naturally small classes', () => {
   // A global-average-pooling head gives two classes tiny triggers together: once flagged as two targets.
   it.each([['mnist-gap-clean', 1]] as const)('%s at seed %i is not called backdoored', async (name, seed) => {
-    const run = await scan(entry(name), seed);
+    const run = await scan(zooEntry(name), seed);
     expect(run.report?.verdict, run.stderr).not.toBe('backdoor');
     expect(run.report!.detection!.flagged).toEqual([]);
     expect(run.repairedDir).toBeNull();

@@ -1,18 +1,16 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
-import type { ZooEntry } from '../../tools/fixtures/zoo.ts';
 import { attackSuccessRate } from '../data/evaluate.ts';
 import { loadFashionMnist } from '../data/fashion.ts';
+import { ZOO, zooEntry } from '../helpers/fixtures.ts';
 import { forcedPruningScan } from '../helpers/forced-pruning.ts';
 
 // Issue 19's rule on the all-to-one path: a pruning that takes the reversed trigger's route but leaves the
 // planted trigger working is never certified. The test/wasm/all-to-all-repair.test.ts twin does the same
 // for an all-to-all backdoor.
-const ZOO = 'test/fixtures/zoo';
-const m = (JSON.parse(readFileSync(join(ZOO, 'manifest.json'), 'utf8')) as ZooEntry[]).find((x) => x.name === 'fashion-small-patch3-br')!;
+const m = zooEntry('fashion-small-patch3-br');
 
 beforeAll(async () => {
   await initWasmBackend({ wasmPath: nodeWasmPath() });

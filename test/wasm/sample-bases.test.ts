@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ScanReport } from '../../src/core/output/report.ts';
@@ -9,21 +8,18 @@ import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
 import { loadMnist } from '../data/mnist.ts';
+import { ZOO, zooEntry } from '../helpers/fixtures.ts';
 import { sampleFromSet } from '../helpers/sample.ts';
 import { withScanContext } from '../helpers/scan-context.ts';
 import { reportSchemaErrors } from '../helpers/schema.ts';
 import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
-import type { ZooEntry } from '../../tools/fixtures/zoo.ts';
 
 // Few-shot detection on the trusted sample's images (detection.sampleBases, the default in few-shot mode):
 // the trigger reverse that decides the verdict runs on real images instead of synthetic ones. The zoo's
 // mnist-lenet-noise4-bl (a 4x4 noise patch on a LeNet) is missed by the mask-size rule on synthetic images
 // at seeds 2 to 5 (docs/benchmarks.md, "Detection over five seeds"); turned off, the sample serves the
 // repair only, and this seed shows the difference.
-const ZOO = 'test/fixtures/zoo';
-const fixture = (JSON.parse(readFileSync(join(ZOO, 'manifest.json'), 'utf8')) as ZooEntry[]).find(
-  (m) => m.name === 'mnist-lenet-noise4-bl',
-)!;
+const fixture = zooEntry('mnist-lenet-noise4-bl');
 
 /** Detection alone (no repair), few-shot with ten trusted digits per class, with any detection settings. */
 async function detectFewShot(detection: ScanOptions['detection']): Promise<{ report: ScanReport; flagged: number[] }> {

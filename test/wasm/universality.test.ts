@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/core/model/load.ts';
@@ -12,19 +11,16 @@ import type { ReversedTrigger } from '../../src/core/stages/trigger/reverse.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
-import type { ZooEntry } from '../../tools/fixtures/zoo.ts';
 import { attackSuccessRate } from '../data/evaluate.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { stamp, type Trigger } from '../data/triggers.ts';
-import { manifest, MODELS } from '../helpers/fixtures.ts';
+import { manifest, MODELS, ZOO, zooEntry } from '../helpers/fixtures.ts';
 import { sampleFromSet } from '../helpers/sample.ts';
 import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
 
 // The pair check's second signal (few-shot): a class every other class's pair trigger carries into. Its
 // measure on a planted trigger, and the scan on issue 19's measured case (wide Dense head, logits, raw
 // 0-255 input, 4x4 patch), which the mask-size rule misses, beside its clean twin.
-const ZOO = 'test/fixtures/zoo';
-const zoo = (name: string) => (JSON.parse(readFileSync(join(ZOO, 'manifest.json'), 'utf8')) as ZooEntry[]).find((m) => m.name === name)!;
 
 beforeAll(async () => {
   await initWasmBackend({ wasmPath: nodeWasmPath() });
@@ -80,7 +76,7 @@ describe('how universally pair triggers carry (universality)', () => {
 
 describe("the universality signal in a few-shot scan (issue 19's measured case)", () => {
   const scanFewShot = async (name: string) => {
-    const m = zoo(name);
+    const m = zooEntry(name);
     const { files, entry } = await readModelFiles(join(ZOO, m.path));
     const cleanSample = await sampleFromSet(loadMnist('test'), 10, 5000);
     return {
