@@ -5,7 +5,7 @@ import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 import { encode as encodeJpeg } from 'jpeg-js';
 import { loadMnist } from './test/data/mnist.ts';
-import { sampleFromSet } from './test/helpers/sample.ts';
+import { TEST_SAMPLE_FROM, trustedSample } from './test/helpers/sample.ts';
 import { runOnnx } from './test/helpers/onnx.ts';
 import { RUN_ID_VARIABLE } from './test/helpers/shared-run.ts';
 import { SlowFirst } from './test/helpers/sequencer.ts';
@@ -16,20 +16,22 @@ const fixture = 'test/fixtures/models/mnist-badnets';
 process.env[RUN_ID_VARIABLE] = randomUUID();
 
 /**
- * A trusted sample for the Worker's few-shot scan (workerd has no file system): ten real MNIST test
- * digits per class (a certificate needs three held back per class: steps.ts MIN_HELD_BACK_PER_CLASS), the
+ * A trusted sample for the Worker's few-shot scan (workerd has no file system): trustedSample's ten real
+ * MNIST test digits per class (a certificate needs three held back per class: steps.ts MIN_HELD_BACK_PER_CLASS), the
  * first as JPEG in place of its PNG and the rest as PNG, so both decoders run inside workerd on the same
  * digits the bench's few-shot runs use.
  */
 async function workerSample(): Promise<string> {
   const digits = loadMnist('test');
-  const files = await sampleFromSet(digits, 10, 5000);
+  const files = await trustedSample('mnist', 10);
+  // The draw's first image is row TEST_SAMPLE_FROM, filed as its class's 0.png.
+  const row = TEST_SAMPLE_FROM;
   const rgba = new Uint8Array(28 * 28 * 4);
   for (let p = 0; p < 784; p++)
-    rgba.fill(Math.round(digits.images[5000 * 784 + p]! * 255), p * 4, p * 4 + 3).fill(255, p * 4 + 3, p * 4 + 4);
+    rgba.fill(Math.round(digits.images[row * 784 + p]! * 255), p * 4, p * 4 + 3).fill(255, p * 4 + 3, p * 4 + 4);
   const jpeg = encodeJpeg({ width: 28, height: 28, data: rgba }, 95).data;
-  const first = `${digits.labels[5000]}/0.png`;
-  const all = [...files.filter((f) => f.path !== first), { path: `${digits.labels[5000]}/0.jpg`, bytes: new Uint8Array(jpeg) }];
+  const first = `${digits.labels[row]}/0.png`;
+  const all = [...files.filter((f) => f.path !== first), { path: `${digits.labels[row]}/0.jpg`, bytes: new Uint8Array(jpeg) }];
   return JSON.stringify(all.map((f) => ({ path: f.path, b64: Buffer.from(f.bytes).toString('base64') })));
 }
 const sampleJson = await workerSample();

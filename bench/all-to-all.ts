@@ -18,7 +18,7 @@ import { nodeWasmPath } from '../src/node/wasm-path.ts';
 import { accuracy, allToAllSuccessRate } from '../test/data/evaluate.ts';
 import { describeTrigger, stamp } from '../test/data/triggers.ts';
 import type { AllToAllZooEntry } from '../tools/fixtures/zoo.ts';
-import { benchScanOptions, cliArg, type Overrides, parseOverrides, testSet, trustedSample, ZOO_DIR } from './zoo.ts';
+import { benchScanOptions, cliArg, type Overrides, parseOverrides, testSet, benchSample, ZOO_DIR } from './zoo.ts';
 
 interface A2aRun {
   model: string;
@@ -57,7 +57,7 @@ function describeMapping(mapping: readonly number[]): string {
 
 async function scanOne(m: AllToAllZooEntry, seed: number, maxEvals: number, fewShot: number, overrides: Overrides): Promise<A2aRun> {
   const { files, entry } = await readModelFiles(join(ZOO_DIR, m.path));
-  const sample = fewShot > 0 ? { cleanSample: await trustedSample(m.dataset, fewShot) } : {};
+  const sample = fewShot > 0 ? { cleanSample: await benchSample(m.dataset, fewShot, seed) } : {};
   const t0 = performance.now();
   const { report, repaired } = await scanModel(files, { ...benchScanOptions(entry, seed, maxEvals, m.inputRange, overrides), ...sample });
   const seconds = (performance.now() - t0) / 1000;

@@ -21,7 +21,7 @@ import { Rng } from '../src/core/util/rng.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
 import { accuracy } from '../test/data/evaluate.ts';
-import { benchModels, cliArg, testSet, trustedSample, type BenchModel } from './zoo.ts';
+import { benchModels, cliArg, testSet, benchSample, type BenchModel } from './zoo.ts';
 import { prepare } from '../src/core/scan/context.ts';
 import { stageConfigs, type ScanOptions } from '../src/core/scan/options.ts';
 import { ReportBuilder } from '../src/core/scan/report-builder.ts';
@@ -59,7 +59,7 @@ function readings(tail: TailEvaluator, coalitions: Uint8Array[]): { probabilityD
 export async function calibrate(m: BenchModel, fewShot = 0): Promise<GuardPoint[]> {
   const { files, entry } = await readModelFiles(m.path);
   const inputRange = m.inputRange[1] === 255 ? { inputRange: m.inputRange } : {};
-  const sample = fewShot > 0 ? { cleanSample: await trustedSample(m.dataset, fewShot) } : {};
+  const sample = fewShot > 0 ? { cleanSample: await benchSample(m.dataset, fewShot, 1) } : {};
   const options = { entry, seed: 1, toolVersion: 'bench', maxEvals: 400_000, budgetSeconds: 100_000, ...inputRange, ...sample };
   const { report } = await scanModel(files, options);
   const loaded = await loadModel(files, entry);

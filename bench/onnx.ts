@@ -3,9 +3,8 @@ import { join, resolve } from 'node:path';
 import { loadModel } from '../src/core/model/load.ts';
 import { scanModel } from '../src/core/scan/scan.ts';
 import type { SampleFile } from '../src/core/sample/sample.ts';
-import { loadGlyphs } from '../test/data/glyphs.ts';
 import { judgeOnnx } from '../test/helpers/onnx.ts';
-import { sampleFromSet } from '../test/helpers/sample.ts';
+import { trustedSample } from '../test/helpers/sample.ts';
 import { fixtureTest, type OnnxManifestEntry } from '../tools/fixtures/build-onnx.ts';
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -26,8 +25,7 @@ export async function benchOnnx(): Promise<string[]> {
     const px = shape[0] * shape[1] * shape[2];
     const n = Math.min(2000, full.count);
     const test = { ...full, images: full.images.subarray(0, n * px), labels: full.labels.subarray(0, n), count: n };
-    const sample: SampleFile[] =
-      f.dataset === 'glyphs' ? await sampleFromSet(loadGlyphs('train', 10), 10, 0) : await sampleFromSet(full, 10, 5000);
+    const sample: SampleFile[] = await trustedSample(f.dataset!, 10);
     const bytes = new Uint8Array(readFileSync(join(dir, f.path)));
     const files = new Map([[f.path, bytes]]);
     const t0 = performance.now();

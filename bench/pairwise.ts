@@ -22,7 +22,7 @@ import { nodeWasmPath } from '../src/node/wasm-path.ts';
 import type { AllToAllZooEntry, Half } from '../tools/fixtures/zoo.ts';
 import { predict } from '../src/core/stages/verification/verify.ts';
 import { stamp, type Trigger } from '../test/data/triggers.ts';
-import { benchModels, benchScanOptions, cliArg, parseOverrides, trustedSample, ZOO_DIR, type BenchModel, type Overrides } from './zoo.ts';
+import { benchModels, benchScanOptions, cliArg, parseOverrides, benchSample, ZOO_DIR, type BenchModel, type Overrides } from './zoo.ts';
 
 export interface PairRun {
   model: string;
@@ -105,7 +105,7 @@ async function pairModel(
   { maxEvals, overrides, plantedOnly, fewShot }: PairSettings,
 ): Promise<PairRun> {
   const { files, entry } = await readModelFiles(path);
-  const sample = fewShot > 0 ? { cleanSample: await trustedSample(dataset, fewShot) } : {};
+  const sample = fewShot > 0 ? { cleanSample: await benchSample(dataset, fewShot, seed) } : {};
   const options = { ...benchScanOptions(entry, seed, maxEvals, inputRange, overrides), ...sample };
   const now = () => performance.now();
   const out = new ReportBuilder(options, stageConfigs(options), now);

@@ -35,7 +35,7 @@ import { loadTfjsModel } from '../src/core/model/tfjs-layers.ts';
 import { clpPlayers } from './clp.ts';
 import { genuineModels } from './keras.ts';
 import { prunedModel } from './pruned-model.ts';
-import { sampleFromSet } from '../test/helpers/sample.ts';
+import { trustedSample } from '../test/helpers/sample.ts';
 
 /** One model to scan, from either collection. */
 export interface BenchModel {
@@ -128,11 +128,11 @@ export const effective = (m: BenchModel) => m.attack !== null && (m.realAsr ?? 0
  * The value after `--name` on the command line, if given: every bench's options. A flag given twice fails:
  * only one would be read, and a run that silently drops a setting measures something else than it says.
  */
-export function cliArg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && process.argv.indexOf(`--${name}`, i + 1) >= 0)
+export function cliArg(name: string, argv: readonly string[] = process.argv): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  if (i >= 0 && argv.indexOf(`--${name}`, i + 1) >= 0)
     throw new Error(`--${name} is given twice: give it once (--set takes a comma-separated list)`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
+  return i >= 0 ? argv[i + 1] : undefined;
 }
 
 /** Stage settings other than the defaults, e.g. `{ detection: { residualSuccess: 0.2 } }`. */
@@ -164,22 +164,24 @@ export function parseOverrides(text: string | undefined): Overrides {
 }
 
 /**
- * Few-shot runs' trusted images: by default MNIST and Fashion-MNIST test images from row 5000 on (the
- * evaluation uses the first 3000); with `--sample-split train`, the first of the training split, as issue 15's
- * acceptance draws them (the images a registry keeps beside a model, which the model has seen). The glyphs'
- * training split either way, as their test split is the evaluation's whole. Every bench reads the option.
+ * Few-shot runs' trusted images, by the tests' one rule (test/helpers/sample.ts trustedSample): by default
+ * MNIST and Fashion-MNIST test images from row 5000 on (the evaluation uses the first 3000); with
+ * `--sample-split train`, a draw from the training split that changes with the run's seed, as issue 15's
+ * acceptance draws them (the images a registry keeps beside a model, which the model has seen), so runs
+ * over seeds carry the sample's own variance. Every bench reads the option.
  */
-const samples = new Map<string, SampleFile[]>();
-export async function trustedSample(dataset: BenchModel['dataset'], perClass: number): Promise<SampleFile[]> {
-  const split = cliArg('sample-split') ?? 'test';
-  if (split !== 'test' && split !== 'train') throw new Error(`--sample-split ${split}: expected train or test`);
-  const key = `${dataset}/${perClass}/${split}`;
-  if (!samples.has(key)) {
-    const from = dataset === 'glyphs' || split === 'train' ? 0 : 5000;
-    const set = dataset === 'glyphs' ? loadGlyphs('train', perClass) : (dataset === 'mnist' ? loadMnist : loadFashionMnist)(split);
-    samples.set(key, await sampleFromSet(set, perClass, from));
-  }
+const samples = new Map<string, Promise<SampleFile[]>>();
+export function benchSample(dataset: BenchModel['dataset'], perClass: number, seed: number): Promise<SampleFile[]> {
+  const split = sampleSplit(cliArg('sample-split'));
+  const key = `${dataset}/${perClass}/${split}/${split === 'train' ? seed : ''}`;
+  if (!samples.has(key)) samples.set(key, trustedSample(dataset, perClass, { split, seed }));
   return samples.get(key)!;
+}
+
+/** `--sample-split`'s value, checked: a typo must not quietly measure the other split. */
+export function sampleSplit(value: string | undefined): 'test' | 'train' {
+  if (value === undefined || value === 'test' || value === 'train') return value ?? 'test';
+  throw new Error(`--sample-split ${value}: expected train or test`);
 }
 
 /**
@@ -206,7 +208,7 @@ export function benchScanOptions(
 
 export async function runZoo(m: BenchModel, seed: number, maxEvals: number, overrides: Overrides = {}, fewShot = 0): Promise<ZooRun> {
   const { files, entry } = await readModelFiles(m.path);
-  const cleanSample = fewShot > 0 ? { cleanSample: await trustedSample(m.dataset, fewShot) } : {};
+  const cleanSample = fewShot > 0 ? { cleanSample: await benchSample(m.dataset, fewShot, seed) } : {};
   const t0 = performance.now();
   const { report, repaired } = await scanModel(files, {
     ...benchScanOptions(entry, seed, maxEvals, m.inputRange, overrides),
@@ -273,7 +275,7 @@ function detectionOf(m: BenchModel, report: ScanReport) {
  */
 export async function detectZoo(m: BenchModel, seed: number, maxEvals: number, overrides: Overrides = {}, fewShot = 0): Promise<ZooRun> {
   const { files, entry } = await readModelFiles(m.path);
-  const cleanSample = fewShot > 0 ? { cleanSample: await trustedSample(m.dataset, fewShot) } : {};
+  const cleanSample = fewShot > 0 ? { cleanSample: await benchSample(m.dataset, fewShot, seed) } : {};
   const options = { ...benchScanOptions(entry, seed, maxEvals, m.inputRange, overrides), ...cleanSample };
   const now = () => performance.now();
   const out = new ReportBuilder(options, stageConfigs(options), now);

@@ -11,8 +11,7 @@ import { Miniflare } from 'miniflare';
 import { unstable_getMiniflareWorkerOptions } from 'wrangler';
 import { prunedWords } from '../src/core/output/report-html.ts';
 import type { ScanReport } from '../src/core/output/report.ts';
-import { loadMnist } from '../test/data/mnist.ts';
-import { sampleFromSet } from '../test/helpers/sample.ts';
+import { trustedSample } from '../test/helpers/sample.ts';
 
 const root = resolve('.');
 const work = join(root, '.shapguard/demo');
@@ -58,7 +57,7 @@ const bucket = await mf.getR2Bucket('MODELS');
 const folder = event.object.key.slice(0, event.object.key.lastIndexOf('/') + 1);
 // Plain Uint8Arrays and strings cross Miniflare's proxy; Node Buffers do not.
 await bucket.put(`${folder}group1-shard1of1.bin`, new Uint8Array(readFileSync(join(sample, 'group1-shard1of1.bin'))));
-const trusted = await sampleFromSet(loadMnist('test'), 10, 5000);
+const trusted = await trustedSample('mnist', 10);
 for (const f of trusted) await bucket.put(`samples/mnist/${f.path}`, f.bytes);
 const uploaded = await bucket.put(event.object.key, readFileSync(join(sample, 'model.json'), 'utf8'));
 console.log(`  ETag ${uploaded!.etag}; a trusted sample of ${trusted.length} real digits under samples/mnist/ (CLEAN_SAMPLES)`);

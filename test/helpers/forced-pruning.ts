@@ -6,22 +6,21 @@ import { scanModel, type ScanOptions } from '../../src/core/scan/scan.ts';
 import { PlayerSet, playerKey } from '../../src/core/stages/players.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
 import { prunedModel } from '../../bench/pruned-model.ts';
-import type { ImageSet } from '../data/mnist.ts';
-import { sampleFromSet } from './sample.ts';
+import { trustedSample, type SampleDataset } from './sample.ts';
 import { TEST_BOUNDS } from './scan-bounds.ts';
 
 /**
- * A few-shot scan (10 trusted images per class from row 5000 on, seed 1) with settings that force a
+ * A few-shot scan (trustedSample's 10 images per class, seed 1) with settings that force a
  * pruning where the scan would not go, and the model that pruning makes, rebuilt from the report's players:
  * what the certificate tests judge on real images with the planted trigger. The caller disposes `candidate`.
  */
 export async function forcedPruningScan(
   path: string,
-  trusted: ImageSet,
+  dataset: SampleDataset,
   force: Pick<ScanOptions, 'layers' | 'pruning'>,
 ): Promise<{ report: ScanReport; repaired: Map<string, Uint8Array> | null; candidate: tfl.LayersModel | null }> {
   const { files, entry } = await readModelFiles(path);
-  const cleanSample = await sampleFromSet(trusted, 10, 5000);
+  const cleanSample = await trustedSample(dataset, 10);
   const { report, repaired } = await scanModel(files, { entry, seed: 1, toolVersion: 'test', ...TEST_BOUNDS, cleanSample, ...force });
   const pruned = report.repair?.pruned ?? [];
   if (pruned.length === 0) return { report, repaired, candidate: null };

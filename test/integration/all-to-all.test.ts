@@ -8,7 +8,7 @@ import { accuracy, allToAllSuccessRate } from '../data/evaluate.ts';
 import { loadModelFromDisk } from '../data/load-dir.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { runCli, type CliRun } from '../helpers/cli.ts';
-import { sampleDir, sampleFromSet, writeSampleFolder } from '../helpers/sample.ts';
+import { sampleDir, trustedSample, writeSampleFolder } from '../helpers/sample.ts';
 import type { AllToAllZooEntry } from '../../tools/fixtures/zoo.ts';
 
 // The all-to-all check and repair (issue 16) through the real CLI, few-shot with 10 real test digits per
@@ -128,7 +128,7 @@ describe('the all-to-all check (few-shot)', () => {
   // The pair check finds few all-to-all models on 2 images per class; this one it finds at seed 2.
   it('does not certify from a sample too small to hold 3 images per class back: not-repaired, nothing written', async () => {
     const small = mkdtempSync(join(tmpdir(), 'shapguard-a2a-small-'));
-    writeSampleFolder(small, await sampleFromSet(loadMnist('test'), 3, 5000));
+    writeSampleFolder(small, await trustedSample('mnist', 3));
     const r = await runCli([
       'scan',
       join(ZOO, fixture('mnist-small-a2a-perm-sparse6-tl').path),

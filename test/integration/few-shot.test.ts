@@ -7,7 +7,7 @@ import { loadModelFromDisk } from '../data/load-dir.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { runCli, type CliRun } from '../helpers/cli.ts';
 import { heldOut, manifest, MODELS } from '../helpers/fixtures.ts';
-import { sampleFromSet, writeSampleFolder } from '../helpers/sample.ts';
+import { sampleFromSet, trustedSample, writeSampleFolder } from '../helpers/sample.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 
 // Few-shot mode through the real CLI: a trusted sample of real MNIST test digits (rows from 5000 on, apart
@@ -21,7 +21,7 @@ describe('shapguard scan --clean-samples', () => {
   beforeAll(async () => {
     await initWasmBackend();
     sampleDir = mkdtempSync(join(tmpdir(), 'shapguard-sample-'));
-    writeSampleFolder(sampleDir, await sampleFromSet(loadMnist('test'), 10, 5000));
+    writeSampleFolder(sampleDir, await trustedSample('mnist', 10));
     run = await runCli(['scan', model, '--out', '$OUT', '--seed', '1', '--clean-samples', sampleDir]);
   });
 
@@ -74,7 +74,7 @@ describe('shapguard scan --clean-samples', () => {
   // (docs/benchmarks.md); with 3 per class one is held back, with 2 none.
   it('does not certify from a sample too small to hold 3 images per class back (3 per class: 1 held back)', async () => {
     const small = mkdtempSync(join(tmpdir(), 'shapguard-sample-small-'));
-    writeSampleFolder(small, await sampleFromSet(loadMnist('test'), 3, 5000));
+    writeSampleFolder(small, await trustedSample('mnist', 3));
     const r = await runCli(['scan', model, '--out', '$OUT', '--seed', '1', '--clean-samples', small]);
     expect(r.report!.verdict).toBe('backdoor');
     expect(r.report!.sample!.heldBack).toBe(10);

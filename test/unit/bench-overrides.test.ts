@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseOverrides } from '../../bench/zoo.ts';
+import { cliArg, parseOverrides, sampleSplit } from '../../bench/zoo.ts';
 import { probeRuns, tally } from '../../bench/detection-rules.ts';
 import type { ProbeRow } from '../../bench/detection-probe.ts';
 
@@ -46,5 +46,20 @@ describe('bench:rules', () => {
     expect(tally(runs, 0.3, 0.5)).toMatchObject({ hit: 1, cleanFlagged: 1, falsePositives: ['clean-small-class/s1'] });
     expect(tally(runs, 0.35, 0.5)).toMatchObject({ hit: 2, cleanFlagged: 1 });
     expect(tally(runs, 0.35, 0.4)).toMatchObject({ hit: 1, cleanFlagged: 1 });
+  });
+});
+
+// A bench run measures what its command line says only if no flag is dropped or misread.
+describe('bench flags', () => {
+  it('reads a flag once, and refuses it given twice rather than drop one', () => {
+    expect(cliArg('seeds', ['node', 'zoo.ts', '--seeds', '1,2'])).toBe('1,2');
+    expect(cliArg('half', ['node', 'zoo.ts', '--seeds', '1,2'])).toBeUndefined();
+    expect(() => cliArg('set', ['node', 'zoo.ts', '--set', 'a.b=1', '--set', 'c.d=2'])).toThrow(/--set is given twice/);
+  });
+
+  it('takes train or test as the sample split, test when absent, and refuses anything else', () => {
+    expect(sampleSplit(undefined)).toBe('test');
+    expect(sampleSplit('train')).toBe('train');
+    expect(() => sampleSplit('training')).toThrow(/--sample-split training: expected train or test/);
   });
 });

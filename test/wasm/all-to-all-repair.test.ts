@@ -73,7 +73,7 @@ describe('a pruning that leaves the planted all-to-all trigger working', () => {
     // (docs/benchmarks.md). A bound of 100% on the reversed triggers' success makes the first prefix "remove"
     // them, so only the check after the prune stands between this pruning and a certificate.
     const m = fixture('mnist-lenet-a2a-next-pixel-br');
-    const { report, repaired, candidate } = await forcedPruningScan(join(ZOO, m.path), loadMnist('test'), { pruning: { maxAsr: 1 } });
+    const { report, repaired, candidate } = await forcedPruningScan(join(ZOO, m.path), 'mnist', { pruning: { maxAsr: 1 } });
     expect(report.verdict).toBe('backdoor');
     expect(report.allToAll!.flagged).toBe(true);
     expect(report.repair!.pruned.length).toBeGreaterThan(0);

@@ -23,7 +23,7 @@ describe('a pruning that removes the reversed trigger but not the planted one (a
     // success to 80% and no further. Measured: three channels, 32.8% real ASR left (with triggers reversed on
     // synthetic images, 50% left the same 32.8%, and the check on fresh synthetic images alone passed it;
     // reversed on the sample, as by default, 50% takes a fourth channel and leaves 6.3%).
-    const { report, repaired, candidate } = await forcedPruningScan(join(ZOO, m.path), loadFashionMnist('test'), {
+    const { report, repaired, candidate } = await forcedPruningScan(join(ZOO, m.path), 'fashion', {
       layers: ['conv2'],
       pruning: { maxProbabilityDrop: 1, minValueShare: 1, maxPruneShare: 0.6, maxAsr: 0.8 },
     });

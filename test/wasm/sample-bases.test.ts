@@ -7,9 +7,8 @@ import { detectStep, startRuns } from '../../src/core/scan/steps.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
-import { loadMnist } from '../data/mnist.ts';
 import { ZOO, zooEntry } from '../helpers/fixtures.ts';
-import { sampleFromSet } from '../helpers/sample.ts';
+import { trustedSample } from '../helpers/sample.ts';
 import { withScanContext } from '../helpers/scan-context.ts';
 import { reportSchemaErrors } from '../helpers/schema.ts';
 import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
@@ -25,7 +24,7 @@ const fixture = zooEntry('mnist-lenet-noise4-bl');
 async function detectFewShot(detection: ScanOptions['detection']): Promise<{ report: ScanReport; flagged: number[] }> {
   const { files, entry } = await readModelFiles(join(ZOO, fixture.path));
   // Ten per class from test rows the other tests' judgements do not use, as the bench draws them.
-  const cleanSample = await sampleFromSet(loadMnist('test'), 10, 5000);
+  const cleanSample = await trustedSample('mnist', 10);
   const options: ScanOptions = {
     entry,
     seed: 2,

@@ -8,8 +8,7 @@ import { readModelFiles } from '../../src/node/read-model.ts';
 import { TEST_BOUNDS, TEST_BUDGET_SECONDS } from '../helpers/scan-bounds.ts';
 import { MODELS } from '../helpers/fixtures.ts';
 import { readDir, writeTinyModel } from '../helpers/tiny-model.ts';
-import { sampleFromSet } from '../helpers/sample.ts';
-import { loadMnist } from '../data/mnist.ts';
+import { trustedSample } from '../helpers/sample.ts';
 
 // The Node server's scan thread and a Worker isolate run scan after scan in one process: a scan must leave
 // no tensor behind, on any path (synthesis with and without BatchNorm, trigger reverse, Shapley, pruning,
@@ -21,7 +20,7 @@ beforeAll(async () => {
 describe('tensor lifetime', () => {
   it('a few-shot backdoor scan with a repair leaves no tensors behind (sample decoding and the held-back check included)', async () => {
     const { files, entry } = await readModelFiles(join(MODELS, 'mnist-badnets/model.json'));
-    const cleanSample = await sampleFromSet(loadMnist('test'), 10, 5000);
+    const cleanSample = await trustedSample('mnist', 10);
     const before = tf.memory().numTensors;
     const events: { stage: string; fraction: number; detail?: string }[] = [];
     const onProgress = (stage: string, fraction: number, detail?: string) => void events.push({ stage, fraction, detail });

@@ -15,7 +15,7 @@ import { attackSuccessRate } from '../data/evaluate.ts';
 import { loadMnist } from '../data/mnist.ts';
 import { stamp, type Trigger } from '../data/triggers.ts';
 import { manifest, MODELS, ZOO, zooEntry } from '../helpers/fixtures.ts';
-import { sampleFromSet } from '../helpers/sample.ts';
+import { trustedSample } from '../helpers/sample.ts';
 import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
 
 // The pair check's second signal (few-shot): a class every other class's pair trigger carries into. Its
@@ -78,7 +78,7 @@ describe("the universality signal in a few-shot scan (issue 19's measured case)"
   const scanFewShot = async (name: string) => {
     const m = zooEntry(name);
     const { files, entry } = await readModelFiles(join(ZOO, m.path));
-    const cleanSample = await sampleFromSet(loadMnist('test'), 10, 5000);
+    const cleanSample = await trustedSample('mnist', 10);
     return {
       m,
       files,

@@ -18,8 +18,7 @@ import { startMoto } from '../../helpers/moto.ts';
 import { CERT_URL, makeSigningCert, s3Event, snsNotification, TOPIC } from '../../helpers/sns.ts';
 import { reportSchemaErrors } from '../../helpers/schema.ts';
 import { TEST_SCAN_ENV } from '../../helpers/scan-bounds.ts';
-import { sampleFromSet } from '../../helpers/sample.ts';
-import { loadMnist } from '../../data/mnist.ts';
+import { trustedSample } from '../../helpers/sample.ts';
 
 // The Node service on S3: moto's S3-protocol server on 127.0.0.1 (it enforces If-None-Match), reached
 // through a TCP proxy that injects 5xx answers, stalls and cut connections. Deliveries come as SNS,
@@ -109,7 +108,7 @@ describe('S3 through SNS, EventBridge and MinIO', () => {
 
   beforeAll(async () => {
     // A trusted sample beside the model (CLEAN_SAMPLES): this scan is few-shot, its sample read from S3.
-    for (const f of await sampleFromSet(loadMnist('test'), 10, 5000))
+    for (const f of await trustedSample('mnist', 10))
       await direct.send(new PutObjectCommand({ Bucket: BUCKET, Key: `samples/mnist/${f.path}`, Body: f.bytes }));
     etag = await upload(key, 'test/fixtures/keras/mnist-badnets.h5', { owner: 'ml-team', stage: 'candidate' });
     svc = service(1, { CLEAN_SAMPLES: 'team a/=samples/mnist/' });
