@@ -45,18 +45,21 @@ function firstMaxGradient(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, [fh, 
   const ys = y.dataSync();
   const ds = dy.dataSync();
   const out = new Float32Array(x.size);
-  for (let b = 0; b < n; b++) {
-    for (let oi = 0; oi < oh; oi++) {
-      for (let oj = 0; oj < ow; oj++) {
-        const cell = ((b * oh + oi) * ow + oj) * c;
-        for (let ch = 0; ch < c; ch++) {
-          const max = ys[cell + ch];
-          search: for (let r = 0; r < fh; r++) {
-            const row = ((b * h + oi * fh + r) * w + oj * fw) * c + ch;
-            for (let s = 0; s < fw; s++) {
-              if (xs[row + s * c] === max) {
-                out[row + s * c] = ds[cell + ch]!;
-                break search;
+  if (fh === 2 && fw === 2) routeTwoByTwo(xs, ys, ds, out, [n, h, w, c], [oh, ow]);
+  else {
+    for (let b = 0; b < n; b++) {
+      for (let oi = 0; oi < oh; oi++) {
+        for (let oj = 0; oj < ow; oj++) {
+          const cell = ((b * oh + oi) * ow + oj) * c;
+          for (let ch = 0; ch < c; ch++) {
+            const max = ys[cell + ch];
+            search: for (let r = 0; r < fh; r++) {
+              const row = ((b * h + oi * fh + r) * w + oj * fw) * c + ch;
+              for (let s = 0; s < fw; s++) {
+                if (xs[row + s * c] === max) {
+                  out[row + s * c] = ds[cell + ch]!;
+                  break search;
+                }
               }
             }
           }
@@ -65,4 +68,38 @@ function firstMaxGradient(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, [fh, 
     }
   }
   return tf.tensor4d(out, x.shape);
+}
+
+/**
+ * The 2×2 pool (nearly every CNN's) unrolled: the same first-maximum order, about 1.6× faster than the
+ * general loop, which took a tenth of a whole scan's time on the fixtures (measured with --cpu-prof).
+ */
+function routeTwoByTwo(
+  xs: tf.TypedArray,
+  ys: tf.TypedArray,
+  ds: tf.TypedArray,
+  out: Float32Array,
+  [n, h, w, c]: readonly number[],
+  [oh, ow]: readonly number[],
+): void {
+  const row = w! * c!;
+  for (let b = 0; b < n!; b++) {
+    for (let oi = 0; oi < oh!; oi++) {
+      let cell = (b * oh! + oi) * ow! * c!;
+      let p0 = (b * h! + oi * 2) * row;
+      for (let oj = 0; oj < ow!; oj++, cell += c!, p0 += 2 * c!) {
+        const p1 = p0 + c!;
+        const p2 = p0 + row;
+        const p3 = p2 + c!;
+        for (let ch = 0; ch < c!; ch++) {
+          const max = ys[cell + ch];
+          const d = ds[cell + ch]!;
+          if (xs[p0 + ch] === max) out[p0 + ch] = d;
+          else if (xs[p1 + ch] === max) out[p1 + ch] = d;
+          else if (xs[p2 + ch] === max) out[p2 + ch] = d;
+          else if (xs[p3 + ch] === max) out[p3 + ch] = d;
+        }
+      }
+    }
+  }
 }
