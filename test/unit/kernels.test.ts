@@ -114,9 +114,10 @@ describe('wasm gradient kernels match the cpu backend', () => {
         return tf.sum(tf.mul(y, tf.reshape(tf.range(1, 1 + y.size), y.shape))) as tf.Scalar;
       };
       const wasm = await gradsOn('wasm', f, [x]);
-      // The registered gradient is global (ours on every backend), so the reference is tfjs' own cpu
-      // MaxPoolGrad kernel, run directly on the same dy.
-      await tf.setBackend('cpu');
+      // The registered gradient is global (ours on every backend, reading values in place on wasm and
+      // through dataSync elsewhere), so the reference is tfjs' own cpu MaxPoolGrad kernel, run directly on
+      // the same dy.
+      const cpuOurs = await gradsOn('cpu', f, [x]);
       const attrs = { filterSize: c.size, strides: c.size, pad: 'valid' };
       const reference = tf.tidy(() => {
         const input = tf.tensor4d(values, [...c.shape]);
@@ -128,6 +129,7 @@ describe('wasm gradient kernels match the cpu backend', () => {
       reference.dispose();
       await tf.setBackend('wasm');
       expect(maxRelErr(wasm[0]!, cpu)).toBeLessThan(1e-6);
+      expect(maxRelErr(cpuOurs[0]!, cpu)).toBeLessThan(1e-6);
       x.dispose();
     });
   }
