@@ -19,7 +19,8 @@ import { detectBackdoor, scanModel } from '../src/core/scan/scan.ts';
 import { prepare } from '../src/core/scan/context.ts';
 import { ReportBuilder } from '../src/core/scan/report-builder.ts';
 import type { LoadedModel } from '../src/core/model/loaded-model.ts';
-import { playerKey } from '../src/core/stages/players.ts';
+import { PlayerSet, playerKey, type Player } from '../src/core/stages/players.ts';
+import { describeModel, playerLayers } from '../src/core/model/model-info.ts';
 import { initWasmBackend } from '../src/core/tfjs/backend.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
@@ -77,6 +78,12 @@ export interface ZooRun {
   accAfter: number | null;
   asrAfter: number | null;
   check: RepairCheck | null;
+  /**
+   * A pruning the scan made and then refused (the post-repair check, the held-back check, the sample's
+   * size), measured on the same real data: was the refusal right? Null where nothing was pruned or the
+   * repair was written.
+   */
+  refused: { asr: number | null; acc: number } | null;
   /** Which signal flagged (detection.flaggedBy), and the pair check's universality per class (few-shot). */
   flaggedBy: string | null;
   universal: (number | null)[];
@@ -228,6 +235,8 @@ export async function runZoo(m: BenchModel, seed: number, maxEvals: number, over
     asrAfter = m.attack ? attackSuccessRate(fixed, data, m.attack.trigger, m.attack.target, scale) : null;
     fixed.dispose();
   }
+  const refusedKeys = repaired === null ? (report.repair?.pruned ?? []).map(playerKey) : [];
+  const refused = refusedKeys.length > 0 ? await judgePruning(m, files, entry, refusedKeys, data) : null;
   return {
     model: m.name,
     seed,
@@ -242,7 +251,35 @@ export async function runZoo(m: BenchModel, seed: number, maxEvals: number, over
     accAfter,
     asrAfter,
     check: report.repair?.check ?? null,
+    refused,
   };
+}
+
+/**
+ * A pruning (players by key, as reports and runs record them) applied to the model, written and read back
+ * as a repair is, and judged on real data: what a refused candidate would have done had it shipped.
+ */
+export async function judgePruning(
+  m: BenchModel,
+  files: Map<string, Uint8Array>,
+  entry: string,
+  keys: readonly string[],
+  data: ImageSet,
+): Promise<{ asr: number | null; acc: number }> {
+  const loaded = await loadTfjsModel(files, entry);
+  const info = describeModel(loaded.model);
+  const set = new PlayerSet(info, playerLayers(info));
+  const chosen = keys.map((k) => set.players.find((q) => playerKey(q) === k));
+  if (chosen.some((p) => p === undefined)) throw new Error(`${m.name}: a pruned player is not among the model's players`);
+  const candidate = await prunedModel(loaded, chosen as Player[], set.grids);
+  loaded.model.dispose();
+  const scale = m.inputRange[1];
+  const out = {
+    acc: accuracy(candidate, data, scale),
+    asr: m.attack ? attackSuccessRate(candidate, data, m.attack.trigger, m.attack.target, scale) : null,
+  };
+  candidate.dispose();
+  return out;
 }
 
 /** What a run's report says of detection, against the model's planted target. */
@@ -299,6 +336,7 @@ export async function detectZoo(m: BenchModel, seed: number, maxEvals: number, o
       accAfter: null,
       asrAfter: null,
       check: null,
+      refused: null,
     };
   } finally {
     loaded?.model.dispose();

@@ -24,6 +24,9 @@ describe('the post-repair rule', () => {
     const [f] = judgeResiduals([found(6, 12)], clean, DETECT_DEFAULTS);
     expect(f!.removed).toBe(false);
     expect(f!.reason).toMatch(/class 6 is still 0\.60 of the smallest clean class's \(at least 0\.9 needed\)/);
+    // The held-back check aims at a success the sample can resolve (3 of 27 images): written as a reader would.
+    const [held] = judgeResiduals([found(6, 12)], clean, { ...DETECT_DEFAULTS, residualSuccess: 3 / 27 });
+    expect(held!.reason).toMatch(/^a trigger sending 11\.1% of images to class 6 is still/);
   });
 
   it('a search that found no trigger at all, and ran to its end, is a removal', () => {

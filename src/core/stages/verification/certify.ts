@@ -54,6 +54,8 @@ export function uncheckable(
 }
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : String(x));
+/** A share as a reader writes it: 10%, 11.1% (the held-back check's success is a count over a sample, 3/27). */
+const percent = (x: number) => `${Number((x * 100).toFixed(1))}%`;
 
 /** The rule, on what a search found for the flagged targets and for the clean classes beside them. */
 export function judgeResiduals(
@@ -80,7 +82,7 @@ export function judgeResiduals(
         norm: r.norm,
         ofSmallestClean,
         removed: false,
-        reason: `a trigger sending ${cfg.residualSuccess * 100}% of images to class ${r.target} is still ${fmt(ofSmallestClean)} of the smallest clean class's (at least ${cfg.residualOfSmallest} needed)`,
+        reason: `a trigger sending ${percent(cfg.residualSuccess)} of images to class ${r.target} is still ${fmt(ofSmallestClean)} of the smallest clean class's (at least ${cfg.residualOfSmallest} needed)`,
       };
     }
     return { target: r.target, norm: r.norm, ofSmallestClean, removed: true, reason: null };
