@@ -19,8 +19,7 @@ import { detectBackdoor, scanModel } from '../src/core/scan/scan.ts';
 import { prepare } from '../src/core/scan/context.ts';
 import { ReportBuilder } from '../src/core/scan/report-builder.ts';
 import type { LoadedModel } from '../src/core/model/loaded-model.ts';
-import { PlayerSet, playerKey, type Player } from '../src/core/stages/players.ts';
-import { describeModel, playerLayers } from '../src/core/model/model-info.ts';
+import { playerKey } from '../src/core/stages/players.ts';
 import { initWasmBackend } from '../src/core/tfjs/backend.ts';
 import { readModelFiles } from '../src/node/read-model.ts';
 import { nodeWasmPath } from '../src/node/wasm-path.ts';
@@ -35,7 +34,7 @@ import type { SampleFile } from '../src/core/sample/sample.ts';
 import { loadTfjsModel } from '../src/core/model/tfjs-layers.ts';
 import { clpPlayers } from './clp.ts';
 import { genuineModels } from './keras.ts';
-import { prunedModel } from './pruned-model.ts';
+import { prunedByKeys, prunedModel } from './pruned-model.ts';
 import { trustedSample } from '../test/helpers/sample.ts';
 
 /** One model to scan, from either collection. */
@@ -266,13 +265,7 @@ export async function judgePruning(
   keys: readonly string[],
   data: ImageSet,
 ): Promise<{ asr: number | null; acc: number }> {
-  const loaded = await loadTfjsModel(files, entry);
-  const info = describeModel(loaded.model);
-  const set = new PlayerSet(info, playerLayers(info));
-  const chosen = keys.map((k) => set.players.find((q) => playerKey(q) === k));
-  if (chosen.some((p) => p === undefined)) throw new Error(`${m.name}: a pruned player is not among the model's players`);
-  const candidate = await prunedModel(loaded, chosen as Player[], set.grids);
-  loaded.model.dispose();
+  const candidate = await prunedByKeys(files, entry, keys);
   const scale = m.inputRange[1];
   const out = {
     acc: accuracy(candidate, data, scale),

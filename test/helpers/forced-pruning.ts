@@ -1,11 +1,9 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { describeModel, playerLayers } from '../../src/core/model/model-info.ts';
-import { loadTfjsModel } from '../../src/core/model/tfjs-layers.ts';
 import type { ScanReport } from '../../src/core/output/report.ts';
 import { scanModel, type ScanOptions } from '../../src/core/scan/scan.ts';
-import { PlayerSet, playerKey } from '../../src/core/stages/players.ts';
+import { playerKey } from '../../src/core/stages/players.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
-import { prunedModel } from '../../bench/pruned-model.ts';
+import { prunedByKeys } from '../../bench/pruned-model.ts';
 import { trustedSample, type SampleDataset } from './sample.ts';
 import { TEST_BOUNDS } from './scan-bounds.ts';
 
@@ -24,11 +22,6 @@ export async function forcedPruningScan(
   const { report, repaired } = await scanModel(files, { entry, seed: 1, toolVersion: 'test', ...TEST_BOUNDS, cleanSample, ...force });
   const pruned = report.repair?.pruned ?? [];
   if (pruned.length === 0) return { report, repaired, candidate: null };
-  const loaded = await loadTfjsModel(files, entry);
-  const info = describeModel(loaded.model);
-  const set = new PlayerSet(info, playerLayers(info, force.layers));
-  const chosen = pruned.map((p) => set.players.find((q) => playerKey(q) === playerKey(p))!);
-  const candidate = await prunedModel(loaded, chosen, set.grids);
-  loaded.model.dispose();
+  const candidate = await prunedByKeys(files, entry, pruned.map(playerKey), force.layers);
   return { report, repaired, candidate };
 }

@@ -48,10 +48,7 @@ async function sampleOfRows(set: ImageSet, rows: readonly number[]): Promise<Sam
   return files;
 }
 
-/**
- * Where test-split samples start: MNIST and Fashion-MNIST test rows from here on are never judged (the
- * tests judge at most the first 3000 rows, the bench the first 3000).
- */
+/** Where test-split samples start: tests and benches judge at most the first 3000 MNIST and Fashion-MNIST test rows. */
 export const TEST_SAMPLE_FROM = 5000;
 
 export type SampleDataset = 'mnist' | 'fashion' | 'glyphs';
@@ -66,7 +63,8 @@ export interface SampleDraw {
 
 const sets = new Map<string, ImageSet>();
 function setOf(dataset: SampleDataset, split: 'test' | 'train', perClass: number): ImageSet {
-  const key = `${dataset}/${split}/${dataset === 'glyphs' ? perClass : ''}`;
+  // The glyphs' sample is their training split whatever the split asked (trustedSample): one set per size.
+  const key = dataset === 'glyphs' ? `glyphs/${perClass}` : `${dataset}/${split}`;
   if (!sets.has(key))
     sets.set(key, dataset === 'glyphs' ? loadGlyphs('train', perClass) : dataset === 'mnist' ? loadMnist(split) : loadFashionMnist(split));
   return sets.get(key)!;
@@ -82,9 +80,13 @@ function setOf(dataset: SampleDataset, split: 'test' | 'train', perClass: number
 export async function trustedSample(dataset: SampleDataset, perClass = 10, draw: SampleDraw = {}): Promise<SampleFile[]> {
   const split = draw.split ?? 'test';
   const set = setOf(dataset, split, perClass);
-  if (dataset === 'glyphs') return sampleOfRows(set, drawRows(set, perClass, rowsFrom(0, set.count)));
-  if (split === 'test') return sampleOfRows(set, drawRows(set, perClass, rowsFrom(TEST_SAMPLE_FROM, set.count)));
-  return sampleOfRows(set, drawRows(set, perClass, new Rng(0x5a4d1e ^ (draw.seed ?? 1)).permutation(set.count)));
+  const order =
+    dataset === 'glyphs'
+      ? rowsFrom(0, set.count)
+      : split === 'test'
+        ? rowsFrom(TEST_SAMPLE_FROM, set.count)
+        : new Rng(0x5a4d1e ^ (draw.seed ?? 1)).permutation(set.count);
+  return sampleOfRows(set, drawRows(set, perClass, order));
 }
 
 /** Writes sample files under `dir`, as the CLI's --clean-samples reads them. */

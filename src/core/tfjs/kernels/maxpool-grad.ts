@@ -92,19 +92,19 @@ function routeTwoByTwo(
   ys: tf.TypedArray,
   ds: tf.TypedArray,
   out: Float32Array,
-  [n, h, w, c]: readonly number[],
-  [oh, ow]: readonly number[],
+  [n, h, w, c]: readonly [number, number, number, number],
+  [oh, ow]: readonly [number, number],
 ): void {
-  const row = w! * c!;
-  for (let b = 0; b < n!; b++) {
-    for (let oi = 0; oi < oh!; oi++) {
-      let cell = (b * oh! + oi) * ow! * c!;
-      let p0 = (b * h! + oi * 2) * row;
-      for (let oj = 0; oj < ow!; oj++, cell += c!, p0 += 2 * c!) {
-        const p1 = p0 + c!;
+  const row = w * c;
+  for (let b = 0; b < n; b++) {
+    for (let oi = 0; oi < oh; oi++) {
+      let cell = (b * oh + oi) * ow * c;
+      let p0 = (b * h + oi * 2) * row;
+      for (let oj = 0; oj < ow; oj++, cell += c, p0 += 2 * c) {
+        const p1 = p0 + c;
         const p2 = p0 + row;
-        const p3 = p2 + c!;
-        for (let ch = 0; ch < c!; ch++) {
+        const p3 = p2 + c;
+        for (let ch = 0; ch < c; ch++) {
           const max = ys[cell + ch];
           const d = ds[cell + ch]!;
           if (xs[p0 + ch] === max) out[p0 + ch] = d;
