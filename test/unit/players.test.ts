@@ -8,6 +8,7 @@ import { PlayerSet, playerKey } from '../../src/core/stages/players.ts';
 import { prunedWeights } from '../../src/core/model/prune-weights.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
 import { readDir, writeTinyModel } from '../helpers/tiny-model.ts';
+import { prunedByKeys } from '../../bench/pruned-model.ts';
 
 // Estimation masks players; repair zeroes weights. The two must compute the same model, for channel
 // players and for position players (a Flatten-fed Dense layer's inputs, one feature-map position each).
@@ -174,4 +175,19 @@ describe('players', () => {
       exact.dispose();
     },
   );
+});
+
+// Bench tables and certificate tests rebuild a refused or forced candidate from the players a run recorded.
+describe('a pruning rebuilt from recorded player keys (bench/pruned-model.ts prunedByKeys)', () => {
+  it('prunes the players the keys name, as the scan writes a repair, and names a key the model lacks', async () => {
+    const loaded = await loadTfjsModel(files);
+    const info = describeModel(loaded.model);
+    const set = new PlayerSet(info, playerLayers(info));
+    const { pruned, expected, x } = await maskedAndPruned(loaded, set, [0]);
+    const rebuilt = await prunedByKeys(files, 'model.json', [playerKey(set.players[0]!)]);
+    expect(Array.from(probs(describeModel(rebuilt).graph.run(x)).dataSync())).toEqual(Array.from(expected.dataSync()));
+    await expect(prunedByKeys(files, 'model.json', ['nope:3'])).rejects.toThrow(/pruned player nope:3 is not among the model's players/);
+    for (const t of [pruned, rebuilt]) t.dispose();
+    loaded.model.dispose();
+  });
 });
