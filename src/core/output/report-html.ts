@@ -280,7 +280,17 @@ function heldBackPart(h: HeldBackCheck | null): string {
         `target ${esc(t.target)}: ${t.removed ? 'removed' : `<strong>not removed</strong> — ${esc(t.reason ?? '')}`} (residual ${esc(num(t.residualNorm, 1))}, ${esc(num(t.ofSmallestClean, 2))} of the smallest clean class's)`,
     )
     .join('; ');
-  return `<p>On ${esc(h.images)} real images of the trusted sample held back from the repair: accuracy ${pct(h.accuracyBefore)} before, ${pct(h.accuracyAfter)} after (95% interval ${pct(h.intervalAfter[0])}–${pct(h.intervalAfter[1])}); the residual search there: ${verdicts}.</p>`;
+  const region = h.region
+    .map(
+      (r) =>
+        `target ${esc(r.target)}: ${r.cleared ? 'cleared' : `<strong>not cleared</strong> — ${esc(r.reason ?? '')}`} (${esc(r.pixels)} pixels; of ${esc(r.images)} images, ${esc(r.before)} sent to the target before pruning, ${esc(r.after)} after)`,
+    )
+    .join('; ');
+  const second =
+    region === ''
+      ? ''
+      : ` Where the residual trigger was still small, the region test asked whether a pattern confined to where the flagged trigger was found still sends held-back images to its target (a target passes if its region is cleared): ${region}.`;
+  return `<p>On ${esc(h.images)} real images of the trusted sample held back from the repair: accuracy ${pct(h.accuracyBefore)} before, ${pct(h.accuracyAfter)} after (95% interval ${pct(h.intervalAfter[0])}–${pct(h.intervalAfter[1])}); the residual search there: ${verdicts}.${second}</p>`;
 }
 
 /** What the scan saw of the model's data: nothing (data-free), or a trusted sample and where it served. */

@@ -1,3 +1,4 @@
+import type { RegionFinding } from '../stages/verification/region.ts';
 import type { ModelDigest } from '../util/digest.ts';
 import type { InputRangeSource } from '../model/input-range.ts';
 import type { DetectConfig } from '../stages/detection/detect.ts';
@@ -212,6 +213,11 @@ export interface HeldBackCheck {
   intervalAfter: [number, number];
   baseline: RepairCheck['baseline'];
   targets: RepairCheck['targets'];
+  /**
+   * The region test, for each target whose residual trigger here was still small (empty when none was, or
+   * when the check had already failed elsewhere): such a target passes if its region is cleared.
+   */
+  region: RegionFinding[];
 }
 
 /** Few-shot mode's trusted sample as the report records it: sizes and digest, never the images. */

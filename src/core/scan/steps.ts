@@ -5,6 +5,7 @@ import { loadModel } from '../model/load.ts';
 import { prunedWeights } from '../model/prune-weights.ts';
 import type { ClassReport, Metrics, RepairCheck, TriggerEvidence } from '../output/report.ts';
 import { residualSearch, uncheckable } from '../stages/verification/certify.ts';
+import { regionTest, type RegionFinding } from '../stages/verification/region.ts';
 import { concentration } from '../stages/detection/concentration.ts';
 import { combinedNorms, comparableNorms, detectTargets, median, medianShares, ruleFor, tendencyFlag } from '../stages/detection/detect.ts';
 import { measureTendency, type Tendency } from '../stages/detection/tendency.ts';
@@ -314,7 +315,13 @@ export async function writeRepaired(
     if (!check.passed) {
       repair.status = 'not-repaired';
       const fresh = check.targets.flatMap((t) => (t.reason ? [t.reason] : []));
-      const held = (check.heldBack?.targets ?? []).flatMap((t) => (t.reason ? [`on the held-back sample, ${t.reason}`] : []));
+      const region = check.heldBack?.region ?? [];
+      const held = (check.heldBack?.targets ?? []).flatMap((t) => {
+        if (!t.reason) return [];
+        const second = region.find((r) => r.target === t.target);
+        if (second?.cleared) return [];
+        return [`on the held-back sample, ${t.reason}${second ? `, and ${second.reason}` : ''}`];
+      });
       repair.reason = `the repaired model failed the check on images the repair never saw: ${[...fresh, ...held].join('; ')}`;
       return null;
     }
@@ -442,6 +449,16 @@ function certify(ctx: ScanContext, written: ModelInfo, findings: Findings): Repa
     });
     const before = measure(info.graph, few.heldBack, info.shape, [], null, plan.passRows).metrics.syntheticAccuracy;
     const after = measure(written.graph, few.heldBack, info.shape, [], null, plan.passRows).metrics.syntheticAccuracy;
+    // The region test is a second look, only where the check would otherwise fail on a small residual alone.
+    const second = confident && targets.every((t) => t.removed) && cfg.detection.regionSteps > 0;
+    const region = second
+      ? regionStep(
+          ctx,
+          written,
+          findings,
+          real.targets.filter((t) => !t.removed).map((t) => t.target),
+        )
+      : [];
     heldBack = {
       images: few.heldBack.count,
       success: round6(success),
@@ -450,17 +467,52 @@ function certify(ctx: ScanContext, written: ModelInfo, findings: Findings): Repa
       intervalAfter: wilson(after, few.heldBack.count).map(round6) as [number, number],
       baseline: real.baseline,
       targets: real.targets,
+      region,
     };
   }
   return {
     images: fresh.rev.count,
     synthesisConfidence: round6(fresh.confident),
     success: cfg.detection.residualSuccess,
-    passed: confident && targets.every((t) => t.removed) && (heldBack === null || heldBack.targets.every((t) => t.removed)),
+    passed:
+      confident &&
+      targets.every((t) => t.removed) &&
+      (heldBack === null || heldBack.targets.every((t) => t.removed || heldBack!.region.some((r) => r.target === t.target && r.cleared))),
     baseline: onFresh.baseline,
     targets,
     heldBack,
   };
+}
+
+/** The region test (stages/verification/region.ts) on the held-back images for each of `targets`. */
+function regionStep(ctx: ScanContext, written: ModelInfo, findings: Findings, targets: readonly number[]): RegionFinding[] {
+  const { cfg, budget, out, info } = ctx;
+  const d = cfg.detection;
+  const rcfg = {
+    threshold: d.regionThreshold,
+    dilate: d.regionDilate,
+    steps: d.regionSteps,
+    learningRate: d.regionLearningRate,
+    starts: d.regionStarts,
+  };
+  const scope = {
+    original: info,
+    repaired: written,
+    images: ctx.fewShot!.heldBack,
+    minPower: d.residualSuccessHigh,
+    minFlips: MIN_HELD_BACK_FLIPS,
+  };
+  return targets.map((target) => {
+    const stage = budget.stage(1, `check: region test for class ${target}`);
+    const { finding, cut } = regionTest(
+      findings.flagged.find((t) => t.target === target)!,
+      scope,
+      rcfg,
+      stage,
+    );
+    out.stage(`check-region-${target}`, stage, null, cut ? 'evaluations' : null);
+    return finding;
+  });
 }
 
 /** The residual search for every flagged target on `images` through the written model, and the old triggers' success there. */

@@ -45,6 +45,22 @@ export interface DetectConfig {
    */
   minConcentration: number;
   residualOfSmallest: number;
+  /**
+   * Few-shot only: where the held-back residual search still finds a small trigger into a flagged target,
+   * the region test (stages/verification/region.ts) asks whether the place the flagged trigger was found
+   * still carries it, and the target passes the held-back check if it does not. A right repair leaves the
+   * target a natural shortcut smaller than the clean classes' (the working prunings the check refused read
+   * 0.00–0.90 of the smallest clean class's, the insufficient ones 0.00–0.68), so the residual's size alone
+   * cannot tell a removed backdoor from a weakened one; its place can: on the tuning half's five seeds it
+   * certified six more repairs (five to the goal) and no false one. Adam steps per start (0: the test is off).
+   */
+  regionSteps: number;
+  regionLearningRate: number;
+  /** The region: the reversed mask at ≥ `regionThreshold` of its peak, widened by `regionDilate` pixels. */
+  regionThreshold: number;
+  regionDilate: number;
+  /** The confined pattern's starting values before the sigmoid (0 grey, −2 dark, 2 light). */
+  regionStarts: number[];
   /** Adam steps per stand-in (0: the signal is off). */
   tendencySteps: number;
   tendencyLearningRate: number;
@@ -104,6 +120,11 @@ export const DETECT_DEFAULTS: DetectConfig = {
   residualSuccessHigh: 0.5,
   residualCompare: 3,
   residualOfSmallest: 0.9,
+  regionSteps: 100,
+  regionLearningRate: 0.1,
+  regionThreshold: 0.3,
+  regionDilate: 2,
+  regionStarts: [0, -2, 2],
   tendencySteps: 0,
   tendencyLearningRate: 0.01,
   tendencyWeightDecay: 0.005,
