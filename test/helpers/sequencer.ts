@@ -8,6 +8,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const SLOW = [
   'keras-genuine', // 215 s
+  'region-test', // 142 s (ran last on its first CI run: 861 s in all)
   'keras-format', // 126 s
   'zoo-certificates', // 116 s
   'all-to-all', // 103 s

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { prunedByKeys } from '../../bench/pruned-model.ts';
 import { Budget } from '../../src/core/budget.ts';
@@ -68,7 +69,10 @@ describe('the region test on a real backdoored model, where the planted trigger 
       minFlips: MIN_HELD_BACK_FLIPS,
     };
     const budget = new Budget(100_000, 1_000_000);
+    const tensors = tf.memory().numTensors;
     const { finding, cut } = regionTest({ target: m.attack!.target, mask }, scope, CFG, budget.stage(1));
+    // A scan runs in a long-lived process: the test leaves no tensor behind.
+    expect(tf.memory().numTensors).toBe(tensors);
     original.dispose();
     candidate.dispose();
     return { asr, finding, cut };

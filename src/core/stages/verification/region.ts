@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Stage } from '../../budget.ts';
 import { logProbs, type ModelInfo } from '../../model/model-info.ts';
-import { readAndDispose } from '../../tfjs/tensors.ts';
+import { readAndDispose, variableFrom } from '../../tfjs/tensors.ts';
 import type { ImageBatch } from '../synthesis/synth.ts';
 
 /**
@@ -74,13 +74,13 @@ export function regionReach(
   keep.forEach((r, j) => xs.set(images.images.subarray(r * px, (r + 1) * px), j * px));
   const x = tf.tensor4d(xs, [rows, h, w, c]);
   const m = tf.tensor4d(region, [1, h, w, 1]);
-  const onehot = tf.oneHot(tf.fill([rows], target, 'int32'), info.classes);
+  const onehot = tf.tidy(() => tf.oneHot(tf.fill([rows], target, 'int32'), info.classes));
   let best = 0;
   let cut = false;
   try {
     for (const start of cfg.starts) {
       if (best === rows) break;
-      const z = tf.variable(tf.fill([1, h, w, c], start));
+      const z = variableFrom(tf.fill([1, h, w, c], start));
       const opt = tf.train.adam(cfg.learningRate);
       const stamped = () => tf.add(tf.mul(x, tf.sub(1, m)), tf.mul(m, tf.sigmoid(z)));
       const hitsNow = () =>
