@@ -9,12 +9,12 @@ import type { ImageBatch } from '../synthesis/synth.ts';
  *
  * The residual search (certify.ts) asks whether *any* small trigger still reaches the target, and after a
  * right repair one often does: the target keeps a natural shortcut smaller than the clean classes' (on the
- * zoo's tuning half, every pruning the held-back check refused over five seeds left at most 2.4% of the
- * planted trigger). A backdoor lives in a place, though: a pattern confined to the pixels the reversed
+ * zoo's tuning half, the scan's own prunings the held-back check refused over five seeds left 0.4–4.9% of
+ * the planted trigger). A backdoor lives in a place, though: a pattern confined to the pixels the reversed
  * trigger covered (widened, since the reverse often finds only part of a planted patch) sends nearly every
- * held-back image to the target on the original model; after forced prunings that kept 28–33% of the
- * planted trigger it still sent 13–17 of 27, and after prunings that kept at most 2.4% it sent at most 1.
- * docs/benchmarks.md, "The region test".
+ * held-back image to the target on the original model. In the probe the rule was chosen on (27 real
+ * images), after forced prunings that kept 28–33% of the planted trigger it still sent 13–17, after those
+ * that kept at most 2.4% at most 1. docs/benchmarks.md, "The region test".
  */
 
 /** The test's settings (DetectConfig's region* fields, which reports record). */
