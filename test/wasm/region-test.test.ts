@@ -9,8 +9,8 @@ import { describeModel } from '../../src/core/model/model-info.ts';
 import { scanModel } from '../../src/core/scan/scan.ts';
 import { MIN_HELD_BACK_FLIPS } from '../../src/core/scan/steps.ts';
 import { DETECT_DEFAULTS } from '../../src/core/stages/detection/detect.ts';
-import type { ImageBatch } from '../../src/core/stages/synthesis/synth.ts';
-import { regionTest, type RegionConfig } from '../../src/core/stages/verification/region.ts';
+import { regionConfig, regionTest } from '../../src/core/stages/verification/region.ts';
+import { rowsOf } from '../../src/core/sample/sample.ts';
 import { initWasmBackend } from '../../src/core/tfjs/backend.ts';
 import { readModelFiles } from '../../src/node/read-model.ts';
 import { nodeWasmPath } from '../../src/node/wasm-path.ts';
@@ -26,14 +26,6 @@ import { TEST_BOUNDS } from '../helpers/scan-bounds.ts';
 // residual search alone refused it (a small natural trigger into the target remains), and still refuses
 // one that only weakened it.
 
-const CFG: RegionConfig = {
-  threshold: DETECT_DEFAULTS.regionThreshold,
-  dilate: DETECT_DEFAULTS.regionDilate,
-  steps: DETECT_DEFAULTS.regionSteps,
-  learningRate: DETECT_DEFAULTS.regionLearningRate,
-  starts: DETECT_DEFAULTS.regionStarts,
-};
-
 beforeAll(async () => {
   await initWasmBackend({ wasmPath: nodeWasmPath() });
 });
@@ -46,11 +38,7 @@ describe('the region test on a real backdoored model, where the planted trigger 
   const rows: number[] = [];
   for (let i = 3000; i < 5000 && rows.length < 30; i++) if (rows.filter((r) => test.labels[r] === test.labels[i]).length < 3) rows.push(i);
   const px = h * w * c;
-  const held: ImageBatch = {
-    images: Float32Array.from(rows.flatMap((r) => Array.from(test.images.subarray(r * px, (r + 1) * px)))),
-    labels: Int32Array.from(rows, (r) => test.labels[r]!),
-    count: rows.length,
-  };
+  const held = rowsOf({ images: test.images, labels: Int32Array.from(test.labels), count: test.count }, rows);
   // The planted trigger's pixels: where stamping it overwrites an image of NaNs.
   const marked = stamp(new Float32Array(px).fill(Number.NaN), test.shape, m.attack!.trigger);
   const mask = Float32Array.from({ length: h * w }, (_, p) => (Number.isNaN(marked[p * c]!) ? 0 : 1));
@@ -65,12 +53,12 @@ describe('the region test on a real backdoored model, where the planted trigger 
       original: describeModel(original),
       repaired: describeModel(candidate),
       images: held,
-      minPower: 0.5,
+      minPower: DETECT_DEFAULTS.residualSuccessHigh,
       minFlips: MIN_HELD_BACK_FLIPS,
     };
     const budget = new Budget(100_000, 1_000_000);
     const tensors = tf.memory().numTensors;
-    const { finding, cut } = regionTest({ target: m.attack!.target, mask }, scope, CFG, budget.stage(1));
+    const { finding, cut } = regionTest({ target: m.attack!.target, mask }, scope, regionConfig(DETECT_DEFAULTS), budget.stage(1));
     // A scan runs in a long-lived process: the test leaves no tensor behind.
     expect(tf.memory().numTensors).toBe(tensors);
     original.dispose();

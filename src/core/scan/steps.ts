@@ -5,7 +5,7 @@ import { loadModel } from '../model/load.ts';
 import { prunedWeights } from '../model/prune-weights.ts';
 import type { ClassReport, Metrics, RepairCheck, TriggerEvidence } from '../output/report.ts';
 import { residualSearch, uncheckable } from '../stages/verification/certify.ts';
-import { regionTest, type RegionFinding } from '../stages/verification/region.ts';
+import { regionConfig, regionTest, type RegionFinding } from '../stages/verification/region.ts';
 import { concentration } from '../stages/detection/concentration.ts';
 import { combinedNorms, comparableNorms, detectTargets, median, medianShares, ruleFor, tendencyFlag } from '../stages/detection/detect.ts';
 import { measureTendency, type Tendency } from '../stages/detection/tendency.ts';
@@ -315,11 +315,9 @@ export async function writeRepaired(
     if (!check.passed) {
       repair.status = 'not-repaired';
       const fresh = check.targets.flatMap((t) => (t.reason ? [t.reason] : []));
-      const region = check.heldBack?.region ?? [];
       const held = (check.heldBack?.targets ?? []).flatMap((t) => {
-        if (!t.reason) return [];
-        const second = region.find((r) => r.target === t.target);
-        if (second?.cleared) return [];
+        if (!t.reason || clearedByRegion(check.heldBack!, t.target)) return [];
+        const second = check.heldBack!.region.find((r) => r.target === t.target);
         return [`on the held-back sample, ${t.reason}${second ? `, and ${second.reason}` : ''}`];
       });
       repair.reason = `the repaired model failed the check on images the repair never saw: ${[...fresh, ...held].join('; ')}`;
@@ -477,29 +475,27 @@ function certify(ctx: ScanContext, written: ModelInfo, findings: Findings): Repa
     passed:
       confident &&
       targets.every((t) => t.removed) &&
-      (heldBack === null || heldBack.targets.every((t) => t.removed || heldBack!.region.some((r) => r.target === t.target && r.cleared))),
+      (heldBack === null || heldBack.targets.every((t) => t.removed || clearedByRegion(heldBack!, t.target))),
     baseline: onFresh.baseline,
     targets,
     heldBack,
   };
 }
 
+/** Whether the region test cleared `target` on the held-back images: its second way through that check. */
+function clearedByRegion(heldBack: NonNullable<RepairCheck['heldBack']>, target: number): boolean {
+  return heldBack.region.some((r) => r.target === target && r.cleared);
+}
+
 /** The region test (stages/verification/region.ts) on the held-back images for each of `targets`. */
 function regionStep(ctx: ScanContext, written: ModelInfo, findings: Findings, targets: readonly number[]): RegionFinding[] {
   const { cfg, budget, out, info } = ctx;
-  const d = cfg.detection;
-  const rcfg = {
-    threshold: d.regionThreshold,
-    dilate: d.regionDilate,
-    steps: d.regionSteps,
-    learningRate: d.regionLearningRate,
-    starts: d.regionStarts,
-  };
+  const rcfg = regionConfig(cfg.detection);
   const scope = {
     original: info,
     repaired: written,
     images: ctx.fewShot!.heldBack,
-    minPower: d.residualSuccessHigh,
+    minPower: cfg.detection.residualSuccessHigh,
     minFlips: MIN_HELD_BACK_FLIPS,
   };
   return targets.map((target) => {

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Stage } from '../../budget.ts';
 import { logProbs, type ModelInfo } from '../../model/model-info.ts';
 import { readAndDispose, variableFrom } from '../../tfjs/tensors.ts';
+import type { DetectConfig } from '../detection/detect.ts';
 import type { ImageBatch } from '../synthesis/synth.ts';
 
 /**
@@ -28,6 +29,17 @@ export interface RegionConfig {
   learningRate: number;
   /** The pattern's starting values before the sigmoid (0: grey, −2: dark, 2: light), one optimisation each. */
   starts: number[];
+}
+
+/** The test's settings as the scan's detection settings hold them (and reports record them). */
+export function regionConfig(d: DetectConfig): RegionConfig {
+  return {
+    threshold: d.regionThreshold,
+    dilate: d.regionDilate,
+    steps: d.regionSteps,
+    learningRate: d.regionLearningRate,
+    starts: d.regionStarts,
+  };
 }
 
 /** The region (h×w, 0 or 1) a reversed mask marks: its pixels at ≥ `threshold` of its peak, widened by `dilate`. */
